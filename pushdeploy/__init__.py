@@ -1,0 +1,3 @@
+"""pushdeploy: TJ-style push deploys over SSH. Importing this stays cheap (version only)."""
+
+__version__ = "0.1.0"
