@@ -1,0 +1,126 @@
+"""The command line: parse arguments, build the console and session, dispatch, map errors to exits.
+
+``main(argv) -> int`` is the one place where exceptions become exit statuses (errors.py draws the
+tree). Options come before ENV; after ENV the first word is a command, or else a ref to deploy::
+
+    pushdeploy [options] ENV [setup | revert [N] | config [KEY] | current | previous | list |
+                              exec CMD... | console | unlock | deploy REF | REF]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import traceback
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from pushdeploy import __version__, commands
+from pushdeploy.config import load
+from pushdeploy.console import Console
+from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError
+
+COMMANDS = {
+    "setup": "create the directories and the repo mirror on every host (idempotent)",
+    "deploy": "deploy REF (the same as giving REF alone; use it for a ref named like a command)",
+    "revert": "go back N good deploys (default 1): a symlink switch, or a rebuild if pruned",
+    "config": "print the effective config (secrets hidden), or one KEY's value",
+    "current": "show the live release (alias: curr)",
+    "previous": "show the release 'revert' would go to (alias: prev)",
+    "list": "list the deployed releases, newest last",
+    "exec": "run a command in the live release on every host (alias: run)",
+    "console": "open an interactive shell in the live release",
+    "unlock": "remove a deploy lock left behind, and say who held it",
+}
+ALIASES = {"curr": "current", "prev": "previous", "run": "exec"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    epilog = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
+    epilog += "\n\nexit statuses: 0 ok, 2 usage, 3 config, 4 connection/host key, 5 locked,\n"
+    epilog += "  6 deploy failed (nothing changed), 7 failed after going live and switched back,\n"
+    epilog += "  8 refused before changing anything, 130 interrupted; exec passes on the command's own."
+    parser = Parser(
+        prog="pushdeploy",
+        usage="pushdeploy [options] ENV [command | ref]",
+        description="TJ-style push deploys over SSH: atomic releases, revert, locks, strict host keys.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("env", nargs="?", metavar="ENV", help="section of deploy.conf (environment or project)")
+    add("words", nargs=argparse.REMAINDER, metavar="command | ref", help=argparse.SUPPRESS)
+    add("-c", "--config", metavar="FILE", default="deploy.conf", help="config file (default: ./deploy.conf)")
+    add("-C", "--chdir", metavar="DIR", help="work from DIR (config lookup and the local git check)")
+    add("-H", "--host", dest="only", action="append", metavar="HOST", help="only this host (repeatable)")
+    add("-T", "--no-tests", action="store_true", help="skip the 'test' hook")
+    add("--force", action="store_true", help="deploy even with uncommitted or unpushed local changes")
+    add("--dry-run", action="store_true", help="print the exact remote scripts per host; run nothing")
+    add("--wait", type=int, default=0, metavar="SECONDS", help="wait up to SECONDS for a held lock")
+    add("--host-key", choices=["strict", "accept-new"], help="override the 'host-key' setting")
+    add("--json", action="store_true", help="machine-readable output for current/previous/list")
+    add("-v", "--verbose", action="count", default=0, help="show hook and build output live")
+    add("-q", "--quiet", action="store_true", help="only results and errors")
+    add("--debug", action="store_true", help="show tracebacks")
+    add("--version", action="version", version=f"pushdeploy {__version__}")
+    add("--example-config", action="store_true", help="print the annotated example deploy.conf")
+    return parser
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    console = Console(stdout, stderr)
+    debug = False
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help and --version
+            return int(exc.code or 0)
+        debug = args.debug
+        verbosity = 0 if args.quiet else 1 + args.verbose
+        console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
+        return dispatch(args, console)
+    except PushdeployError as exc:
+        console.error(exc.message, exc.hint, getattr(exc, "details", None))
+        return int(exc.status)
+    except KeyboardInterrupt:
+        console.error("interrupted", "the remote scripts stop and release their locks when cut off")
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:
+        if debug:
+            console.debug(traceback.format_exc())
+        console.error(f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug and report it")
+        return ExitStatus.ERROR
+
+
+def dispatch(args: argparse.Namespace, console: Console) -> int:
+    if args.example_config:
+        console.raw(commands.example_config())
+        return ExitStatus.OK
+    if not args.env:
+        raise UsageError("missing ENV: name a section of deploy.conf, e.g. 'pushdeploy production'")
+    base = Path(args.chdir) if args.chdir else Path.cwd()
+    if args.chdir and not base.is_dir():
+        raise UsageError(f"-C {args.chdir}: no such directory")
+    if args.wait < 0:
+        raise UsageError("--wait takes 0 or more seconds")
+    config_path = Path(args.config) if Path(args.config).is_absolute() else base / args.config
+    env = load(config_path, args.env)
+    if args.only:
+        hosts = tuple(h for h in env.hosts if h.spec in args.only or h.name in args.only)
+        if len(hosts) != len(set(args.only)):
+            known = ", ".join(h.spec for h in env.hosts)
+            raise ConfigError(f"--host {' '.join(args.only)}: not among the hosts of [{env.name}]", f"hosts: {known}")
+        env = dataclasses.replace(env, hosts=hosts)
+    words = list(args.words)
+    name = ALIASES.get(words[0], words[0]) if words else "deploy"
+    handler = commands.HANDLERS.get(name)
+    if handler is None:  # a ref to deploy
+        handler, words = commands.HANDLERS["deploy"], ["deploy", *words]
+    return handler(commands.Invocation(args, console, env, base, words[1:]))

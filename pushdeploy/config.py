@@ -1,0 +1,189 @@
+"""deploy.conf: read it with iniconfig, validate every key, and hand out a frozen ``Environment``.
+
+Everything here happens before any connection: a typo, a missing key or a bad value stops the run
+with ``deploy.conf:LINE: [section] key: what is wrong`` and, for near misses, a "did you mean".
+
+Lookup rules (written down in deploy.conf.example as well):
+
+* Sections are environments or projects, matched exactly (no prefix matching as in TJ's script).
+* ``[defaults]`` applies to every section; ``inherit = other`` takes another section's values first.
+  Precedence: the section itself, then its ``inherit`` chain nearest first, then ``[defaults]``.
+* Both ``key = value`` and TJ's ``key value`` lines are read; indented lines continue a value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import iniconfig
+
+from pushdeploy import keys
+from pushdeploy.errors import ConfigError
+from pushdeploy.keys import KEYS, Host
+
+DEFAULTS_SECTION = "defaults"
+# TJ's `key value` line: a bare key, blanks, then a value that does not start with = or :.
+_TJ_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9_-]*)[ \t]+(?P<value>[^=:\s].*)$")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective value and where it came from (for error messages and ``config``)."""
+
+    value: str
+    section: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The validated settings of one section, with inheritance applied. Immutable."""
+
+    name: str
+    source: str
+    hosts: tuple[Host, ...]
+    repo: str
+    path: str
+    user: str | None = None
+    port: int | None = None
+    key: str | None = None
+    forward_agent: bool = False
+    host_key: str = "strict"
+    ref: str | None = None
+    pre_deploy: str | None = None
+    post_deploy: str | None = None
+    test: str | None = None
+    build: str | None = None
+    restart_file: str = "tmp/restart.txt"
+    restart: str = "touch"
+    health: str | None = None
+    health_timeout: int = 30
+    shared: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    keep: int = 5
+    app: str | None = None
+    workers: int = 2
+    listen: tuple[str, ...] = ()
+    ready: str = "accept"
+    ready_timeout: int = 30
+    heartbeat: str | None = None
+    grace: int = 30
+    settings: Mapping[str, Setting] = field(default_factory=dict, compare=False, repr=False)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config file at {path}",
+            "create one: 'pushdeploy --example-config > deploy.conf', or pass -c FILE",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def normalize(text: str) -> str:
+    """Rewrite TJ's ``key value`` lines as ``key = value``; every line keeps its number."""
+    out = []
+    for line in text.splitlines():
+        match = _TJ_LINE.match(line)
+        out.append(f"{match['key']} = {match['value']}" if match else line)
+    return "\n".join(out) + "\n"
+
+
+def parse(text: str, source: str) -> iniconfig.IniConfig:
+    try:
+        ini = iniconfig.IniConfig(source, data=normalize(text))
+    except iniconfig.ParseError as exc:
+        raise ConfigError(f"{source}:{exc.lineno + 1}: {exc.msg}") from None
+    for section, values in ini.sections.items():
+        for name in values:
+            if name not in KEYS:
+                where = f"{source}:{ini.lineof(section, name)}: [{section}] {name}"
+                raise ConfigError(f"{where}: unknown key", suggest(name, KEYS))
+    return ini
+
+
+def sections(ini: iniconfig.IniConfig) -> list[str]:
+    return [name for name in ini.sections if name != DEFAULTS_SECTION]
+
+
+def suggest(word: str, choices: object) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)  # type: ignore[call-overload]
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "see deploy.conf.example for the keys"
+
+
+def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
+    """Merge ``[defaults]``, the ``inherit`` chain and the section itself, nearest last."""
+    if name not in ini.sections or name == DEFAULTS_SECTION:
+        known = sections(ini)
+        hint = suggest(name, known) if known else f"{ini.path} has no sections"
+        if known and not hint.startswith("did"):
+            hint = "sections: " + ", ".join(known)
+        raise ConfigError(f"no section [{name}] in {ini.path}", hint)
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in chain:
+            cycle = " -> ".join([*chain, current])
+            raise ConfigError(f"{ini.path}: [{name}] inherit: cycle {cycle}")
+        chain.append(current)
+        parent = ini.sections[current].get("inherit")
+        if parent is not None and parent not in ini.sections:
+            line = ini.lineof(current, "inherit")
+            raise ConfigError(
+                f"{ini.path}:{line}: [{current}] inherit: no section [{parent}]",
+                suggest(parent, sections(ini)),
+            )
+        current = parent
+    if DEFAULTS_SECTION in ini.sections:
+        chain.append(DEFAULTS_SECTION)
+    merged: dict[str, Setting] = {}
+    for section in reversed(chain):
+        for key, value in ini.sections[section].items():
+            if key == "inherit":
+                continue
+            merged[key] = Setting(value, section, ini.lineof(section, key) or 0)
+    return merged
+
+
+def load(path: Path, name: str, overrides: Mapping[str, str] | None = None) -> Environment:
+    """Read ``path`` and return the validated environment ``name``."""
+    source = str(path)
+    ini = parse(read_text(path), source)
+    merged = effective(ini, name)
+    for key, value in (overrides or {}).items():
+        merged[key] = Setting(value, "command line", 0)
+    return build_environment(name, source, merged)
+
+
+def build_environment(name: str, source: str, merged: Mapping[str, Setting]) -> Environment:
+    values: dict[str, object] = {}
+    for key, setting in merged.items():
+        spec = KEYS[key]
+        if key == "inherit":
+            continue
+        try:
+            values[spec.attr] = spec.convert(setting.value)
+        except ValueError as exc:
+            raise ConfigError(f"{where(source, setting)} [{name}] {key}: {exc}") from None
+    for key, spec in KEYS.items():
+        if spec.required and key not in merged:
+            raise ConfigError(
+                f"{source}: [{name}] {key}: required key is missing",
+                f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
+            )
+    env = Environment(name=name, source=source, settings=dict(merged), **values)  # type: ignore[arg-type]
+    keys.check_combination(env, merged, source)
+    return env
+
+
+def where(source: str, setting: Setting) -> str:
+    return f"{source}:{setting.line}:" if setting.line else f"{source} ({setting.section}):"

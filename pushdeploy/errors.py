@@ -1,0 +1,99 @@
+"""The one exception tree of pushdeploy, and the exit status each error maps to.
+
+Every failure a user can cause or meet is one of these; ``cli.main`` is the only place that turns
+them into a printed line (``pushdeploy: error: ...`` plus ``hint: ...``) and an exit status::
+
+    PushdeployError                      (1, never raised itself)
+    ├── UsageError                       2  bad command line
+    ├── ConfigError                      3  deploy.conf is missing, unreadable or invalid
+    ├── ConnectionError                  4  cannot reach or log in to a host
+    │   └── HostKeyError                 4  unknown or changed host key
+    ├── LockHeld                         5  another deploy holds the lock
+    ├── DeployFailed                     6  a step failed; the live release was not changed
+    │   └── DeployReverted               7  went live, failed its test, switched back
+    ├── Refused                          8  refused before touching anything (dirty tree,
+    │                                       bad ref, revert past history, ...)
+    └── RemoteCommandFailed              the remote command's own status (exec/run, console)
+
+Anything else that escapes is a bug: exit 1 with a traceback under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """Documented exit statuses (README "Exit statuses")."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    CONFIG = 3
+    CONNECTION = 4
+    LOCKED = 5
+    FAILED = 6
+    REVERTED = 7
+    REFUSED = 8
+    INTERRUPTED = 130
+
+
+class PushdeployError(Exception):
+    """Base of every expected failure: a one-line message and a hint of what to do next."""
+
+    status: int = ExitStatus.ERROR
+    default_hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PushdeployError):
+    status = ExitStatus.USAGE
+    default_hint = "run 'pushdeploy --help' for the commands and options"
+
+
+class ConfigError(PushdeployError):
+    status = ExitStatus.CONFIG
+    default_hint = "fix deploy.conf (see deploy.conf.example for every key)"
+
+
+class ConnectionError(PushdeployError):  # noqa: A001 - the domain's word, scoped to this module
+    status = ExitStatus.CONNECTION
+    default_hint = "check host, port, user and key in deploy.conf, then try 'ssh' by hand"
+
+
+class HostKeyError(ConnectionError):
+    pass
+
+
+class LockHeld(PushdeployError):
+    status = ExitStatus.LOCKED
+    default_hint = "wait for it (--wait SECONDS), or run 'pushdeploy ENV unlock' if it is dead"
+
+
+class DeployFailed(PushdeployError):
+    status = ExitStatus.FAILED
+    default_hint = "the live release was not changed; fix the cause and deploy again"
+
+
+class DeployReverted(DeployFailed):
+    status = ExitStatus.REVERTED
+    default_hint = "the previous release is live again; fix the failing check and deploy again"
+
+
+class Refused(PushdeployError):
+    status = ExitStatus.REFUSED
+
+
+class RemoteCommandFailed(PushdeployError):
+    """A user's own remote command (``exec``, ``console``) ended non-zero: pass its status on."""
+
+    def __init__(self, message: str, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint or "")
+        self.status = status if 0 < status < 256 else ExitStatus.ERROR

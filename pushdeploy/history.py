@@ -1,0 +1,88 @@
+"""The ``.deploys`` history: parse its lines, and pick what ``revert`` and ``previous`` go to.
+
+One line per event, oldest first, full SHA first (so TJ-style tools that read the first word of
+each line still work), then tab-separated fields::
+
+    SHA  TIME  RELEASE-ID  REF  USER@HOST  ACTION  OUTCOME
+
+ACTION is ``deploy``, ``revert`` or ``rollback`` (the automatic switch-back); OUTCOME is ``ok``
+(went live) or ``bad`` (failed a check after going live and was switched away from). A line with
+only a SHA (TJ's own format) is read as a deploy with no release ID and is never a revert target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pushdeploy.errors import Refused
+
+
+@dataclass(frozen=True)
+class Entry:
+    sha: str
+    time: str = ""
+    release: str = ""
+    ref: str = ""
+    who: str = ""
+    action: str = "deploy"
+    outcome: str = "ok"
+
+
+def parse_line(line: str) -> Entry | None:
+    fields = line.rstrip("\n").split("\t")
+    if not fields[0].strip():
+        return None
+    if len(fields) == 1:
+        return Entry(sha=fields[0].split()[0])
+    fields += [""] * (7 - len(fields))
+    return Entry(*fields[:7])
+
+
+def parse(lines: Iterable[str]) -> list[Entry]:
+    return [entry for entry in map(parse_line, lines) if entry is not None]
+
+
+def bad_releases(entries: list[Entry]) -> set[str]:
+    return {e.release for e in entries if e.outcome == "bad" and e.release}
+
+
+def deploys(entries: list[Entry]) -> list[Entry]:
+    """Deploy entries that went live, in order; reverts and rollbacks are logged but not counted."""
+    return [e for e in entries if e.action == "deploy" and e.outcome == "ok" and e.release]
+
+
+def revert_target(entries: list[Entry], live: str, steps: int = 1) -> Entry:
+    """The release deployed ``steps`` good deploys before the one now live.
+
+    Counting from what is live (not from the last line) makes ``revert`` twice walk back two
+    releases instead of toggling between the last two.
+    """
+    if steps < 1:
+        raise Refused(f"revert needs a positive number of steps, got {steps}")
+    if not live:
+        raise Refused("nothing is live on this host, so there is nothing to revert from")
+    done = deploys(entries)
+    positions = [i for i, e in enumerate(done) if e.release == live]
+    if not positions:
+        raise Refused(
+            f"the live release {live} is not in .deploys",
+            "deploy once with pushdeploy so the history has a starting point",
+        )
+    bad = bad_releases(entries)
+    earlier = [e for e in done[: positions[-1]] if e.release not in bad and e.release != live]
+    if steps > len(earlier):
+        have = len(earlier)
+        raise Refused(
+            f"cannot revert {steps}: the history holds {have} earlier good release"
+            f"{'' if have == 1 else 's'}",
+            "run 'pushdeploy ENV list' to see the releases; nothing was changed",
+        )
+    return earlier[-steps]
+
+
+def find(entries: list[Entry], release: str) -> Entry | None:
+    for entry in reversed(deploys(entries)):
+        if entry.release == release:
+            return entry
+    return None
