@@ -45,7 +45,9 @@ def build_parser() -> Parser:
     epilog = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
     epilog += "\n\nexit statuses: 0 ok, 2 usage, 3 config, 4 connection/host key, 5 locked,\n"
     epilog += "  6 deploy failed (nothing changed), 7 failed after going live and switched back,\n"
-    epilog += "  8 refused before changing anything, 130 interrupted; exec passes on the command's own."
+    epilog += (
+        "  8 refused before changing anything, 130 interrupted; exec passes on the command's own."
+    )
     parser = Parser(
         prog="pushdeploy",
         usage="pushdeploy [options] ENV [command | ref]",
@@ -56,12 +58,35 @@ def build_parser() -> Parser:
     add = parser.add_argument
     add("env", nargs="?", metavar="ENV", help="section of deploy.conf (environment or project)")
     add("words", nargs=argparse.REMAINDER, metavar="command | ref", help=argparse.SUPPRESS)
-    add("-c", "--config", metavar="FILE", default="deploy.conf", help="config file (default: ./deploy.conf)")
-    add("-C", "--chdir", metavar="DIR", help="work from DIR (config lookup and the local git check)")
-    add("-H", "--host", dest="only", action="append", metavar="HOST", help="only this host (repeatable)")
+    add(
+        "-c",
+        "--config",
+        metavar="FILE",
+        default="deploy.conf",
+        help="config file (default: ./deploy.conf)",
+    )
+    add(
+        "-C", "--chdir", metavar="DIR", help="work from DIR (config lookup and the local git check)"
+    )
+    add(
+        "-H",
+        "--host",
+        dest="only",
+        action="append",
+        metavar="HOST",
+        help="only this host (repeatable)",
+    )
     add("-T", "--no-tests", action="store_true", help="skip the 'test' hook")
-    add("--force", action="store_true", help="deploy even with uncommitted or unpushed local changes")
-    add("--dry-run", action="store_true", help="print the exact remote scripts per host; run nothing")
+    add(
+        "--force",
+        action="store_true",
+        help="deploy even with uncommitted or unpushed local changes",
+    )
+    add(
+        "--dry-run",
+        action="store_true",
+        help="print the exact remote scripts per host; run nothing",
+    )
     add("--wait", type=int, default=0, metavar="SECONDS", help="wait up to SECONDS for a held lock")
     add("--host-key", choices=["strict", "accept-new"], help="override the 'host-key' setting")
     add("--json", action="store_true", help="machine-readable output for current/previous/list")
@@ -73,7 +98,9 @@ def build_parser() -> Parser:
     return parser
 
 
-def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     console = Console(stdout, stderr)
     debug = False
@@ -87,7 +114,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
         return dispatch(args, console)
     except PushdeployError as exc:
-        console.error(exc.message, exc.hint, getattr(exc, "details", None))
+        console.error(exc.message, exc.hint, exc.details)
         return int(exc.status)
     except KeyboardInterrupt:
         console.error("interrupted", "the remote scripts stop and release their locks when cut off")
@@ -95,7 +122,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except Exception as exc:
         if debug:
             console.debug(traceback.format_exc())
-        console.error(f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug and report it")
+        console.error(
+            f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug and report it"
+        )
         return ExitStatus.ERROR
 
 
@@ -116,7 +145,10 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
         hosts = tuple(h for h in env.hosts if h.spec in args.only or h.name in args.only)
         if len(hosts) != len(set(args.only)):
             known = ", ".join(h.spec for h in env.hosts)
-            raise ConfigError(f"--host {' '.join(args.only)}: not among the hosts of [{env.name}]", f"hosts: {known}")
+            raise ConfigError(
+                f"--host {' '.join(args.only)}: not among the hosts of [{env.name}]",
+                f"hosts: {known}",
+            )
         env = dataclasses.replace(env, hosts=hosts)
     words = list(args.words)
     name = ALIASES.get(words[0], words[0]) if words else "deploy"

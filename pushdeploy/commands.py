@@ -60,8 +60,12 @@ def run_deploy(inv: Invocation) -> int:
     if not inv.args.force and not inv.args.dry_run:
         checkout.check(inv.base, inv.console.warn)
     session = Session(
-        env, inv.console, command=f"deploy {ref or '(newest tag)'}", dry_run=inv.args.dry_run,
-        host_key=inv.args.host_key, wait=inv.args.wait,
+        env,
+        inv.console,
+        command=f"deploy {ref or '(newest tag)'}",
+        dry_run=inv.args.dry_run,
+        host_key=inv.args.host_key,
+        wait=inv.args.wait,
     )
     try:
         prepared = deploy.deploy(session, ref)
@@ -70,7 +74,9 @@ def run_deploy(inv: Invocation) -> int:
     if not inv.args.dry_run:
         first = next(iter(prepared.values())).values
         hosts = ", ".join(prepared)
-        inv.console.result(f"deployed {first['ref']} ({first['sha'][:7]}) as {first['release']} to {hosts}")
+        inv.console.result(
+            f"deployed {first['ref']} ({first['sha'][:7]}) as {first['release']} to {hosts}"
+        )
     return ExitStatus.OK
 
 
@@ -130,7 +136,11 @@ def read(inv: Invocation) -> dict[str, tuple[str, list[history.Entry], list[str]
     finally:
         session.close()
     return {
-        label: (o.values.get("live", ""), history.parse(o.lines.get("deploys", [])), o.lines.get("releases", []))
+        label: (
+            o.values.get("live", ""),
+            history.parse(o.lines.get("deploys", [])),
+            o.lines.get("releases", []),
+        )
         for label, o in outcomes.items()
     }
 
@@ -138,7 +148,13 @@ def read(inv: Invocation) -> dict[str, tuple[str, list[history.Entry], list[str]
 def describe(entry: history.Entry | None, release: str) -> dict[str, str]:
     if entry is None:
         return {"release": release, "sha": "", "ref": "", "time": "", "who": ""}
-    return {"release": entry.release, "sha": entry.sha, "ref": entry.ref, "time": entry.time, "who": entry.who}
+    return {
+        "release": entry.release,
+        "sha": entry.sha,
+        "ref": entry.ref,
+        "time": entry.time,
+        "who": entry.who,
+    }
 
 
 def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
@@ -150,14 +166,24 @@ def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
         if not item["release"]:
             inv.console.result(f"{prefix}nothing deployed")
             continue
-        details = f" {item['sha'][:7]} ({item['ref']}) deployed {item['time']} by {item['who']}" if item["sha"] else ""
+        details = (
+            f" {item['sha'][:7]} ({item['ref']}) deployed {item['time']} by {item['who']}"
+            if item["sha"]
+            else ""
+        )
         inv.console.result(f"{prefix}{item['release']}{details}")
     return ExitStatus.OK
 
 
 def run_current(inv: Invocation) -> int:
     no_more_words(inv, "current")
-    return show(inv, {label: describe(history.find(entries, live), live) for label, (live, entries, _) in read(inv).items()})
+    return show(
+        inv,
+        {
+            label: describe(history.find(entries, live), live)
+            for label, (live, entries, _) in read(inv).items()
+        },
+    )
 
 
 def run_previous(inv: Invocation) -> int:
@@ -179,8 +205,16 @@ def run_list(inv: Invocation) -> int:
             if entry.release in seen:
                 continue
             seen.add(entry.release)
-            state = "bad" if entry.release in bad else "ok" if entry.release in on_disk else "pruned"
-            rows.append({**describe(entry, entry.release), "state": state, "live": str(entry.release == live).lower()})
+            state = (
+                "bad" if entry.release in bad else "ok" if entry.release in on_disk else "pruned"
+            )
+            rows.append(
+                {
+                    **describe(entry, entry.release),
+                    "state": state,
+                    "live": str(entry.release == live).lower(),
+                }
+            )
         payload[label] = rows
     if inv.args.json:
         inv.console.data(payload)
@@ -189,7 +223,15 @@ def run_list(inv: Invocation) -> int:
         if len(payload) > 1:
             inv.console.result(f"{label}:")
         table = [
-            ["*" if r["live"] == "true" else "", r["release"], r["ref"], r["sha"][:7], r["time"], r["who"], r["state"]]
+            [
+                "*" if r["live"] == "true" else "",
+                r["release"],
+                r["ref"],
+                r["sha"][:7],
+                r["time"],
+                r["who"],
+                r["state"],
+            ]
             for r in rows
         ]
         inv.console.table(["", "release", "ref", "sha", "deployed", "by", "state"], table)
@@ -206,7 +248,9 @@ def run_unlock(inv: Invocation) -> int:
         session.close()
     for label, outcome in outcomes.items():
         holder = outcome.values.get("holder")
-        inv.console.result(f"{label}: removed the lock held by {holder}" if holder else f"{label}: no lock")
+        inv.console.result(
+            f"{label}: removed the lock held by {holder}" if holder else f"{label}: no lock"
+        )
     return ExitStatus.OK
 
 
@@ -231,7 +275,9 @@ def run_exec(inv: Invocation) -> int:
         session.close()
     for label, status in statuses.items():
         if status:
-            raise RemoteCommandFailed(f"{label}: {shlex.join(inv.words)} exited with status {status}", status)
+            raise RemoteCommandFailed(
+                f"{label}: {shlex.join(inv.words)} exited with status {status}", status
+            )
     return ExitStatus.OK
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pushdeploy import history, lock, protocol, scripts
 from pushdeploy.config import Environment
@@ -47,7 +48,12 @@ class Session:
         self.opener = opener
         claim = lock.claim(command)
         self.run = scripts.Run(
-            claim.token, claim.owner, claim.who, now().strftime("%Y%m%dT%H%M%SZ"), wait, lock.STALE_AFTER
+            claim.token,
+            claim.owner,
+            claim.who,
+            now().strftime("%Y%m%dT%H%M%SZ"),
+            wait,
+            lock.STALE_AFTER,
         )
         self._transports: dict[str, Transport] = {}
 
@@ -68,7 +74,7 @@ class Session:
     def _print_script(self, host: str, script: str) -> None:
         self.console.raw(f"# ---- {host} ----\n{script}")
 
-    def _parallel(self, items: dict[str, object], work: Callable) -> dict:  # type: ignore[type-arg]
+    def _parallel(self, items: dict[str, Any], work: Callable[[Any], Any]) -> dict[str, Any]:
         if len(items) == 1:
             ((key, item),) = items.items()
             return {key: work(item)}
@@ -83,7 +89,9 @@ class Session:
             outcome = Outcome(0)
 
             def on_line(stream: str, line: str) -> None:
-                marker = protocol.parse(line) if stream == "out" else protocol.Marker("output", "", line)
+                marker = (
+                    protocol.parse(line) if stream == "out" else protocol.Marker("output", "", line)
+                )
                 outcome.add(marker)
                 if marker.kind == "step":
                     self.console.step(label, marker.text)
@@ -120,7 +128,7 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
         error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
     else:
         error = DeployFailed(f"{label}: {step} failed: {what}")
-    error.details = outcome.tail()  # type: ignore[attr-defined]
+    error.details = outcome.tail()
     return error
 
 
@@ -136,7 +144,9 @@ def deploy(session: Session, ref: str | None) -> dict[str, Outcome]:
     failed = {label: o for label, o in prepared.items() if not (o.ok and o.done)}
     shas = {o.values.get("sha") for o in prepared.values() if o.ok}
     if not failed and len(shas) > 1:
-        failed = {"all hosts": Outcome(1, failure="the hosts resolved the ref to different commits")}
+        failed = {
+            "all hosts": Outcome(1, failure="the hosts resolved the ref to different commits")
+        }
     if failed:
         ready = [label for label in prepared if label not in failed]
         if ready:
@@ -152,7 +162,10 @@ def deploy(session: Session, ref: str | None) -> dict[str, Outcome]:
             session.phase(
                 {
                     label: scripts.rollback(
-                        env, session.run, prepared[label].values["release"], prepared[label].values["previous"]
+                        env,
+                        session.run,
+                        prepared[label].values["release"],
+                        prepared[label].values["previous"],
                     )
                     for label in live
                 }
@@ -187,7 +200,9 @@ def revert(session: Session, steps: int) -> dict[str, history.Entry]:
             raise Refused(f"{label}: {exc.message}", exc.hint) from None
     reverted = session.phase(
         {
-            label: scripts.revert(session.env, session.run, target, statuses[label].values.get("live", ""))
+            label: scripts.revert(
+                session.env, session.run, target, statuses[label].values.get("live", "")
+            )
             for label, target in targets.items()
         }
     )

@@ -48,6 +48,7 @@ class PushdeployError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
+        self.details: list[str] = []  # last lines of remote output, shown above the error
 
     def __str__(self) -> str:
         return self.message
@@ -63,7 +64,7 @@ class ConfigError(PushdeployError):
     default_hint = "fix deploy.conf (see deploy.conf.example for every key)"
 
 
-class ConnectionError(PushdeployError):  # noqa: A001 - the domain's word, scoped to this module
+class ConnectionError(PushdeployError):
     status = ExitStatus.CONNECTION
     default_hint = "check host, port, user and key in deploy.conf, then try 'ssh' by hand"
 

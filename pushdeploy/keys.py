@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from pushdeploy.config import Environment, Setting
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HOST = re.compile(r"^(?:(?P<user>[^@\s/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(?::(?P<port>\d+))?$")
+_HOST = re.compile(
+    r"^(?:(?P<user>[^@\s/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(?::(?P<port>\d+))?$"
+)
 _SECRET = re.compile(r"(?i)(secret|token|passw|key|credential|auth)")
 
 
@@ -173,24 +175,54 @@ class Key:
 KEYS: Mapping[str, Key] = {
     k.name: k
     for k in [
-        Key("host", parse_hosts, "one or more [user@]host[:port], ~/.ssh/config aliases, or 'local'", required=True, field="hosts"),
-        Key("user", one_line, "login user when a host does not name one", "ssh config or local user"),
+        Key(
+            "host",
+            parse_hosts,
+            "one or more [user@]host[:port], ~/.ssh/config aliases, or 'local'",
+            required=True,
+            field="hosts",
+        ),
+        Key(
+            "user", one_line, "login user when a host does not name one", "ssh config or local user"
+        ),
         Key("port", parse_port, "ssh port when a host does not name one", "ssh config or 22"),
         Key("key", one_line, "private key file (identity) to log in with", "ssh config and agent"),
-        Key("forward-agent", parse_bool, "forward your ssh agent to the server (private repos)", "no"),
-        Key("host-key", one_of("strict", "accept-new"), "strict: unknown keys stop; accept-new: record new keys", "strict"),
-        Key("repo", one_line, "git URL the server fetches from (its mirror lives in path/repo)", required=True),
+        Key(
+            "forward-agent",
+            parse_bool,
+            "forward your ssh agent to the server (private repos)",
+            "no",
+        ),
+        Key(
+            "host-key",
+            one_of("strict", "accept-new"),
+            "strict: unknown keys stop; accept-new: record new keys",
+            "strict",
+        ),
+        Key(
+            "repo",
+            one_line,
+            "git URL the server fetches from (its mirror lives in path/repo)",
+            required=True,
+        ),
         Key("path", remote_path, "absolute deploy root on the server", required=True),
         Key("ref", one_line, "branch, tag or SHA to deploy when none is given", "the newest tag"),
         Key("pre-deploy", text, "hook run in the old current before anything changes"),
         Key("post-deploy", text, "hook run in the new release after it went live"),
         Key("test", text, "check run in the new release; failure switches back"),
         Key("build", text, "commands run in the new release before it goes live (one per line)"),
-        Key("restart-file", relative_path, "file touched in the release to restart the app", "tmp/restart.txt"),
+        Key(
+            "restart-file",
+            relative_path,
+            "file touched in the release to restart the app",
+            "tmp/restart.txt",
+        ),
         Key("restart", text, "touch | monitor | a command that restarts the app", "touch"),
         Key("health", one_line, "URL or /path checked from the server after the restart"),
         Key("health-timeout", seconds, "seconds the health check may take in all", "30"),
-        Key("shared", path_list, "paths under path/shared linked into every release (dir/ or file)"),
+        Key(
+            "shared", path_list, "paths under path/shared linked into every release (dir/ or file)"
+        ),
         Key("env", env_pairs, "NAME=value pairs exported to hooks, builds and the app"),
         Key("keep", positive, "releases kept on the server", "5"),
         Key("inherit", one_line, "section to take defaults from", field="inherit"),

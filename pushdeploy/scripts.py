@@ -50,7 +50,17 @@ def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False
         f"export PUSHDEPLOY_ENV={q(env.name)} SHARED={qpath(layout.shared)}",
         *(f"export {name}={q(value)}" for name, value in env.env),
     ]
-    lines = ["main() {", *header, PRELUDE.rstrip("\n"), *body, "OK=1", "mark done", "}", "main </dev/null", ""]
+    lines = [
+        "main() {",
+        *header,
+        PRELUDE.rstrip("\n"),
+        *body,
+        "OK=1",
+        "mark done",
+        "}",
+        "main </dev/null",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -91,7 +101,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     if env.test:
         body.append(f"hook test {release_dir} {q(env.test)} back")
     if env.health:
-        url = health_url(env.health)
+        url = health_url(env.health, env.listen)
         body.append(
             f'health {q(url)} {env.health_timeout} || back health "{url} did not answer in time"'
         )
@@ -109,7 +119,7 @@ def restart(env: Environment, release_dir: str) -> list[str]:
         )
         return [
             "step restart",
-            f"out=$({command} 2>&1) || back restart \"monitor: $(printf '%s' \"$out\" | tail -n 1)\"",
+            f'out=$({command} 2>&1) || back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"',
         ]
     return [f"hook restart {release_dir} {q(env.restart)} back"]
 
@@ -220,7 +230,9 @@ def setup(env: Environment, run: Run) -> str:
         "step directories",
         'mkdir -p -- "$P/releases" "$P/shared/logs" "$P/shared/pids" "$P/.pushdeploy" ||'
         ' fail directories "cannot create the directories under $P"',
-        f'(cd "$P" && mkdir -p -- {dirs}) || fail directories "cannot create shared dirs"' if dirs else ":",
+        f'(cd "$P" && mkdir -p -- {dirs}) || fail directories "cannot create shared dirs"'
+        if dirs
+        else ":",
         "step mirror",
         'if [ -d "$P/repo" ]; then',
         "  fetch",

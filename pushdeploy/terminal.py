@@ -22,6 +22,7 @@ def relay(channel: Any) -> int:
     saved = termios.tcgetattr(stdin_fd) if is_tty else None
     previous_handler = None
     if is_tty:
+
         def resize(*_: object) -> None:
             size = os.get_terminal_size()
             channel.resize_pty(width=size.columns, height=size.lines)

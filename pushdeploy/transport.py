@@ -118,10 +118,9 @@ class SSHTransport:
                     out.feed(channel.recv(65536))
                 while channel.recv_stderr_ready():
                     err.feed(channel.recv_stderr(65536))
-                if channel.exit_status_ready() and channel.eof_received:
-                    if not (channel.recv_ready() or channel.recv_stderr_ready()):
-                        break
-                if channel.closed and not (channel.recv_ready() or channel.recv_stderr_ready()):
+                drained = not (channel.recv_ready() or channel.recv_stderr_ready())
+                finished = channel.closed or (channel.exit_status_ready() and channel.eof_received)
+                if finished and drained:
                     break
             out.flush()
             err.flush()
@@ -137,7 +136,9 @@ class SSHTransport:
         channel = self._channel()
         try:
             size = os.get_terminal_size() if sys.stdin.isatty() else os.terminal_size((80, 24))
-            channel.get_pty(term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines)
+            channel.get_pty(
+                term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines
+            )
             channel.exec_command(command)
             return terminal.relay(channel)
         finally:
@@ -159,7 +160,10 @@ class LocalTransport:
         assert proc.stdin and proc.stdout and proc.stderr
         proc.stdin.write(script.encode())
         proc.stdin.close()
-        splitters = {proc.stdout: LineSplitter("out", on_line), proc.stderr: LineSplitter("err", on_line)}
+        splitters = {
+            proc.stdout: LineSplitter("out", on_line),
+            proc.stderr: LineSplitter("err", on_line),
+        }
         open_streams = list(splitters)
         while open_streams:
             ready, _, _ = select.select(open_streams, [], [])
@@ -182,7 +186,9 @@ class LocalTransport:
 class RecordingTransport:
     """Runs nothing: hands every script to ``record`` (``--dry-run``, and the unit tests' fake)."""
 
-    def __init__(self, label: str, record: Callable[[str, str], None], replies: list[str] | None = None):
+    def __init__(
+        self, label: str, record: Callable[[str, str], None], replies: list[str] | None = None
+    ):
         self.label, self.record, self.replies = label, record, replies or []
         self.scripts: list[str] = []
 
@@ -201,7 +207,9 @@ class RecordingTransport:
         pass
 
 
-def open_transport(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
+def open_transport(
+    env: Environment, host: Host, warn: Callable[[str], None], host_key: str
+) -> Transport:
     if host.local:
         return LocalTransport()
     connect_kwargs: dict[str, Any] = {}
@@ -246,15 +254,23 @@ def open_transport(env: Environment, host: Host, warn: Callable[[str], None], ho
             "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
         ) from None
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else str(exc) or type(exc).__name__
+        )
         if isinstance(exc, socket.gaierror):
             reason = f"cannot resolve {connection.host}"
-        raise ConnectionError(f"{label}: cannot connect to {connection.host}:{connection.port}: {reason}") from None
+        raise ConnectionError(
+            f"{label}: cannot connect to {connection.host}:{connection.port}: {reason}"
+        ) from None
     return SSHTransport(connection, label, env.forward_agent)
 
 
 def _known_hosts_files(connection: Connection, default: Path) -> list[Path]:
-    files = [Path(p).expanduser() for p in connection.ssh_config.get("userknownhostsfile", "").split()]
+    files = [
+        Path(p).expanduser() for p in connection.ssh_config.get("userknownhostsfile", "").split()
+    ]
     files = files or [default]
     files.append(Path("/etc/ssh/ssh_known_hosts"))
     return [path for path in files if path.is_file()]
