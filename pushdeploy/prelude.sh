@@ -82,7 +82,7 @@ resolve() {
   return 1
 }
 newest_tag() {
-  git_repo for-each-ref --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
+  git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
 }
 # build_release ID SHA: a fresh tree from the mirror, REVISION, shared links, the build commands.
 build_release() {
@@ -138,11 +138,16 @@ health() {
     sleep 1
   done
 }
+# prune CURRENT PREVIOUS: keep the KEEP_RELEASES most recently used releases (by their last line
+# in .deploys; dirs not in it count as oldest), and never CURRENT or PREVIOUS.
 prune() {
   local old
   step prune
-  ls -1 -- "$P/releases" | sort | head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
-    if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
-    rm -rf -- "${P:?}/releases/$old" || warn "could not remove old release $old"
-  done
+  { ls -1 -- "$P/releases"; cut -s -f3 -- "$P/.deploys" 2>/dev/null; } |
+    awk 'NF { last[$0] = NR } END { for (r in last) print last[r] "\t" r }' | sort -n | cut -f2- |
+    while IFS= read -r old; do if [ -d "$P/releases/$old" ]; then printf '%s\n' "$old"; fi; done |
+    head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
+      if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
+      rm -rf -- "${P:?}/releases/$old" || warn "could not remove old release $old"
+    done
 }

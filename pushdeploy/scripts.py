@@ -154,6 +154,7 @@ def prepare(env: Environment, run: Run, ref: str | None) -> str:
         'value ref "$REF"',
         'value sha "$SHA"',
         f'ID={q(run.stamp)}-"${{SHA:0:7}}"',
+        'n=1; while [ -e "$P/releases/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
         'value release "$ID"',
         'build_release "$ID" "$SHA"',
         'printf \'%s\\n\' "$ID" "$SHA" "$REF" "$PREV" >"$L/pending" || fail release "cannot record the release"',

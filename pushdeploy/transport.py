@@ -154,27 +154,27 @@ class LocalTransport:
     label = "local"
 
     def run(self, script: str, on_line: OnLine) -> int:
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             ["bash", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdin and proc.stdout and proc.stderr
-        proc.stdin.write(script.encode())
-        proc.stdin.close()
-        splitters = {
-            proc.stdout: LineSplitter("out", on_line),
-            proc.stderr: LineSplitter("err", on_line),
-        }
-        open_streams = list(splitters)
-        while open_streams:
-            ready, _, _ = select.select(open_streams, [], [])
-            for stream in ready:
-                data = os.read(stream.fileno(), 65536)
-                if data:
-                    splitters[stream].feed(data)
-                else:
-                    splitters[stream].flush()
-                    open_streams.remove(stream)
-        return proc.wait()
+        ) as proc:
+            assert proc.stdin and proc.stdout and proc.stderr
+            proc.stdin.write(script.encode())
+            proc.stdin.close()
+            splitters = {
+                proc.stdout: LineSplitter("out", on_line),
+                proc.stderr: LineSplitter("err", on_line),
+            }
+            open_streams = list(splitters)
+            while open_streams:
+                ready, _, _ = select.select(open_streams, [], [])
+                for stream in ready:
+                    data = os.read(stream.fileno(), 65536)
+                    if data:
+                        splitters[stream].feed(data)
+                    else:
+                        splitters[stream].flush()
+                        open_streams.remove(stream)
+            return proc.wait()
 
     def interactive(self, command: str) -> int:
         return subprocess.call(["bash", "-c", command])

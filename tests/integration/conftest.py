@@ -1,0 +1,107 @@
+"""Integration fixtures: a project with a real origin repository and a deploy target.
+
+``project`` is parametrized over the two real transports: ``local`` (bash on this machine) and
+``ssh`` (a real OpenSSH server on 127.0.0.1, from tests/conftest.py). Paths contain spaces and
+quotes on purpose, so every test also checks the quoting of the generated scripts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import Result, run_cli
+from tests.support.gitrepo import Origin
+
+
+class Project:
+    """A deploy.conf section ``[app]`` pointing at ``origin``, deploying to ``root``."""
+
+    def __init__(self, base: Path, host_line: str, extra: dict[str, str] | None = None) -> None:
+        self.base = base
+        self.origin = Origin(base / "origin repo")
+        self.origin.commit({"VERSION": "v1\n", "app.sh": "echo app\n"}, "first")
+        self.root = base / "deploy 'root'"
+        self.conf = base / "deploy.conf"
+        self.host_line = host_line
+        self.keys: dict[str, str] = {"ref": "main", "keep": "3"}
+        self.configure(**(extra or {}))
+
+    def configure(self, **keys: str) -> None:
+        """Rewrite deploy.conf with these keys (underscores become dashes) on top of the base ones."""
+        self.keys.update({k.replace("_", "-"): v for k, v in keys.items()})
+        lines = ["[app]", self.host_line, f"repo = {self.origin.path}", f"path = {self.root}"]
+        for key, value in self.keys.items():
+            value = value.replace("\n", "\n    ")
+            lines.append(f"{key} = {value}")
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def run(self, *args: str) -> Result:
+        return run_cli("-c", str(self.conf), "-C", str(self.base), *args)
+
+    def ok(self, *args: str) -> Result:
+        result = self.run(*args)
+        assert result.status == 0, f"exit {result.status}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def deploy_new(self, version: str, *args: str) -> Result:
+        self.origin.commit({"VERSION": f"{version}\n"}, version)
+        return self.ok(*args)
+
+    @property
+    def live(self) -> str:
+        return (self.root / "current" / "VERSION").read_text().strip()
+
+    @property
+    def live_release(self) -> str:
+        return os.readlink(self.root / "current").rsplit("/", 1)[-1]
+
+    def releases(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "releases").iterdir())
+
+    def history(self) -> list[list[str]]:
+        return [line.split("\t") for line in (self.root / ".deploys").read_text().splitlines()]
+
+
+@pytest.fixture(params=["local", "ssh"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+    if request.param == "local":
+        return Project(tmp_path, "host = local")
+    home = request.getfixturevalue("ssh_home")
+    line = f"host = {home.user}@{home.host}:{home.port}\nkey = {home.key}"
+    return Project(tmp_path, line)
+
+
+@pytest.fixture
+def ready_project(project: Project) -> Project:
+    project.ok("app", "setup")
+    return project
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``check`` every 20 ms until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Callable[[], Path]:
+    """A file a build waits for: the test creates it to let the build go on (bounded: 30 s)."""
+
+    def make() -> Path:
+        return tmp_path / "gate"
+
+    return make
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,273 @@
+"""Deploying, redeploying and reverting for real: git on both ends, bash, and OpenSSH or local."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from tests.integration.conftest import Project, wait_until
+
+
+def test_setup_is_idempotent_and_creates_the_layout(project: Project) -> None:
+    project.ok("app", "setup")
+    again = project.ok("app", "setup")
+    assert "set up" in again.stdout
+    for name in ["repo", "releases", "shared/logs", "shared/pids", ".pushdeploy"]:
+        assert (project.root / name).is_dir(), name
+    assert not (project.root / ".pushdeploy" / "lock").exists()
+
+
+def test_deploy_before_setup_fails_and_says_to_run_setup(project: Project) -> None:
+    result = project.run("app")
+    assert result.status == 6
+    assert "not set up" in result.stderr
+    assert "pushdeploy ENV setup" in result.stderr
+
+
+def test_deploy_makes_a_release_live_and_logs_it(ready_project: Project) -> None:
+    p = ready_project
+    result = p.ok("app")
+    sha = p.origin.sha("main")
+    assert p.live == "v1"
+    assert p.live_release.endswith("-" + sha[:7])
+    assert f"deployed main ({sha[:7]}) as {p.live_release}" in result.stdout
+    line = p.history()[-1]
+    assert [line[0], line[2], line[3], line[5], line[6]] == [sha, p.live_release, "main", "deploy", "ok"]
+    assert (p.root / "current" / "REVISION").read_text().strip() == sha
+    assert (p.root / "current" / "tmp" / "restart.txt").exists()
+    assert not (p.root / ".pushdeploy" / "lock").exists()
+
+
+def test_redeploy_fetches_the_remote_branch_not_a_stale_copy(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    assert p.live == "v2"
+    assert p.live_release.endswith(p.origin.sha("main")[:7])
+    assert len(p.releases()) == 2
+
+
+def test_deploy_a_tag_a_partial_sha_or_the_newest_tag(ready_project: Project) -> None:
+    p = ready_project
+    p.origin.tag("release/1.0", annotated=True)
+    first = p.origin.sha("main")
+    p.origin.commit({"VERSION": "v2\n"})
+    p.origin.tag("v2.0")
+    p.ok("app", "release/1.0")
+    assert p.live == "v1"
+    p.ok("app", first[:9])
+    assert f"-{first[:7]}" in p.live_release
+    del p.keys["ref"]
+    p.configure()
+    result = p.ok("app")
+    assert p.live == "v2"
+    assert "deployed v2.0" in result.stdout
+
+
+def test_unknown_ref_fails_and_leaves_the_live_release(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    before = p.live_release
+    result = p.run("app", "no-such-branch")
+    assert result.status == 6
+    assert "no branch, tag or commit named 'no-such-branch'" in result.stderr
+    assert p.live_release == before
+    assert len(p.releases()) == 1
+
+
+def test_failed_build_removes_the_half_built_release(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    before = p.live_release
+    p.configure(build="echo building\nfalse\necho never")
+    p.origin.commit({"VERSION": "v2\n"})
+    result = p.run("app")
+    assert result.status == 6
+    assert "build failed" in result.stderr
+    assert "building" in result.stderr  # the last lines of output are shown with the error
+    assert p.live_release == before
+    assert p.releases() == [before]
+    assert not (p.root / ".pushdeploy" / "lock").exists()
+
+
+def test_failed_test_switches_back_marks_bad_and_exits_7(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    good = p.live_release
+    p.configure(test='test "$(cat VERSION)" != broken')
+    p.origin.commit({"VERSION": "broken\n"})
+    result = p.run("app")
+    assert result.status == 7
+    assert "switched back" in result.stderr
+    assert p.live_release == good
+    actions = [(line[5], line[6]) for line in p.history()]
+    assert actions[-3:] == [("deploy", "ok"), ("rollback", "ok"), ("deploy", "bad")]
+    # -T/--no-tests skips the failing check
+    p.ok("-T", "app")
+    assert p.live == "broken"
+
+
+def test_revert_twice_walks_back_two_releases(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    p.deploy_new("v3", "app")
+    assert p.ok("app", "previous").stdout.startswith(p.history()[1][2])
+    p.ok("app", "revert")
+    assert p.live == "v2"
+    p.ok("app", "revert")
+    assert p.live == "v1"
+    assert [line[5] for line in p.history()] == ["deploy"] * 3 + ["revert"] * 2
+
+
+def test_revert_past_the_history_is_refused_and_changes_nothing(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    before = (p.root / ".deploys").read_text()
+    result = p.run("app", "revert", "5")
+    assert result.status == 8
+    assert "cannot revert 5: the history holds 1 earlier good release" in result.stderr
+    assert p.live == "v2"
+    assert (p.root / ".deploys").read_text() == before
+
+
+def test_revert_rebuilds_a_pruned_release(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(keep="1")
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    p.deploy_new("v3", "app")
+    assert len(p.releases()) == 2  # keep=1, plus the previous good one which is never pruned
+    p.ok("app", "revert", "2")
+    assert p.live == "v1"
+
+
+def test_keep_prunes_old_releases_but_never_current_or_previous(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(keep="2")
+    for version in ["v2", "v3", "v4", "v5"]:
+        p.deploy_new(version, "app")
+    assert len(p.releases()) == 2
+    assert p.live == "v5"
+
+
+def test_list_current_and_previous_read_the_history(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    listing = p.ok("app", "list").stdout.splitlines()
+    first, second = (line[2] for line in p.history())
+    assert first in listing[1] and not listing[1].startswith("*")
+    assert second in listing[2] and listing[2].startswith("*")
+    assert p.ok("app", "current").stdout.startswith(second)
+    assert p.ok("app", "curr").stdout == p.ok("app", "current").stdout
+    assert p.ok("app", "prev").stdout.startswith(first)
+    data = p.ok("--json", "app", "current").stdout
+    assert f'"release": "{second}"' in data
+
+
+def test_hooks_get_their_variables_and_the_text_arrives_intact(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(
+        env='GREETING="hello world" QUOTE=it\\\'s',
+        post_deploy='printf "%s|%s|%s|%s|%s" "$PUSHDEPLOY_ENV" "$GREETING" "$QUOTE" "$(basename "$RELEASE")" "$REVISION" > hook.out',
+        pre_deploy="echo '$HOME and `backticks` stay literal' > \"$SHARED/pre.out\"",
+    )
+    p.ok("app")
+    fields = (p.root / "current" / "hook.out").read_text().split("|")
+    assert fields == ["app", "hello world", "it's", p.live_release, p.origin.sha("main")]
+    assert (p.root / "shared" / "pre.out").read_text() == "$HOME and `backticks` stay literal\n"
+
+
+def test_shared_paths_are_linked_into_each_release(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(shared="logs/ config/.env")
+    (p.root / "shared" / "config").mkdir(parents=True)
+    (p.root / "shared" / "config" / ".env").write_text("SECRET=1\n")
+    p.ok("app")
+    assert (p.root / "current" / "logs").is_symlink()
+    assert (p.root / "current" / "config" / ".env").read_text() == "SECRET=1\n"
+
+
+def test_missing_shared_file_fails_before_going_live(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(shared=".env")
+    result = p.run("app")
+    assert result.status == 6
+    assert ".env does not exist" in result.stderr
+    assert not (p.root / "current").exists()
+
+
+def test_hostile_refs_are_refused_before_anything_runs(ready_project: Project, tmp_path: Path) -> None:
+    p = ready_project
+    marker = tmp_path / "pwned"
+    for ref in [f"$(touch {marker})", f"`touch {marker}`", "--upload-pack=touch", "a;b"]:
+        result = p.run("app", "deploy", ref)
+        assert result.status == 8, ref
+        assert "not a valid ref" in result.stderr
+    assert not marker.exists()
+    assert not (p.root / "current").exists()
+
+
+def test_a_second_deploy_is_refused_while_the_lock_is_held(ready_project: Project, tmp_path: Path) -> None:
+    p = ready_project
+    gate = tmp_path / "gate"
+    p.configure(build=f"for i in $(seq 300); do [ -e {str(gate)!r} ] && break; sleep 0.1; done")
+    results = []
+    first = threading.Thread(target=lambda: results.append(p.run("app")))
+    first.start()
+    try:
+        wait_until(lambda: (p.root / ".pushdeploy" / "lock" / "token").exists(), what="the first lock")
+        second = p.run("app")
+    finally:
+        gate.touch()
+        first.join(60)
+    assert second.status == 5
+    assert "locked by" in second.stderr and "running: deploy main" in second.stderr
+    assert results[0].status == 0
+
+
+def test_a_stale_lock_is_taken_over_with_a_warning(ready_project: Project) -> None:
+    p = ready_project
+    lock = p.root / ".pushdeploy" / "lock"
+    lock.mkdir()
+    (lock / "owner").write_text("ghost@nowhere (pid 1)\n")
+    (lock / "token").write_text("old\n")
+    old = time.time() - 600
+    os.utime(lock / "owner", (old, old))
+    result = p.ok("app")
+    assert "took over a stale lock" in result.stderr and "ghost@nowhere" in result.stderr
+
+
+def test_unlock_removes_a_lock_and_names_its_holder(ready_project: Project) -> None:
+    p = ready_project
+    lock = p.root / ".pushdeploy" / "lock"
+    lock.mkdir()
+    (lock / "owner").write_text("someone@box (pid 7)\n")
+    held = p.run("app")
+    assert held.status == 5
+    result = p.ok("app", "unlock")
+    assert "someone@box (pid 7)" in result.stdout
+    assert not lock.exists()
+    assert "no lock" in p.ok("app", "unlock").stdout
+
+
+def test_exec_runs_in_the_live_release_and_passes_the_status_on(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    assert p.ok("app", "exec", "cat", "VERSION").stdout == "v1\n"
+    assert p.ok("app", "run", "echo $PUSHDEPLOY_ENV | tr a-z A-Z").stdout == "APP\n"
+    failed = p.run("app", "exec", "exit 3")
+    assert failed.status == 3
+    assert failed.error_lines
+
+
+def test_dry_run_prints_the_scripts_and_changes_nothing(ready_project: Project) -> None:
+    p = ready_project
+    result = p.ok("--dry-run", "app")
+    assert "lock_take" in result.stdout and "switch_to" in result.stdout
+    assert not (p.root / "current").exists()
+    assert not (p.root / ".pushdeploy" / "lock").exists()

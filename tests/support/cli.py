@@ -1,0 +1,26 @@
+"""Running the pushdeploy command line in-process, as a test would type it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from pushdeploy.cli import main
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("pushdeploy: error:")]
+
+
+def run_cli(*argv: str | Path) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    status = main([str(a) for a in argv], stdout=out, stderr=err)
+    return Result(status, out.getvalue(), err.getvalue())
