@@ -10,6 +10,7 @@ tree). Options come before ENV; after ENV the first word is a command, or else a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import traceback
@@ -106,7 +107,8 @@ def main(
     debug = False
     try:
         try:
-            args = build_parser().parse_args(argv)
+            with contextlib.redirect_stdout(stdout):
+                args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
         debug = args.debug

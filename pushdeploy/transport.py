@@ -254,15 +254,8 @@ def open_transport(
             "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
         ) from None
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        reason = (
-            exc.strerror
-            if isinstance(exc, OSError) and exc.strerror
-            else str(exc) or type(exc).__name__
-        )
-        if isinstance(exc, socket.gaierror):
-            reason = f"cannot resolve {connection.host}"
         raise ConnectionError(
-            f"{label}: cannot connect to {connection.host}:{connection.port}: {reason}"
+            f"{label}: cannot connect to {connection.host}:{connection.port}: {_reason(exc, connection.host)}"
         ) from None
     return SSHTransport(connection, label, env.forward_agent)
 
@@ -280,3 +273,13 @@ def _known_name(connection: Connection) -> str:
     if connection.port == 22:
         return str(connection.host)
     return f"'[{connection.host}]:{connection.port}'"
+
+
+def _reason(exc: BaseException, hostname: str) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {hostname}"
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

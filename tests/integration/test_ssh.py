@@ -1,0 +1,104 @@
+"""SSH specifics against a real OpenSSH server: host keys, ~/.ssh/config aliases, console, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.conftest import Project
+from tests.support.sshd import SSHServer, write_client_home
+
+
+def ssh_project(tmp_path: Path, server: SSHServer, *, known: bool = True) -> Project:
+    home = write_client_home(Path(os.environ["HOME"]), server, known_hosts=known, alias="testhost")
+    return Project(tmp_path, f"host = {home.user}@{home.host}:{home.port}\nkey = {home.key}")
+
+
+def test_an_unknown_host_key_stops_with_its_fingerprint(tmp_path: Path, sshd: SSHServer) -> None:
+    p = ssh_project(tmp_path, sshd, known=False)
+    result = p.run("app", "setup")
+    assert result.status == 4
+    assert "unknown host key ssh-ed25519 SHA256:" in result.stderr
+    assert "--host-key accept-new" in result.stderr
+    assert not p.root.exists()
+
+
+def test_accept_new_records_the_key_and_says_so(tmp_path: Path, sshd: SSHServer) -> None:
+    p = ssh_project(tmp_path, sshd, known=False)
+    result = p.ok("--host-key", "accept-new", "app", "setup")
+    assert "added [127.0.0.1]:" in result.stderr
+    known = (Path(os.environ["HOME"]) / ".ssh" / "known_hosts").read_text()
+    assert sshd.host_key_public.split()[1] in known
+    p.ok("app", "setup")  # strict from now on, and the key is known
+
+
+def test_accept_new_in_the_config_file_works_too(tmp_path: Path, sshd: SSHServer) -> None:
+    p = ssh_project(tmp_path, sshd, known=False)
+    p.configure(host_key="accept-new")
+    p.ok("app", "setup")
+
+
+def test_a_changed_host_key_stops_even_with_accept_new(tmp_path: Path, fresh_sshd: SSHServer) -> None:
+    p = ssh_project(tmp_path, fresh_sshd)
+    p.ok("app", "setup")
+    fresh_sshd.restart_with_new_host_key()
+    for extra in [(), ("--host-key", "accept-new")]:
+        result = p.run(*extra, "app")
+        assert result.status == 4
+        assert "host key CHANGED" in result.stderr
+        assert f"ssh-keygen -R '[127.0.0.1]:{fresh_sshd.port}'" in result.stderr
+    assert not (p.root / "current").exists()
+
+
+def test_a_host_alias_from_ssh_config_is_honoured(tmp_path: Path, sshd: SSHServer) -> None:
+    write_client_home(Path(os.environ["HOME"]), sshd, alias="testhost")
+    p = Project(tmp_path, "host = testhost")
+    p.ok("app", "setup")
+    p.ok("app")
+    assert p.live == "v1"
+
+
+def test_a_refused_connection_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    p = Project(tmp_path, f"host = nobody@127.0.0.1:{port}")
+    result = p.run("app", "setup")
+    assert result.status == 4
+    assert result.error_lines == [
+        f"pushdeploy: error: nobody@127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: Connection refused"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_key_is_a_login_error(tmp_path: Path, sshd: SSHServer) -> None:
+    write_client_home(Path(os.environ["HOME"]), sshd)
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    p = Project(tmp_path, f"host = {sshd.user}@127.0.0.1:{sshd.port}\nkey = {other}")
+    os.remove(Path(os.environ["HOME"]) / ".ssh" / "id_ed25519")
+    result = p.run("app", "setup")
+    assert result.status == 4
+    assert "login refused" in result.stderr
+
+
+def test_console_opens_a_shell_in_the_live_release(tmp_path: Path, sshd: SSHServer) -> None:
+    p = ssh_project(tmp_path, sshd)
+    p.ok("app", "setup")
+    p.ok("app")
+    # A real process with piped stdin: the shell reads commands from it, as from a person.
+    done = subprocess.run(
+        [sys.executable, "-m", "pushdeploy", "-c", str(p.conf), "-C", str(p.base), "-q", "app", "console"],
+        input="cat VERSION; echo \"rev=$REVISION\"; exit 0\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "v1" in done.stdout
+    assert f"rev={p.origin.sha('main')}" in done.stdout

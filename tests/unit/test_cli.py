@@ -1,0 +1,135 @@
+"""The command line in-process: usage and config errors, exit statuses, config printing, checks."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pushdeploy import __version__
+from tests.support.cli import run_cli
+
+UNREACHABLE = "host = nobody@127.0.0.1:1"  # nothing listens on port 1: a connection would fail
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    conf = tmp_path / "deploy.conf"
+    conf.write_text(text)
+    return conf
+
+
+def test_version_and_help_exit_0() -> None:
+    assert run_cli("--version").stdout == f"pushdeploy {__version__}\n"
+    result = run_cli("--help")
+    assert result.status == 0
+    assert "exit statuses" in result.stdout
+
+
+def test_example_config_prints_the_annotated_file() -> None:
+    result = run_cli("--example-config")
+    assert result.status == 0
+    assert result.stdout == (Path(__file__).parents[2] / "deploy.conf.example").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "missing ENV"),
+        (("--wait", "-3", "app"), "--wait takes 0 or more seconds"),
+        (("--bogus", "app"), "unrecognized arguments: --bogus"),
+        (("app", "revert", "two"), "revert: expected a number of releases, got 'two'"),
+        (("app", "list", "extra"), "list: unexpected argument 'extra'"),
+        (("app", "exec"), "exec: give the command to run"),
+        (("app", "config", "nope"), "config: unknown key 'nope'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_error_line(tmp_path: Path, argv: tuple[str, ...], message: str) -> None:
+    write(tmp_path, f"[app]\n{UNREACHABLE}\nrepo = /r\npath = /p\n")
+    result = run_cli("-C", str(tmp_path), *argv)
+    assert result.status == 2
+    assert len(result.error_lines) == 1
+    assert message in result.error_lines[0]
+    assert "hint:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[app]\nhots = x\nrepo = /r\npath = /p\n", "deploy.conf:2: [app] hots: unknown key"),
+        ("[app]\nhost x\nrepo /r\npath /p\nport eighty\n", "deploy.conf:5: [app] port: expected an integer, got 'eighty'"),
+        ("[app]\nhost = x\nrepo = /r\n", "[app] path: required key is missing"),
+        ("[app]\nhost = x\nrepo = /r\npath = relative/dir\n", "[app] path: expected an absolute path"),
+        ("[app]\nhost = x\nrepo = /r\npath = /p\nkeep = 0\n", "[app] keep: expected a whole number of at least 1"),
+        ("[application]\nhost = x\n", "no section [app]"),
+        ("not an ini line\n", "deploy.conf:1:"),
+    ],
+)
+def test_config_errors_exit_3_before_any_connection(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, text)
+    result = run_cli("-C", str(tmp_path), "app")
+    assert result.status == 3, result.stderr
+    assert message in result.error_lines[0]
+    assert "cannot connect" not in result.stderr
+
+
+def test_unknown_key_suggests_the_near_miss(tmp_path: Path) -> None:
+    write(tmp_path, "[app]\nhost = x\nrepo = /r\npath = /p\npost_deploy = make\n")
+    result = run_cli("-C", str(tmp_path), "app")
+    assert "hint: did you mean 'post-deploy'?" in result.stderr
+
+
+def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
+    result = run_cli("-C", str(tmp_path), "app")
+    assert result.status == 3
+    assert "--example-config" in result.stderr
+
+
+def test_config_prints_effective_values_with_secrets_hidden(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "[defaults]\nkeep = 9\n[base]\nhost = a\nrepo = https://bot:hunter2@git.example.test/r.git\n"
+        "path = /srv/app\nenv = API_TOKEN=abc MODE=fast\n[app]\ninherit = base\nhost = b\n",
+    )
+    shown = run_cli("-C", str(tmp_path), "app", "config").stdout
+    assert "host = b\n" in shown
+    assert "keep = 9\n" in shown
+    assert "hunter2" not in shown and "abc" not in shown
+    assert "API_TOKEN=*** MODE=fast" in shown
+    assert "# restart-file = tmp/restart.txt" in shown
+    assert run_cli("-C", str(tmp_path), "app", "config", "keep").stdout == "9\n"
+    assert run_cli("-C", str(tmp_path), "app", "config", "ref").stdout == "the newest tag\n"
+
+
+def test_an_unknown_host_filter_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path, f"[app]\n{UNREACHABLE}\nrepo = /r\npath = /p\n")
+    result = run_cli("-C", str(tmp_path), "-H", "other", "app", "list")
+    assert result.status == 3
+    assert "hosts: nobody@127.0.0.1:1" in result.stderr
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_uncommitted_or_unpushed_work_is_refused_unless_forced(tmp_path: Path) -> None:
+    upstream, work = tmp_path / "upstream.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", str(upstream))
+    git(tmp_path, "clone", "-q", str(upstream), str(work))
+    (work / "f").write_text("1")
+    git(work, "add", "f")
+    git(work, "commit", "-qm", "one")
+    git(work, "push", "-q", "-u", "origin", "HEAD")
+    write(work, f"[app]\n{UNREACHABLE}\nrepo = /r\npath = /p\n")
+    git(work, "add", "deploy.conf")
+    git(work, "commit", "-qm", "conf")
+    unpushed = run_cli("-C", str(work), "app")
+    assert unpushed.status == 8
+    assert "1 local commit not pushed" in unpushed.stderr
+    git(work, "push", "-q")
+    (work / "f").write_text("2")
+    dirty = run_cli("-C", str(work), "app")
+    assert dirty.status == 8
+    assert "uncommitted changes" in dirty.stderr and "--force" in dirty.stderr
+    forced = run_cli("-C", str(work), "--force", "app")
+    assert forced.status == 4  # got past the check, then could not connect
