@@ -137,7 +137,7 @@ def health_url(health: str, listen: tuple[str, ...]) -> str:
     return f"http://{host}:{port}{health}"
 
 
-def prepare(env: Environment, run: Run, ref: str | None) -> str:
+def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
     body = [take_lock(run), need_setup()]
     body.append('PREV=$(live_release) || PREV=""')
     body.append('value previous "$PREV"')
@@ -157,9 +157,17 @@ def prepare(env: Environment, run: Run, ref: str | None) -> str:
         'n=1; while [ -e "$P/releases/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
         'value release "$ID"',
         'build_release "$ID" "$SHA"',
-        'printf \'%s\\n\' "$ID" "$SHA" "$REF" "$PREV" >"$L/pending" || fail release "cannot record the release"',
     ]
-    return wrap(env, run, body, keep_lock=True)
+    return body
+
+
+def prepare(env: Environment, run: Run, ref: str | None) -> str:
+    pending = 'printf \'%s\\n\' "$ID" "$SHA" "$REF" "$PREV" >"$L/pending" || fail release "cannot record it"'
+    return wrap(env, run, [*prepare_steps(env, run, ref), pending], keep_lock=True)
+
+
+def activate_steps(env: Environment) -> list[str]:
+    return [*go_live(env, "$ID", "deploy"), 'prune "$ID" "$PREV"']
 
 
 def activate(env: Environment, run: Run) -> str:
@@ -168,10 +176,14 @@ def activate(env: Environment, run: Run) -> str:
         '{ read -r ID && read -r SHA && read -r REF && read -r PREV; } <"$L/pending" ||'
         ' fail switch "no prepared release"',
         'export RELEASE="$P/releases/$ID" REVISION=$SHA',
-        *go_live(env, "$ID", "deploy"),
-        'prune "$ID" "$PREV"',
+        *activate_steps(env),
     ]
     return wrap(env, run, body)
+
+
+def deploy_one(env: Environment, run: Run, ref: str | None) -> str:
+    """Both phases in one script, for a single host: no barrier to wait at, two round trips saved."""
+    return wrap(env, run, [*prepare_steps(env, run, ref), *activate_steps(env)])
 
 
 def discard(env: Environment, run: Run) -> str:

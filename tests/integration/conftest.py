@@ -29,13 +29,13 @@ class Project:
         self.root = base / "deploy 'root'"
         self.conf = base / "deploy.conf"
         self.host_line = host_line
-        self.keys: dict[str, str] = {"ref": "main", "keep": "3"}
+        self.keys: dict[str, str] = {"path": str(self.root), "ref": "main", "keep": "3"}
         self.configure(**(extra or {}))
 
     def configure(self, **keys: str) -> None:
         """Rewrite deploy.conf with these keys (underscores become dashes) on top of the base ones."""
         self.keys.update({k.replace("_", "-"): v for k, v in keys.items()})
-        lines = ["[app]", self.host_line, f"repo = {self.origin.path}", f"path = {self.root}"]
+        lines = ["[app]", self.host_line, f"repo = {self.origin.path}"]
         for key, value in self.keys.items():
             value = value.replace("\n", "\n    ")
             lines.append(f"{key} = {value}")
@@ -104,4 +104,6 @@ def gate(tmp_path: Path) -> Callable[[], Path]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout

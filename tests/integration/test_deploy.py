@@ -34,7 +34,13 @@ def test_deploy_makes_a_release_live_and_logs_it(ready_project: Project) -> None
     assert p.live_release.endswith("-" + sha[:7])
     assert f"deployed main ({sha[:7]}) as {p.live_release}" in result.stdout
     line = p.history()[-1]
-    assert [line[0], line[2], line[3], line[5], line[6]] == [sha, p.live_release, "main", "deploy", "ok"]
+    assert [line[0], line[2], line[3], line[5], line[6]] == [
+        sha,
+        p.live_release,
+        "main",
+        "deploy",
+        "ok",
+    ]
     assert (p.root / "current" / "REVISION").read_text().strip() == sha
     assert (p.root / "current" / "tmp" / "restart.txt").exists()
     assert not (p.root / ".pushdeploy" / "lock").exists()
@@ -201,7 +207,9 @@ def test_missing_shared_file_fails_before_going_live(ready_project: Project) -> 
     assert not (p.root / "current").exists()
 
 
-def test_hostile_refs_are_refused_before_anything_runs(ready_project: Project, tmp_path: Path) -> None:
+def test_hostile_refs_are_refused_before_anything_runs(
+    ready_project: Project, tmp_path: Path
+) -> None:
     p = ready_project
     marker = tmp_path / "pwned"
     for ref in [f"$(touch {marker})", f"`touch {marker}`", "--upload-pack=touch", "a;b"]:
@@ -212,7 +220,9 @@ def test_hostile_refs_are_refused_before_anything_runs(ready_project: Project, t
     assert not (p.root / "current").exists()
 
 
-def test_a_second_deploy_is_refused_while_the_lock_is_held(ready_project: Project, tmp_path: Path) -> None:
+def test_a_second_deploy_is_refused_while_the_lock_is_held(
+    ready_project: Project, tmp_path: Path
+) -> None:
     p = ready_project
     gate = tmp_path / "gate"
     p.configure(build=f"for i in $(seq 300); do [ -e {str(gate)!r} ] && break; sleep 0.1; done")
@@ -220,7 +230,9 @@ def test_a_second_deploy_is_refused_while_the_lock_is_held(ready_project: Projec
     first = threading.Thread(target=lambda: results.append(p.run("app")))
     first.start()
     try:
-        wait_until(lambda: (p.root / ".pushdeploy" / "lock" / "token").exists(), what="the first lock")
+        wait_until(
+            lambda: (p.root / ".pushdeploy" / "lock" / "token").exists(), what="the first lock"
+        )
         second = p.run("app")
     finally:
         gate.touch()

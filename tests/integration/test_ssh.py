@@ -40,7 +40,9 @@ def test_accept_new_in_the_config_file_works_too(tmp_path: Path, sshd: SSHServer
     p.ok("app", "setup")
 
 
-def test_a_changed_host_key_stops_even_with_accept_new(tmp_path: Path, fresh_sshd: SSHServer) -> None:
+def test_a_changed_host_key_stops_even_with_accept_new(
+    tmp_path: Path, fresh_sshd: SSHServer
+) -> None:
     p = ssh_project(tmp_path, fresh_sshd)
     p.ok("app", "setup")
     fresh_sshd.restart_with_new_host_key()
@@ -92,8 +94,19 @@ def test_console_opens_a_shell_in_the_live_release(tmp_path: Path, sshd: SSHServ
     p.ok("app")
     # A real process with piped stdin: the shell reads commands from it, as from a person.
     done = subprocess.run(
-        [sys.executable, "-m", "pushdeploy", "-c", str(p.conf), "-C", str(p.base), "-q", "app", "console"],
-        input="cat VERSION; echo \"rev=$REVISION\"; exit 0\n",
+        [
+            sys.executable,
+            "-m",
+            "pushdeploy",
+            "-c",
+            str(p.conf),
+            "-C",
+            str(p.base),
+            "-q",
+            "app",
+            "console",
+        ],
+        input='cat VERSION; echo "rev=$REVISION"; exit 0\n',
         capture_output=True,
         text=True,
         timeout=60,

@@ -44,7 +44,9 @@ def test_example_config_prints_the_annotated_file() -> None:
         (("app", "config", "nope"), "config: unknown key 'nope'"),
     ],
 )
-def test_usage_errors_exit_2_with_one_error_line(tmp_path: Path, argv: tuple[str, ...], message: str) -> None:
+def test_usage_errors_exit_2_with_one_error_line(
+    tmp_path: Path, argv: tuple[str, ...], message: str
+) -> None:
     write(tmp_path, f"[app]\n{UNREACHABLE}\nrepo = /r\npath = /p\n")
     result = run_cli("-C", str(tmp_path), *argv)
     assert result.status == 2
@@ -57,15 +59,26 @@ def test_usage_errors_exit_2_with_one_error_line(tmp_path: Path, argv: tuple[str
     ("text", "message"),
     [
         ("[app]\nhots = x\nrepo = /r\npath = /p\n", "deploy.conf:2: [app] hots: unknown key"),
-        ("[app]\nhost x\nrepo /r\npath /p\nport eighty\n", "deploy.conf:5: [app] port: expected an integer, got 'eighty'"),
+        (
+            "[app]\nhost x\nrepo /r\npath /p\nport eighty\n",
+            "deploy.conf:5: [app] port: expected an integer, got 'eighty'",
+        ),
         ("[app]\nhost = x\nrepo = /r\n", "[app] path: required key is missing"),
-        ("[app]\nhost = x\nrepo = /r\npath = relative/dir\n", "[app] path: expected an absolute path"),
-        ("[app]\nhost = x\nrepo = /r\npath = /p\nkeep = 0\n", "[app] keep: expected a whole number of at least 1"),
+        (
+            "[app]\nhost = x\nrepo = /r\npath = relative/dir\n",
+            "[app] path: expected an absolute path",
+        ),
+        (
+            "[app]\nhost = x\nrepo = /r\npath = /p\nkeep = 0\n",
+            "[app] keep: expected a whole number of at least 1",
+        ),
         ("[application]\nhost = x\n", "no section [app]"),
         ("not an ini line\n", "deploy.conf:1:"),
     ],
 )
-def test_config_errors_exit_3_before_any_connection(tmp_path: Path, text: str, message: str) -> None:
+def test_config_errors_exit_3_before_any_connection(
+    tmp_path: Path, text: str, message: str
+) -> None:
     write(tmp_path, text)
     result = run_cli("-C", str(tmp_path), "app")
     assert result.status == 3, result.stderr
