@@ -1,0 +1,594 @@
+"""Real OpenSSH servers on 127.0.0.1 for the tests and the benchmarks, and a delaying TCP proxy.
+
+``SSHServer`` owns one ``sshd`` process and everything it needs, all inside one base directory:
+an ed25519 host key, an ed25519 client key (the only key it accepts), ``sshd_config``, the pid
+file and a VERBOSE log. Lifecycle: ``start()`` picks a free port on 127.0.0.1, checks the config
+with ``sshd -t`` and waits until the port answers with an ``SSH-2.0-`` banner (polling against a
+deadline, never a fixed sleep); ``stop()`` terminates it and waits. Failures carry the log.
+
+It logs in as the user running the tests (root included, with ``PermitRootLogin
+prohibit-password``). A non-root sshd can only authenticate its own user, which is exactly that.
+
+Two things to know about the sessions it runs:
+
+* Sessions run as the current user, but ``SetEnv HOME=<base>/server-home``: the login shell then
+  sources no ``~/.bashrc`` of the developer's (bash does so for ssh commands; a pyenv init there
+  costs ~0.1 s per command) and remote git reads ``server-home/.gitconfig``, not theirs. PATH is
+  sshd's default, as on a fresh server.
+* OpenSSH's *client* resolves ``~`` from the passwd database, ignoring ``$HOME``. Tests that
+  run ``ssh`` must pass ``-F <home>/.ssh/config`` (``write_client_home`` writes absolute paths in
+  it; ``ClientHome.ssh_command`` does it). Python clients (paramiko, Fabric) do follow ``$HOME``.
+
+``DelayProxy`` forwards 127.0.0.1:<its port> to a target and delivers every chunk ``delay``
+seconds after it arrived, in each direction, in order, without delay piling up on delay. It lives
+here because the integration tests and ``bench/deploy_latency.py`` both use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+HOST = "127.0.0.1"
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
+BANNER = b"SSH-2.0-"
+SERVER_GITCONFIG = """\
+[protocol "file"]
+\tallow = always
+[safe]
+\tdirectory = *
+"""
+
+# Directives that newer OpenSSH needs and older OpenSSH rejects. They are dropped when `sshd -t`
+# does not know them. PerSourcePenalties (9.8+) would otherwise start refusing 127.0.0.1 after
+# the readiness probes and the deliberate host-key failures of the tests.
+OPTIONAL_DIRECTIVES = ("PerSourcePenalties no",)
+
+
+class SSHServerError(RuntimeError):
+    """sshd could not be configured or started; the message ends with its log."""
+
+
+def find_sshd() -> str | None:
+    """The absolute path of sshd (it re-executes itself, so a relative path does not work)."""
+    for candidate in SSHD_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    """A port nobody listens on right now. Racy by nature; SSHServer retries when it loses."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def read_banner(host: str, port: int, timeout: float) -> bytes:
+    """Connect and return the first line the server sends (the SSH protocol banner)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        data = b""
+        while b"\n" not in data and len(data) < 256:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\n", 1)[0]
+
+
+def keygen(path: Path, comment: str) -> None:
+    for stale in (path, path.with_name(path.name + ".pub")):
+        stale.unlink(missing_ok=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+
+
+class SSHServer:
+    """One OpenSSH server on 127.0.0.1 with its own keys, config and log, in ``base``."""
+
+    host = HOST
+
+    def __init__(self, base: Path, *, sshd: str | None = None, ready_timeout: float = 15.0):
+        self.base = Path(base)
+        self.base.mkdir(parents=True, exist_ok=True)
+        found = sshd or find_sshd()
+        if found is None:
+            raise SSHServerError(f"no sshd found in {', '.join(SSHD_CANDIDATES)}")
+        self.sshd = found
+        self.ready_timeout = ready_timeout
+        self.user = getpass.getuser()
+        self.port = 0
+        self.host_key = self.base / "ssh_host_ed25519_key"
+        self.client_key = self.base / "client_ed25519"
+        self.authorized_keys = self.base / "authorized_keys"
+        self.config_path = self.base / "sshd_config"
+        self.log_path = self.base / "sshd.log"
+        self.pid_path = self.base / "sshd.pid"
+        self.server_home = self.base / "server-home"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._optional = list(OPTIONAL_DIRECTIVES)
+        keygen(self.host_key, "pushdeploy-test-host")
+        keygen(self.client_key, "pushdeploy-test-client")
+        self.authorized_keys.write_text(self._public(self.client_key) + "\n", encoding="utf-8")
+        self.server_home.mkdir(mode=0o700, exist_ok=True)
+        (self.server_home / ".gitconfig").write_text(SERVER_GITCONFIG, encoding="utf-8")
+
+    # -- facts for clients -------------------------------------------------------------------
+
+    @property
+    def host_key_public(self) -> str:
+        """The host key as ``ssh-ed25519 AAAA...`` (no comment)."""
+        return " ".join(self._public(self.host_key).split()[:2])
+
+    def known_hosts_line(self, port: int | None = None) -> str:
+        """The known_hosts line for this server, seen on ``port`` (default: its own port)."""
+        port = self.port if port is None else port
+        name = self.host if port == 22 else f"[{self.host}]:{port}"
+        return f"{name} {self.host_key_public}"
+
+    def log(self) -> str:
+        """Everything sshd logged so far (VERBOSE: connections, accepted keys, errors)."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        """What sshd logged after byte ``offset`` (see ``log_size``): one test's share of it."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, port: int | None = None, attempts: int = 5) -> SSHServer:
+        """Start sshd on ``port`` (or a free one) and return once it sends its banner."""
+        if self.running:
+            raise SSHServerError(f"sshd already running on port {self.port}")
+        if os.geteuid() == 0:
+            # Debian's sshd insists on its privilege separation directory when run as root.
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        problem = ""
+        for _ in range(attempts):
+            self.port = port or free_port()
+            self._write_config()
+            self._check_config()
+            problem = self._launch()
+            if not problem:
+                return self
+            if "Address already in use" not in problem and "Cannot bind" not in problem:
+                break
+            if port:  # the same port was asked for: give the old listener a moment to go away
+                time.sleep(0.2)
+        raise SSHServerError(
+            f"sshd did not start on {self.host}:{self.port}: {problem}{self._tail()}"
+        )
+
+    def stop(self) -> None:
+        """Terminate sshd and wait for it. Open sessions end when their clients disconnect."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def restart_with_new_host_key(self) -> None:
+        """Stop, generate a different host key, start again on the same port (a *changed* key)."""
+        port = self.port
+        self.stop()
+        keygen(self.host_key, "pushdeploy-test-host-rotated")
+        self.start(port=port)
+
+    def __enter__(self) -> SSHServer:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<SSHServer {self.user}@{self.host}:{self.port} running={self.running}>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _public(private: Path) -> str:
+        return private.with_name(private.name + ".pub").read_text(encoding="utf-8").strip()
+
+    def _write_config(self) -> None:
+        lines = [
+            f"ListenAddress {self.host}",
+            f"Port {self.port}",
+            f"HostKey {self.host_key}",
+            f"PidFile {self.pid_path}",
+            f"AuthorizedKeysFile {self.authorized_keys}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "HostbasedAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            "LogLevel VERBOSE",
+            "AllowTcpForwarding yes",
+            # No AcceptEnv line: nothing from the client's environment is accepted (the default;
+            # "AcceptEnv none" would only name a variable called "none").
+            "PermitUserEnvironment no",
+            f"SetEnv HOME={self.server_home} GIT_CONFIG_NOSYSTEM=1",
+            "Subsystem sftp internal-sftp",
+            "MaxSessions 50",
+            "MaxStartups 100:30:200",
+            "MaxAuthTries 6",
+            "LoginGraceTime 30",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "X11Forwarding no",
+            *self._optional,
+        ]
+        self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def _check_config(self) -> None:
+        while True:
+            result = self._sshd_t()
+            if result.returncode == 0:
+                return
+            unknown = [d for d in self._optional if d.split()[0] in result.stderr]
+            if not unknown:
+                raise SSHServerError(f"sshd -t rejected {self.config_path}:\n{result.stderr}")
+            self._optional = [d for d in self._optional if d not in unknown]
+            self._write_config()
+
+    def _sshd_t(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.sshd, "-t", "-f", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=30,
+        )
+
+    def _launch(self) -> str:
+        """Start sshd and wait for its banner; return "" when ready, else what went wrong."""
+        with self.log_path.open("ab") as log:
+            log.write(f"--- pushdeploy tests: starting sshd on port {self.port} ---\n".encode())
+            log.flush()
+            # -D: stay in the foreground (our child); -e with -E: everything goes to the log file.
+            self._proc = subprocess.Popen(
+                [self.sshd, "-D", "-e", "-E", str(self.log_path), "-f", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + self.ready_timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                return f"sshd exited with status {code}"
+            try:
+                banner = read_banner(self.host, self.port, timeout=1.0)
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if banner.startswith(BANNER):
+                    return ""
+                last = f"unexpected banner {banner!r}"
+            time.sleep(0.02)
+        self.stop()
+        return f"no SSH banner within {self.ready_timeout:.0f}s ({last})"
+
+    def _tail(self, lines: int = 40) -> str:
+        text = self.log().splitlines()[-lines:]
+        return "\n--- sshd log (tail) ---\n" + "\n".join(text) if text else "\n(sshd log is empty)"
+
+
+@dataclass(frozen=True)
+class ClientHome:
+    """What ``write_client_home`` wrote: where a client finds its key, known_hosts and alias."""
+
+    home: Path
+    ssh_dir: Path
+    host: str
+    port: int
+    user: str
+    key: Path
+    known_hosts: Path
+    config: Path
+    alias: str | None
+
+    def ssh_command(self, *remote: str) -> list[str]:
+        """An OpenSSH client command line that uses only this home (``-F``: see module doc)."""
+        target = self.alias or f"{self.user}@{self.host}"
+        return ["ssh", "-F", str(self.config), "-o", "BatchMode=yes", target, *remote]
+
+
+def write_client_home(
+    home: Path,
+    server: SSHServer,
+    *,
+    known_hosts: bool = True,
+    alias: str | None = None,
+    port: int | None = None,
+) -> ClientHome:
+    """Write ``home/.ssh`` for ``server``: its client key, known_hosts and an optional alias.
+
+    ``port`` replaces the server's port everywhere (known_hosts, config), for a client that goes
+    through a ``DelayProxy``. Existing files are overwritten. The config uses absolute paths and
+    ``IdentitiesOnly``/``UserKnownHostsFile`` so nothing of the developer's ``~/.ssh`` is used.
+    """
+    port = server.port if port is None else port
+    ssh_dir = Path(home) / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ssh_dir.chmod(0o700)
+    key = ssh_dir / "id_ed25519"
+    shutil.copyfile(server.client_key, key)
+    key.chmod(0o600)
+    shutil.copyfile(
+        server.client_key.with_name(server.client_key.name + ".pub"), ssh_dir / "id_ed25519.pub"
+    )
+    known = ssh_dir / "known_hosts"
+    known.write_text(server.known_hosts_line(port) + "\n" if known_hosts else "", encoding="utf-8")
+    known.chmod(0o600)
+    config = ssh_dir / "config"
+    lines = []
+    if alias:
+        lines += [
+            f"Host {alias}",
+            f"    HostName {server.host}",
+            f"    Port {port}",
+            f"    User {server.user}",
+            f"    IdentityFile {key}",
+            "    IdentitiesOnly yes",
+            "",
+        ]
+    lines += [
+        "Host *",
+        f"    UserKnownHostsFile {known}",
+        "    GlobalKnownHostsFile /dev/null",
+        "    StrictHostKeyChecking yes",
+        "    IdentityAgent none",
+        "",
+    ]
+    config.write_text("\n".join(lines), encoding="utf-8")
+    config.chmod(0o600)
+    return ClientHome(
+        home=Path(home),
+        ssh_dir=ssh_dir,
+        host=server.host,
+        port=port,
+        user=server.user,
+        key=key,
+        known_hosts=known,
+        config=config,
+        alias=alias,
+    )
+
+
+_EOF = b""
+
+
+class _Link:
+    """The two directions of one proxied connection: closed when both ended, or one failed."""
+
+    def __init__(self, close: Callable[[], object]):
+        self._close = close
+        self._lock = threading.Lock()
+        self._ended = 0
+
+    def half_done(self) -> None:
+        with self._lock:
+            self._ended += 1
+            both = self._ended == 2
+        if both:
+            self._close()
+
+    def abort(self) -> None:
+        self._close()
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 that delays every chunk by ``delay`` seconds in each direction.
+
+    Round-trip time is ``2 * delay``. Each chunk is stamped when it arrives and written out at
+    ``arrival + delay`` by a per-direction writer thread, so order is kept and a burst costs one
+    delay, not one per chunk. With ``handshake=True`` (the default) the connection to the target
+    is opened ``3 * delay`` after the client connected: the client's ``connect()`` to us returns at
+    once, so this is where the SYN / SYN-ACK / ACK of a real link would have cost time. Bytes the
+    client sends meanwhile still arrive at ``sent + delay`` or when the connection exists.
+
+    Lifecycle: listening once constructed; ``close()`` (or the context manager, or ``lifetime``
+    seconds running out) stops accepting and cuts every connection. Threads are daemons.
+    """
+
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        delay: float,
+        handshake: bool = True,
+        lifetime: float = 3600.0,
+    ):
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, got {delay}")
+        self.target = (target_host, target_port)
+        self.delay = delay
+        self.handshake = handshake
+        self.host = HOST
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._acceptor = threading.Thread(target=self._accept_loop, name="delayproxy", daemon=True)
+        self._acceptor.start()
+        self._timer = threading.Timer(lifetime, self.close)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def rtt(self) -> float:
+        return 2 * self.delay
+
+    def close(self) -> None:
+        """Stop listening and shut every proxied connection down (idempotent)."""
+        self._closed.set()
+        self._timer.cancel()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        if self._acceptor is not threading.current_thread():
+            self._acceptor.join(timeout=2)
+
+    def __enter__(self) -> DelayProxy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<DelayProxy {self.host}:{self.port} -> {self.target} delay={self.delay}s>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _track(self, sock: socket.socket) -> bool:
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            self._sockets.add(sock)
+            return True
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not self._track(client):
+                client.close()
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        to_target: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        to_client: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        # Read the client at once so that arrival times are true even before the target exists.
+        threading.Thread(target=self._read, args=(client, to_target), daemon=True).start()
+        if self.handshake and self._closed.wait(3 * self.delay):
+            return
+        try:
+            upstream = socket.create_connection(self.target, timeout=10)
+        except OSError:
+            self._drop(client)
+            return
+        upstream.settimeout(None)
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self._track(upstream):
+            upstream.close()
+            return
+        link = _Link(lambda: (self._drop(client), self._drop(upstream)))
+        threading.Thread(target=self._read, args=(upstream, to_client), daemon=True).start()
+        threading.Thread(target=self._write, args=(to_client, client, link), daemon=True).start()
+        self._write(to_target, upstream, link)
+
+    def _read(self, src: socket.socket, out: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = _EOF
+            out.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    def _write(
+        self, inbox: queue.Queue[tuple[float, bytes]], dst: socket.socket, link: _Link
+    ) -> None:
+        while not self._closed.is_set():
+            try:
+                due, data = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            wait = due - time.monotonic()
+            if wait > 0 and self._closed.wait(wait):
+                break
+            try:
+                if data:
+                    dst.sendall(data)
+                    continue
+                dst.shutdown(socket.SHUT_WR)  # pass the half-close on, after the data before it
+            except OSError:
+                link.abort()  # the peer is gone: cut the other direction too
+                return
+            break
+        link.half_done()
+
+    def _drop(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()
