@@ -223,15 +223,17 @@ def open_transport(
         forward_agent=env.forward_agent,
         connect_kwargs=connect_kwargs,
     )
-    client = connection.client
     known_hosts = Path("~/.ssh/known_hosts").expanduser()
-    for path in _known_hosts_files(connection, known_hosts):
-        try:
-            client.load_system_host_keys(str(path))
-        except (OSError, paramiko.SSHException) as exc:
-            warn(f"cannot read {path}: {exc}")
     policy = AcceptNewPolicy(known_hosts, warn) if host_key == "accept-new" else StrictPolicy()
-    client.set_missing_host_key_policy(policy)
+    hop: Any = connection
+    while isinstance(hop, Connection):  # the target and every ProxyJump hop Fabric made for it
+        for path in _known_hosts_files(hop, known_hosts):
+            try:
+                hop.client.load_system_host_keys(str(path))
+            except (OSError, paramiko.SSHException) as exc:
+                warn(f"cannot read {path}: {exc}")
+        hop.client.set_missing_host_key_policy(policy)
+        hop = hop.gateway
     label = host.spec
     try:
         connection.open()

@@ -283,3 +283,33 @@ def test_dry_run_prints_the_scripts_and_changes_nothing(ready_project: Project) 
     assert "lock_take" in result.stdout and "switch_to" in result.stdout
     assert not (p.root / "current").exists()
     assert not (p.root / ".pushdeploy" / "lock").exists()
+
+
+def test_wait_polls_for_a_held_lock_until_its_deadline(ready_project: Project) -> None:
+    p = ready_project
+    lock = p.root / ".pushdeploy" / "lock"
+    lock.mkdir()
+    (lock / "owner").write_text("busy@box (pid 9)\n")
+    started = time.monotonic()
+    result = p.run("--wait", "2", "app")
+    assert result.status == 5
+    assert time.monotonic() - started >= 2
+    assert "busy@box (pid 9)" in result.stderr
+    remover = threading.Timer(0.5, lambda: (lock / "owner").unlink() or lock.rmdir())
+    remover.start()
+    try:
+        p.ok("--wait", "20", "app")
+    finally:
+        remover.join()
+    assert p.live == "v1"
+
+
+def test_a_path_with_shell_syntax_is_used_literally(project: Project, tmp_path: Path) -> None:
+    p = project
+    marker = tmp_path / "pwned"
+    p.root = tmp_path / f"dir $(touch {marker}) `touch {marker}`; x"
+    p.configure(path=str(p.root))
+    p.ok("app", "setup")
+    p.ok("app")
+    assert p.live == "v1"
+    assert not marker.exists()

@@ -115,3 +115,27 @@ def test_console_opens_a_shell_in_the_live_release(tmp_path: Path, sshd: SSHServ
     assert done.returncode == 0, done.stderr
     assert "v1" in done.stdout
     assert f"rev={p.origin.sha('main')}" in done.stdout
+
+
+def test_proxyjump_hops_are_host_key_checked_too(
+    tmp_path: Path, sshd: SSHServer, fresh_sshd: SSHServer
+) -> None:
+    home = write_client_home(Path(os.environ["HOME"]), sshd, known_hosts=False)
+    with fresh_sshd.authorized_keys.open("a") as fh:  # the same client key logs in to both
+        fh.write(sshd.client_key.with_name(sshd.client_key.name + ".pub").read_text())
+    home.config.write_text(
+        f"Host target\n    HostName 127.0.0.1\n    Port {fresh_sshd.port}\n    User {sshd.user}\n"
+        f"    IdentityFile {home.key}\n    ProxyJump {sshd.user}@localhost:{sshd.port}\n"
+        + home.config.read_text()
+    )
+    home.known_hosts.write_text(fresh_sshd.known_hosts_line() + "\n")  # the jump host is unknown
+    p = Project(tmp_path, "host = target")
+    refused = p.run("app", "setup")
+    assert refused.status == 4
+    assert f"[localhost]:{sshd.port}" in refused.stderr and "unknown host key" in refused.stderr
+    with home.known_hosts.open("a") as fh:  # Fabric skips a jump host with the target's name,
+        fh.write(sshd.known_hosts_line().replace("127.0.0.1", "localhost") + "\n")  # so: localhost
+    p.ok("app", "setup")
+    p.ok("app")
+    assert p.live == "v1"
+    assert f"Accepted publickey for {sshd.user}" in fresh_sshd.log()
