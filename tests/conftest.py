@@ -13,7 +13,7 @@ that test. Without sshd the server tests skip, except under ``CI``, where they f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,8 +95,10 @@ def ssh_home(hermetic_env: Path, sshd: SSHServer) -> ClientHome:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     servers = {
         name: server
         for name in SERVER_FIXTURES

@@ -183,7 +183,8 @@ def echo_server() -> Iterator[tuple[str, int]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[0], server.server_address[1]
+        host, port = server.server_address[:2]
+        yield str(host), int(port)
     finally:
         server.shutdown()
         server.server_close()

@@ -27,8 +27,8 @@ here because the integration tests and ``bench/deploy_latency.py`` both use it.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
+import pwd
 import queue
 import shutil
 import signal
@@ -113,7 +113,8 @@ class SSHServer:
             raise SSHServerError(f"no sshd found in {', '.join(SSHD_CANDIDATES)}")
         self.sshd = found
         self.ready_timeout = ready_timeout
-        self.user = getpass.getuser()
+        # From the uid, not $USER/$LOGNAME (stale under su/sudo): sshd authenticates the uid.
+        self.user = pwd.getpwuid(os.geteuid()).pw_name
         self.port = 0
         self.host_key = self.base / "ssh_host_ed25519_key"
         self.client_key = self.base / "client_ed25519"
@@ -413,7 +414,7 @@ _EOF = b""
 class _Link:
     """The two directions of one proxied connection: closed when both ended, or one failed."""
 
-    def __init__(self, close: Callable[[], object]):
+    def __init__(self, close: Callable[[], None]):
         self._close = close
         self._lock = threading.Lock()
         self._ended = 0
@@ -548,7 +549,12 @@ class DelayProxy:
         if not self._track(upstream):
             upstream.close()
             return
-        link = _Link(lambda: (self._drop(client), self._drop(upstream)))
+
+        def close_both() -> None:
+            self._drop(client)
+            self._drop(upstream)
+
+        link = _Link(close_both)
         threading.Thread(target=self._read, args=(upstream, to_client), daemon=True).start()
         threading.Thread(target=self._write, args=(to_client, client, link), daemon=True).start()
         self._write(to_target, upstream, link)
