@@ -34,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.delayproxy import DelayProxy  # noqa: E402  (needs ROOT on sys.path)
 from tests.support.sshd import (  # noqa: E402  (needs ROOT on sys.path)
     ClientHome,
-    DelayProxy,
     SSHServer,
     SSHServerError,
     find_sshd,

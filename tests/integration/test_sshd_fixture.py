@@ -15,9 +15,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.support.delayproxy import DelayProxy
 from tests.support.sshd import (
     ClientHome,
-    DelayProxy,
     SSHServer,
     read_banner,
     write_client_home,
