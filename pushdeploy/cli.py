@@ -33,6 +33,9 @@ COMMANDS = {
     "exec": "run a command in the live release on every host (alias: run)",
     "console": "open an interactive shell in the live release",
     "unlock": "remove a deploy lock left behind, and say who held it",
+    "monitor": "status|start|stop|reload|logs of the process monitor (status --json, logs -n N)",
+    "reload": "reload the app through the monitor with zero downtime; wait for the verdict",
+    "systemd": "print systemd units running the monitor (--socket: socket activation; --install)",
 }
 ALIASES = {"curr": "current", "prev": "previous", "run": "exec"}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from pushdeploy import checkout, deploy, history, scripts
+from pushdeploy import checkout, deploy, listing, scripts, service
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
 from pushdeploy.deploy import Session
@@ -31,6 +31,10 @@ class Invocation:
     base: Path
     words: list[str]
 
+    def no_more_words(self, command: str, allowed: int = 0) -> None:
+        if len(self.words) > allowed:
+            raise UsageError(f"{command}: unexpected argument {self.words[allowed]!r}")
+
     def session(self, command: str) -> Session:
         return Session(
             self.env,
@@ -46,13 +50,8 @@ def example_config() -> str:
     return files("pushdeploy").joinpath("deploy.conf.example").read_text(encoding="utf-8")
 
 
-def no_more_words(inv: Invocation, command: str, allowed: int = 0) -> None:
-    if len(inv.words) > allowed:
-        raise UsageError(f"{command}: unexpected argument {inv.words[allowed]!r}")
-
-
 def run_deploy(inv: Invocation) -> int:
-    no_more_words(inv, "deploy", 1)
+    inv.no_more_words("deploy", 1)
     ref = check_ref(inv.words[0]) if inv.words else inv.env.ref
     if ref is not None:
         check_ref(ref)
@@ -81,7 +80,7 @@ def run_deploy(inv: Invocation) -> int:
 
 
 def run_revert(inv: Invocation) -> int:
-    no_more_words(inv, "revert", 1)
+    inv.no_more_words("revert", 1)
     try:
         steps = int(inv.words[0]) if inv.words else 1
     except ValueError:
@@ -97,7 +96,7 @@ def run_revert(inv: Invocation) -> int:
 
 
 def run_setup(inv: Invocation) -> int:
-    no_more_words(inv, "setup")
+    inv.no_more_words("setup")
     session = inv.session("setup")
     try:
         deploy.check_all(session.everywhere(scripts.setup(inv.env, session.run)))
@@ -109,7 +108,7 @@ def run_setup(inv: Invocation) -> int:
 
 
 def run_config(inv: Invocation) -> int:
-    no_more_words(inv, "config", 1)
+    inv.no_more_words("config", 1)
     settings = inv.env.settings
     if inv.words:
         key = inv.words[0]
@@ -129,117 +128,8 @@ def run_config(inv: Invocation) -> int:
     return ExitStatus.OK
 
 
-def read(inv: Invocation) -> dict[str, tuple[str, list[history.Entry], list[str]]]:
-    session = inv.session("status")
-    try:
-        outcomes = deploy.read_status(session)
-    finally:
-        session.close()
-    return {
-        label: (
-            o.values.get("live", ""),
-            history.parse(o.lines.get("deploys", [])),
-            o.lines.get("releases", []),
-        )
-        for label, o in outcomes.items()
-    }
-
-
-def describe(entry: history.Entry | None, release: str) -> dict[str, str]:
-    if entry is None:
-        return {"release": release, "sha": "", "ref": "", "time": "", "who": ""}
-    return {
-        "release": entry.release,
-        "sha": entry.sha,
-        "ref": entry.ref,
-        "time": entry.time,
-        "who": entry.who,
-    }
-
-
-def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
-    if inv.args.json:
-        inv.console.data(found)
-        return ExitStatus.OK
-    for label, item in found.items():
-        prefix = f"{label}: " if len(found) > 1 else ""
-        if not item["release"]:
-            inv.console.result(f"{prefix}nothing deployed")
-            continue
-        details = (
-            f" {item['sha'][:7]} ({item['ref']}) deployed {item['time']} by {item['who']}"
-            if item["sha"]
-            else ""
-        )
-        inv.console.result(f"{prefix}{item['release']}{details}")
-    return ExitStatus.OK
-
-
-def run_current(inv: Invocation) -> int:
-    no_more_words(inv, "current")
-    return show(
-        inv,
-        {
-            label: describe(history.find(entries, live), live)
-            for label, (live, entries, _) in read(inv).items()
-        },
-    )
-
-
-def run_previous(inv: Invocation) -> int:
-    no_more_words(inv, "previous")
-    found = {}
-    for label, (live, entries, _) in read(inv).items():
-        target = history.revert_target(entries, live, 1)
-        found[label] = describe(target, target.release)
-    return show(inv, found)
-
-
-def run_list(inv: Invocation) -> int:
-    no_more_words(inv, "list")
-    payload: dict[str, list[dict[str, str]]] = {}
-    for label, (live, entries, on_disk) in read(inv).items():
-        bad = history.bad_releases(entries)
-        rows, seen = [], set()
-        for entry in history.deploys(entries):
-            if entry.release in seen:
-                continue
-            seen.add(entry.release)
-            state = (
-                "bad" if entry.release in bad else "ok" if entry.release in on_disk else "pruned"
-            )
-            rows.append(
-                {
-                    **describe(entry, entry.release),
-                    "state": state,
-                    "live": str(entry.release == live).lower(),
-                }
-            )
-        payload[label] = rows
-    if inv.args.json:
-        inv.console.data(payload)
-        return ExitStatus.OK
-    for label, rows in payload.items():
-        if len(payload) > 1:
-            inv.console.result(f"{label}:")
-        table = [
-            [
-                "*" if r["live"] == "true" else "",
-                r["release"],
-                r["ref"],
-                r["sha"][:7],
-                r["time"],
-                r["who"],
-                r["state"],
-            ]
-            for r in rows
-        ]
-        inv.console.table(["", "release", "ref", "sha", "deployed", "by", "state"], table)
-    return ExitStatus.OK
-
-
 def run_unlock(inv: Invocation) -> int:
-    no_more_words(inv, "unlock")
+    inv.no_more_words("unlock")
     session = inv.session("unlock")
     try:
         outcomes = session.everywhere(scripts.unlock(inv.env))
@@ -254,10 +144,9 @@ def run_unlock(inv: Invocation) -> int:
     return ExitStatus.OK
 
 
-def run_exec(inv: Invocation) -> int:
-    if not inv.words:
-        raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
-    session = inv.session("exec")
+def stream(inv: Invocation, command: str, script: str) -> dict[str, int]:
+    """Run ``script`` on every host, passing its output through (prefixed when several hosts)."""
+    session = inv.session(command)
     several = len(inv.env.hosts) > 1
     statuses = {}
     try:
@@ -270,10 +159,16 @@ def run_exec(inv: Invocation) -> int:
                 else:
                     inv.console.debug(prefix + line)
 
-            statuses[label] = transport.run(scripts.exec_script(inv.env, inv.words), on_line)
+            statuses[label] = transport.run(script, on_line)
     finally:
         session.close()
-    for label, status in statuses.items():
+    return statuses
+
+
+def run_exec(inv: Invocation) -> int:
+    if not inv.words:
+        raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
+    for label, status in stream(inv, "exec", scripts.exec_script(inv.env, inv.words)).items():
         if status:
             raise RemoteCommandFailed(
                 f"{label}: {shlex.join(inv.words)} exited with status {status}", status
@@ -281,8 +176,66 @@ def run_exec(inv: Invocation) -> int:
     return ExitStatus.OK
 
 
+def run_monitor(inv: Invocation) -> int:
+    if not inv.words or inv.words[0] not in service.MONITOR_COMMANDS:
+        choices = "|".join(service.MONITOR_COMMANDS)
+        raise UsageError(f"monitor: expected one of {choices}, e.g. pushdeploy ENV monitor status")
+    if not inv.env.app:
+        raise UsageError(
+            f"[{inv.env.name}] has no 'app' key, so there is no monitor",
+            "set app and listen in deploy.conf, then run setup",
+        )
+    command, extra = inv.words[0], inv.words[1:]
+    allowed = {"status": {"--json"}, "logs": {"-n", "--lines"}}.get(command, set())
+    for word in extra:
+        if word.startswith("-") and word not in allowed:
+            raise UsageError(f"monitor {command}: unknown option {word!r}")
+    if inv.args.json and command == "status" and "--json" not in extra:
+        extra = [*extra, "--json"]
+    script = service.monitor_script(inv.env, command, extra)
+    for label, status in stream(inv, f"monitor {command}", script).items():
+        if status == 3:
+            raise RemoteCommandFailed(
+                f"{label}: the monitor is not running",
+                3,
+                "start it with 'pushdeploy ENV monitor start' (or deploy)",
+            )
+        if status:
+            raise RemoteCommandFailed(
+                f"{label}: monitor {command} failed (status {status})", status
+            )
+    return ExitStatus.OK
+
+
+def run_reload(inv: Invocation) -> int:
+    inv.no_more_words("reload")
+    inv.words = ["reload"]
+    return run_monitor(inv)
+
+
+def run_systemd(inv: Invocation) -> int:
+    unknown = [w for w in inv.words if w not in {"--socket", "--install"}]
+    if unknown:
+        raise UsageError(f"systemd: unknown argument {unknown[0]!r} (use --socket, --install)")
+    if not inv.env.app:
+        raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
+    units = service.units(inv.env, socket="--socket" in inv.words)
+    if "--install" not in inv.words:
+        for name, text in units.items():
+            inv.console.raw(f"# {name}\n{text}")
+        return ExitStatus.OK
+    session = inv.session("systemd --install")
+    try:
+        script = scripts.wrap(inv.env, session.run, service.install_unit_steps(units))
+        deploy.check_all(session.everywhere(script))
+    finally:
+        session.close()
+    inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
+    return ExitStatus.OK
+
+
 def run_console(inv: Invocation) -> int:
-    no_more_words(inv, "console")
+    inv.no_more_words("console")
     if len(inv.env.hosts) > 1:
         raise UsageError("console opens one shell: pick a host with -H HOST")
     session = inv.session("console")
@@ -301,10 +254,13 @@ HANDLERS: dict[str, Callable[[Invocation], int]] = {
     "revert": run_revert,
     "setup": run_setup,
     "config": run_config,
-    "current": run_current,
-    "previous": run_previous,
-    "list": run_list,
+    "current": listing.run_current,
+    "previous": listing.run_previous,
+    "list": listing.run_list,
     "unlock": run_unlock,
     "exec": run_exec,
     "console": run_console,
+    "monitor": run_monitor,
+    "reload": run_reload,
+    "systemd": run_systemd,
 }

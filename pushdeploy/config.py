@@ -138,9 +138,11 @@ def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
         parent = ini.sections[current].get("inherit")
         if parent is not None and parent not in ini.sections:
             line = ini.lineof(current, "inherit")
+            hint = suggest(parent, sections(ini))
+            if not hint.startswith("did"):
+                hint = "sections: " + ", ".join(sections(ini))
             raise ConfigError(
-                f"{ini.path}:{line}: [{current}] inherit: no section [{parent}]",
-                suggest(parent, sections(ini)),
+                f"{ini.path}:{line}: [{current}] inherit: no section [{parent}]", hint
             )
         current = parent
     if DEFAULTS_SECTION in ini.sections:
@@ -160,6 +162,8 @@ def load(path: Path, name: str, overrides: Mapping[str, str] | None = None) -> E
     ini = parse(read_text(path), source)
     merged = effective(ini, name)
     for key, value in (overrides or {}).items():
+        if key not in KEYS:
+            raise ConfigError(f"unknown key {key!r}", suggest(key, KEYS))
         merged[key] = Setting(value, "command line", 0)
     return build_environment(name, source, merged)
 

@@ -119,9 +119,10 @@ def one_line(value: str) -> str:
 
 
 def remote_path(value: str) -> str:
-    value = one_line(value).rstrip("/")
+    written = one_line(value)
+    value = written.rstrip("/")
     if not (value.startswith("/") or value.startswith("~/")) or value in {"", "~"}:
-        raise ValueError(f"expected an absolute path or ~/path, got {value!r}")
+        raise ValueError(f"expected an absolute path or ~/path, got {written!r}")
     if any(part == ".." for part in value.split("/")):
         raise ValueError("'..' is not allowed in the path")
     return value
@@ -156,6 +157,36 @@ def env_pairs(value: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"expected NAME=value, got {item!r}")
         pairs.append((name, val))
     return tuple(pairs)
+
+
+def parse_heartbeat(value: str) -> dict[str, Any]:
+    """``/path [interval [timeout [failures]]]`` (seconds, seconds, count) as the monitor wants it."""
+    words = value.split()
+    if not words or not words[0].startswith("/") or len(words) > 4:
+        raise ValueError(f"expected '/path [interval [timeout [failures]]]', got {value!r}")
+    names = ["interval", "timeout", "failures"]
+    spec: dict[str, Any] = {"path": words[0]}
+    for name, word in zip(names, words[1:], strict=False):
+        try:
+            number = float(word.removesuffix("s"))
+        except ValueError:
+            raise ValueError(f"heartbeat {name}: expected a number, got {word!r}") from None
+        if number <= 0:
+            raise ValueError(f"heartbeat {name}: expected more than 0, got {word!r}")
+        spec[name] = int(number) if name == "failures" else number
+    return spec
+
+
+def check_heartbeat(value: str) -> str:
+    parse_heartbeat(value)
+    return value.strip()
+
+
+def check_ready(value: str) -> str:
+    value = value.strip()
+    if value != "accept" and not value.startswith("/"):
+        raise ValueError(f"expected 'accept' or an HTTP /path, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -229,9 +260,13 @@ KEYS: Mapping[str, Key] = {
         Key("app", one_line, "command the monitor runs in current (e.g. python3 app.py)"),
         Key("workers", positive, "worker processes the monitor runs", "2"),
         Key("listen", words, "host:port or unix socket paths the monitor binds"),
-        Key("ready", one_line, "how a new worker is ready: accept, or an HTTP /path", "accept"),
+        Key("ready", check_ready, "how a new worker is ready: accept, or an HTTP /path", "accept"),
         Key("ready-timeout", seconds, "seconds a new generation may take to get ready", "30"),
-        Key("heartbeat", one_line, "HTTP /path [interval [timeout [failures]]] the monitor polls"),
+        Key(
+            "heartbeat",
+            check_heartbeat,
+            "HTTP /path [interval [timeout [failures]]] the monitor polls",
+        ),
         Key("grace", seconds, "seconds old workers may drain before SIGKILL", "30"),
     ]
 }

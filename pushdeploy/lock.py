@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ def claim(command: str, now: datetime | None = None) -> Claim:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    who = f"{user}@{socket.gethostname()}"
+    who = f"{user}@{os.uname().nodename}"
     started = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     owner = f"{who} (pid {os.getpid()}, since {started}, running: {command})"
     return Claim(uuid.uuid4().hex, who, owner)

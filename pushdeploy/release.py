@@ -30,7 +30,13 @@ def check_ref(ref: str) -> str:
         problem = "it contains a space, a control or a shell/git special character"
     elif ".." in ref or "@{" in ref or "//" in ref:
         problem = "it contains '..', '@{' or '//'"
-    elif ref.endswith((".", "/", ".lock")) or ref.startswith("/") or "/." in ref or ref == "@":
+    elif (
+        ref.endswith((".", "/"))
+        or ref.startswith(("/", "."))
+        or "/." in ref
+        or ref == "@"
+        or any(part.endswith(".lock") for part in ref.split("/"))
+    ):
         problem = "git does not allow that form"
     if problem:
         raise Refused(
@@ -46,7 +52,7 @@ def release_id(when: datetime, sha: str) -> str:
 
 
 def is_release_id(name: str) -> bool:
-    return bool(_ID.match(name))
+    return bool(_ID.fullmatch(name))
 
 
 def now() -> datetime:

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 
+from pushdeploy import service
 from pushdeploy.config import Environment
 from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
@@ -103,7 +104,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     if env.health:
         url = health_url(env.health, env.listen)
         body.append(
-            f'health {q(url)} {env.health_timeout} || back health "{url} did not answer in time"'
+            f"health {q(url)} {env.health_timeout} || back health {q(url + ' did not answer in time')}"
         )
     return body
 
@@ -112,15 +113,7 @@ def restart(env: Environment, release_dir: str) -> list[str]:
     if env.restart == "touch":
         return ["step restart", 'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"']
     if env.restart == "monitor":
-        layout = Layout(env.path)
-        command = (
-            f"python3 {qpath(layout.monitor_zipapp)} reload --config {qpath(layout.monitor_config)}"
-            f" --wait {env.ready_timeout + env.grace + 10}"
-        )
-        return [
-            "step restart",
-            f'out=$({command} 2>&1) || back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"',
-        ]
+        return service.restart_steps(env)
     return [f"hook restart {release_dir} {q(env.restart)} back"]
 
 
@@ -253,6 +246,7 @@ def setup(env: Environment, run: Run) -> str:
         '  rm -rf -- "$P/.repo.tmp" && git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" </dev/null >&2 &&'
         ' mv -T -- "$P/.repo.tmp" "$P/repo" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
         "fi",
+        *(service.install_steps(env) if env.app else []),
     ]
     return wrap(env, run, body)
 

@@ -1,0 +1,140 @@
+"""The app as a service on the server: monitor.json, the monitor's install steps and its commands.
+
+deploy.conf's monitor keys become monitor.json; setup installs the monitor zipapp; the commands
+drive it (status, start, stop, reload, logs) and ``restart = monitor`` reloads through it.
+
+Pure: it returns script text and data. The zipapp is built locally (monitor/bundle.py, byte for
+byte reproducible) and travels inside the setup script as base64, so setup needs no SFTP and
+works the same over SSH and with ``host = local``; it is rewritten only when its digest changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shlex
+from typing import Any
+
+from pushdeploy.config import Environment
+from pushdeploy.keys import parse_heartbeat
+from pushdeploy.layout import Layout
+from pushdeploy.layout import quote as qpath
+from pushdeploy.monitor import bundle
+
+q = shlex.quote
+MONITOR_COMMANDS = ("status", "start", "stop", "reload", "logs")
+
+
+def monitor_settings(env: Environment) -> dict[str, Any]:
+    """monitor.json for ``env`` (schema: pushdeploy/monitor/settings.py); paths relative to it."""
+    ready: dict[str, Any] = {"timeout": env.ready_timeout}
+    ready.update({"accept": True} if env.ready == "accept" else {"http": env.ready})
+    return {
+        "app": env.app,
+        "listen": list(env.listen),
+        "workers": env.workers,
+        "current": "../current",
+        "restart_file": env.restart_file,
+        "ready": ready,
+        "heartbeat": parse_heartbeat(env.heartbeat) if env.heartbeat else None,
+        "grace": env.grace,
+        "env": {**dict(env.env), "PUSHDEPLOY_ENV": env.name},
+        "state_dir": "monitor",
+        "logs_dir": "../shared/logs",
+    }
+
+
+def write_settings_step(env: Environment) -> str:
+    layout = Layout(env.path)
+    text = json.dumps(monitor_settings(env), indent=2, sort_keys=True) + "\n"
+    target = qpath(layout.monitor_config)
+    return f"printf '%s' {q(text)} >{target}.tmp && mv -f -- {target}.tmp {target} || fail monitor 'cannot write monitor.json'"
+
+
+def install_steps(env: Environment) -> list[str]:
+    """Setup's share: the zipapp (only when its digest changed) and monitor.json."""
+    layout = Layout(env.path)
+    data = bundle.build_zipapp()
+    digest = hashlib.sha256(data).hexdigest()
+    encoded = base64.encodebytes(data).decode()
+    target = qpath(layout.monitor_zipapp)
+    return [
+        "step monitor",
+        'command -v python3 >/dev/null || fail monitor "python3 is needed on the server for the monitor"',
+        f"if [ \"$(sha256sum {target} 2>/dev/null | cut -d' ' -f1)\" != {digest} ]; then",
+        f"base64 -d >{target}.tmp <<'PUSHDEPLOY_MONITOR_PYZ' || fail monitor 'cannot write monitor.pyz'",
+        encoded.rstrip("\n"),
+        "PUSHDEPLOY_MONITOR_PYZ",
+        f"chmod 755 {target}.tmp && mv -f -- {target}.tmp {target} || fail monitor 'cannot install monitor.pyz'",
+        "fi",
+        write_settings_step(env),
+    ]
+
+
+def monitor_command(env: Environment, command: str, extra: list[str]) -> str:
+    """The command line that runs the monitor's own CLI on the server (output passes through)."""
+    layout = Layout(env.path)
+    args = " ".join(q(a) for a in extra)
+    return (
+        f"exec python3 {qpath(layout.monitor_zipapp)} {q(command)} "
+        f"--config {qpath(layout.monitor_config)} {args}".rstrip()
+    )
+
+
+def monitor_script(env: Environment, command: str, extra: list[str]) -> str:
+    layout = Layout(env.path)
+    check = (
+        f"[ -f {qpath(layout.monitor_zipapp)} ] || "
+        "{ echo 'pushdeploy: the monitor is not installed here; run setup (with app and listen set)' >&2; exit 3; }"
+    )
+    return "{ " + check + "; " + monitor_command(env, command, extra) + "; } </dev/null\n"
+
+
+def restart_steps(env: Environment) -> list[str]:
+    """``restart = monitor``: reload and wait for the verdict; start the monitor if it is not running."""
+    wait = env.ready_timeout + env.grace + 10
+    reload = monitor_command(env, "reload", ["--wait", str(wait)]).removeprefix("exec ")
+    start = monitor_command(env, "start", ["--timeout", str(env.ready_timeout + 10)]).removeprefix(
+        "exec "
+    )
+    return [
+        "step restart",
+        write_settings_step(env),
+        f"out=$({reload} 2>&1); rc=$?",
+        f'if [ "$rc" = 3 ]; then out=$({start} 2>&1); rc=$?; fi',
+        'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
+    ]
+
+
+def unit_name(env: Environment) -> str:
+    return f"pushdeploy-{env.name}"
+
+
+def units(env: Environment, *, socket: bool) -> dict[str, str]:
+    """File name -> text of the systemd units for ``env`` (systemd.py renders them)."""
+    from pushdeploy import systemd
+
+    if not env.app:
+        raise ValueError("no app")
+    name = unit_name(env)
+    user = env.user or next((h.user for h in env.hosts if h.user), None)
+    if socket:
+        socket_unit, service_unit = systemd.render_socket_units(
+            name, path=env.path, user=user, app=env.app, listen=list(env.listen), env=dict(env.env)
+        )
+        return {f"{name}.socket": socket_unit, f"{name}.service": service_unit}
+    service_unit = systemd.render_service(name, path=env.path, user=user, grace=env.grace)
+    return {f"{name}.service": service_unit}
+
+
+def install_unit_steps(unit_files: dict[str, str]) -> list[str]:
+    """Write the units to /etc/systemd/system (with sudo -n unless root) and reload systemd."""
+    steps = ["step systemd", 'S=""; [ "$(id -u)" = 0 ] || S="sudo -n"']
+    for name, text in unit_files.items():
+        target = q(f"/etc/systemd/system/{name}")
+        steps.append(
+            f"printf '%s' {q(text)} | $S tee {target} >/dev/null || fail systemd 'cannot write {name} (sudo?)'"
+        )
+    steps.append("$S systemctl daemon-reload || fail systemd 'systemctl daemon-reload failed'")
+    return steps

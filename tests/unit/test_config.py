@@ -1,0 +1,567 @@
+"""deploy.conf, read and validated: line formats, inheritance, hosts, paths, errors with their line.
+
+Most tests parse text with ``config.parse`` / ``effective`` / ``build_environment`` (what ``load``
+does after reading the file) under the source name ``deploy.conf``, so messages read exactly as a
+user sees them; the ``load`` tests at the end go through a real file in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pushdeploy import config, keys
+from pushdeploy.config import Environment
+from pushdeploy.errors import ConfigError, ExitStatus
+from pushdeploy.keys import KEYS, Host
+
+SOURCE = "deploy.conf"
+DEFAULT_HINT = "fix deploy.conf (see deploy.conf.example for every key)"
+
+# Lines 1-5; the line under test is line 6, inside [production].
+PREAMBLE = "[defaults]\nhost = app1\nrepo = /srv/git/app.git\npath = /srv/app\n[production]\n"
+
+
+def environment(text: str, name: str = "production") -> Environment:
+    """What ``load`` returns for ``text`` read from a file called deploy.conf."""
+    ini = config.parse(text, SOURCE)
+    return config.build_environment(name, SOURCE, config.effective(ini, name))
+
+
+def with_line(line: str) -> Environment:
+    """[production] holding ``line`` (line 6), with host, repo and path from [defaults]."""
+    return environment(PREAMBLE + line + "\n")
+
+
+def config_error(text: str, name: str = "production") -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        environment(text, name)
+    return info.value
+
+
+# --- line formats -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "attr", "expected"),
+    [
+        ("repo git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
+        ("repo = git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
+        ("repo=git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
+        ("post-deploy FOO=1 make", "post_deploy", "FOO=1 make"),
+        ("post-deploy = FOO=1 make", "post_deploy", "FOO=1 make"),
+        ("test ./bin/check --url=http://x:1/", "test", "./bin/check --url=http://x:1/"),
+        ("test = ./bin/check --url=http://x:1/", "test", "./bin/check --url=http://x:1/"),
+        ("user\tdeploy", "user", "deploy"),
+        ("keep 3", "keep", 3),
+        ("ref release/2024-01", "ref", "release/2024-01"),
+        ("host deploy@app2:2222", "hosts", (Host("deploy@app2:2222", "app2", "deploy", 2222),)),
+    ],
+)
+def test_tj_lines_and_ini_lines_read_the_same(line: str, attr: str, expected: object) -> None:
+    assert expected == getattr(with_line(line), attr)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("host h", "host = h"),
+        ("repo git@github.com:a/b.git", "repo = git@github.com:a/b.git"),
+        ("post-deploy FOO=1 make", "post-deploy = FOO=1 make"),
+        ("host = h", "host = h"),
+        ("host=h", "host=h"),
+        ("host: h", "host: h"),
+        ("    npm run build", "    npm run build"),
+        ("# comment words", "# comment words"),
+        ("; comment words", "; comment words"),
+        ("[production]", "[production]"),
+        ("", ""),
+    ],
+)
+def test_normalize_rewrites_only_tj_lines(line: str, expected: str) -> None:
+    assert expected + "\n" == config.normalize(line)
+
+
+def test_normalize_keeps_every_line_number() -> None:
+    text = "[p]\nhost h\n\n# note\nbuild =\n  make\n"
+    assert len(text.splitlines()) == len(config.normalize(text).splitlines())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "build =\n    npm ci --omit=dev\n    npm run build",
+        "build = npm ci --omit=dev\n    npm run build",
+        "build npm ci --omit=dev\n    npm run build",
+    ],
+)
+def test_indented_lines_continue_a_multi_line_build(text: str) -> None:
+    assert with_line(text).build == "npm ci --omit=dev\nnpm run build"
+
+
+def test_comment_lines_are_ignored() -> None:
+    env = environment("# top\n; also\n" + PREAMBLE + "# keep = 9\nkeep = 2\n")
+    assert env.keep == 2
+
+
+# --- sections, [defaults] and inherit -----------------------------------------------------------
+
+CHAIN = """\
+[defaults]
+host = app1
+repo = /srv/git/app.git
+path = /srv/app
+keep = 9
+[base]
+keep = 7
+port = 2222
+user = base
+[mid]
+inherit = base
+keep = 8
+user = mid
+[production]
+inherit = mid
+user = production
+"""
+
+
+def test_precedence_is_section_then_inherit_chain_nearest_first_then_defaults() -> None:
+    env = environment(CHAIN)
+    assert (env.user, env.keep, env.port, env.path) == ("production", 8, 2222, "/srv/app")
+
+
+def test_each_setting_remembers_its_section_and_line() -> None:
+    settings = environment(CHAIN).settings
+    expected = {
+        "host": ("defaults", 2),
+        "repo": ("defaults", 3),
+        "path": ("defaults", 4),
+        "keep": ("mid", 12),
+        "port": ("base", 8),
+        "user": ("production", 16),
+    }
+    assert expected == {key: (s.section, s.line) for key, s in settings.items()}
+
+
+def test_a_section_without_defaults_section_stands_alone() -> None:
+    env = environment("[production]\nhost h\nrepo r\npath /p\n")
+    assert ((Host("h", "h"),), "r", "/p", 5) == (env.hosts, env.repo, env.path, env.keep)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[production]\ninherit = production\n", "cycle production -> production"),
+        (
+            "[production]\ninherit = staging\n[staging]\ninherit = production\n",
+            "cycle production -> staging -> production",
+        ),
+        (
+            "[production]\ninherit = a\n[a]\ninherit = b\n[b]\ninherit = a\n",
+            "cycle production -> a -> b -> a",
+        ),
+    ],
+)
+def test_an_inherit_cycle_is_an_error(text: str, expected: str) -> None:
+    error = config_error(text)
+    assert f"deploy.conf: [production] inherit: {expected}" == error.message
+
+
+def test_a_missing_inherit_target_is_an_error_with_its_line_and_a_suggestion() -> None:
+    error = config_error(PREAMBLE + "keep = 2\n[staging]\ninherit = productoin\n", "staging")
+    expected = (
+        "deploy.conf:8: [staging] inherit: no section [productoin]",
+        "did you mean 'production'?",
+    )
+    assert expected == (error.message, error.hint)
+
+
+def test_a_missing_inherit_target_without_a_near_match_lists_the_sections() -> None:
+    error = config_error(PREAMBLE + "keep = 2\n[staging]\ninherit = zzz\n", "staging")
+    assert error.hint == "sections: production, staging"
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("prod", "sections: production, staging"),  # no prefix matching, as TJ's script had
+        ("productoin", "did you mean 'production'?"),
+        ("Production", "did you mean 'production'?"),  # case matters
+        ("defaults", "sections: production, staging"),  # [defaults] is not an environment
+    ],
+)
+def test_sections_match_exactly(name: str, hint: str) -> None:
+    error = config_error(PREAMBLE + "keep = 2\n[staging]\nkeep = 3\n", name)
+    assert (f"no section [{name}] in deploy.conf", hint) == (error.message, error.hint)
+
+
+def test_a_file_without_sections_says_so() -> None:
+    error = config_error("# nothing yet\n", "production")
+    assert error.hint == "deploy.conf has no sections"
+
+
+# --- unknown keys and syntax errors ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        (PREAMBLE + "hots = app2\n", "deploy.conf:6: [production] hots: unknown key", "host"),
+        (PREAMBLE + "hots app2\n", "deploy.conf:6: [production] hots: unknown key", "host"),
+        ("[defaults]\nkep = 3\n", "deploy.conf:2: [defaults] kep: unknown key", "keep"),
+        (PREAMBLE + "post_deploy = x\n", "deploy.conf:6: [production] post_deploy: unknown key",
+         "post-deploy"),
+        (PREAMBLE + "restartfile = x\n", "deploy.conf:6: [production] restartfile: unknown key",
+         "restart-file"),
+    ],
+)  # fmt: skip
+def test_an_unknown_key_is_an_error_with_a_did_you_mean(text: str, message: str, hint: str) -> None:
+    error = config_error(text)
+    assert (message, f"did you mean '{hint}'?") == (error.message, error.hint)
+
+
+def test_an_unknown_key_far_from_every_key_points_at_the_example() -> None:
+    error = config_error(PREAMBLE + "colour = red\n")
+    expected = (
+        "deploy.conf:6: [production] colour: unknown key",
+        "see deploy.conf.example for the keys",
+    )
+    assert expected == (error.message, error.hint)
+
+
+def test_an_unknown_key_in_another_section_stops_every_environment() -> None:
+    error = config_error(PREAMBLE + "keep = 2\n[staging]\nhots = x\n", "production")
+    assert error.message == "deploy.conf:8: [staging] hots: unknown key"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("host h\n[production]\n", "deploy.conf:1: no section header defined"),
+        (PREAMBLE + "keep = 1\nkeep = 2\n", "deploy.conf:7: duplicate name 'keep'"),
+        (PREAMBLE + "[production]\n", "deploy.conf:6: duplicate section 'production'"),
+        ("[production]\n    stray\n", "deploy.conf:2: unexpected value continuation"),
+    ],
+)
+def test_syntax_errors_name_their_line(text: str, message: str) -> None:
+    assert message == config_error(text).message
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "attr", "expected"),
+    [
+        ("host = deploy@app1:2222", "hosts", (Host("deploy@app1:2222", "app1", "deploy", 2222),)),
+        ("host = [::1]:2222", "hosts", (Host("[::1]:2222", "::1", None, 2222),)),
+        ("host = [2001:db8::1]", "hosts", (Host("[2001:db8::1]", "2001:db8::1"),)),
+        ("host = web-alias", "hosts", (Host("web-alias", "web-alias"),)),
+        ("host = local", "hosts", (Host("local", "local"),)),
+        ("host = a b:2 c@d", "hosts", (Host("a", "a"), Host("b:2", "b", None, 2), Host("c@d", "d", "c"))),
+        ("env = NODE_ENV=production GREETING=\"hello world\"", "env",
+         (("NODE_ENV", "production"), ("GREETING", "hello world"))),
+        ("env = A= B=x=y C=\"it's\"", "env", (("A", ""), ("B", "x=y"), ("C", "it's"))),
+        ("env =\n  A=1\n  B='two words'", "env", (("A", "1"), ("B", "two words"))),
+        ("path = ~/apps/site", "path", "~/apps/site"),
+        ("path = /srv/app/", "path", "/srv/app"),
+        ("path = /srv/my app", "path", "/srv/my app"),
+        ("restart-file = tmp/restart.txt", "restart_file", "tmp/restart.txt"),
+        ("restart-file = .restart", "restart_file", ".restart"),
+        ("shared = node_modules/ logs/ .env", "shared", ("node_modules/", "logs/", ".env")),
+        ("keep = 1", "keep", 1),
+        ("forward-agent = yes", "forward_agent", True),
+        ("forward-agent = Off", "forward_agent", False),
+        ("host-key = accept-new", "host_key", "accept-new"),
+        ("health-timeout = 10s", "health_timeout", 10),
+        ("health-timeout = 0", "health_timeout", 0),
+        ("listen = 127.0.0.1:3000 /run/app.sock", "listen", ("127.0.0.1:3000", "/run/app.sock")),
+    ],
+)  # fmt: skip
+def test_good_values_convert(line: str, attr: str, expected: object) -> None:
+    assert expected == getattr(with_line(line), attr)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("port = eighty", "port: expected an integer, got 'eighty'"),
+        ("port = 0", "port: expected a port from 1 to 65535, got '0'"),
+        ("port = 65536", "port: expected a port from 1 to 65535, got '65536'"),
+        ("keep = 0", "keep: expected a whole number of at least 1, got '0'"),
+        ("keep = -2", "keep: expected a whole number of at least 1, got '-2'"),
+        ("keep = many", "keep: expected an integer, got 'many'"),
+        ("workers = 0", "workers: expected a whole number of at least 1, got '0'"),
+        ("forward-agent = sure", "forward-agent: expected yes or no, got 'sure'"),
+        ("host-key = maybe", "host-key: expected one of strict, accept-new, got 'maybe'"),
+        ("health-timeout = -1", "health-timeout: expected seconds (0 or more), got '-1'"),
+        ("host = local app2", "host: 'local' cannot be mixed with other hosts"),
+        ("host = app2 app2", "host: a host is listed twice"),
+        ("host = local local", "host: a host is listed twice"),
+        ("host = app2:http", "host: expected [user@]host[:port], got 'app2:http'"),
+        ("host = ::1", "host: expected [user@]host[:port], got '::1'"),
+        ("host = @app2", "host: expected [user@]host[:port], got '@app2'"),
+        ("host = app2:0", "host: expected a port from 1 to 65535, got '0'"),
+        ("env = 1A=2", "env: expected NAME=value, got '1A=2'"),
+        ("env = A-B=2", "env: expected NAME=value, got 'A-B=2'"),
+        ("env = A", "env: expected NAME=value, got 'A'"),
+        ("env = A='x", "env: cannot split into NAME=value items: No closing quotation"),
+        ("path = srv/app", "path: expected an absolute path or ~/path, got 'srv/app'"),
+        ("path = ~", "path: expected an absolute path or ~/path, got '~'"),
+        ("path = ~deploy/app", "path: expected an absolute path or ~/path, got '~deploy/app'"),
+        ("path = /srv/../etc", "path: '..' is not allowed in the path"),
+        ("path = ~/app/..", "path: '..' is not allowed in the path"),
+        ("restart-file = /tmp/restart.txt",
+         "restart-file: expected a path inside the release, got '/tmp/restart.txt'"),
+        ("restart-file = ../restart.txt",
+         "restart-file: expected a path inside the release, got '../restart.txt'"),
+        ("restart-file = tmp/../../x",
+         "restart-file: expected a path inside the release, got 'tmp/../../x'"),
+        ("shared = logs/ ../secrets", "shared: expected a path inside the release, got '../secrets'"),
+        ("shared = /etc/passwd", "shared: expected a path inside the release, got '/etc/passwd'"),
+        ("repo =\n    a\n    b", "repo: expected one non-empty line"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_is_an_error_with_its_line(line: str, problem: str) -> None:
+    error = config_error(PREAMBLE + line + "\n")
+    expected = (f"deploy.conf:6: [production] {problem}", DEFAULT_HINT, ExitStatus.CONFIG)
+    assert expected == (error.message, error.hint, error.status)
+
+
+def test_config_errors_exit_with_status_3() -> None:
+    assert config_error(PREAMBLE + "port = eighty\n").status == 3
+
+
+def test_a_bad_value_from_defaults_points_at_its_line_in_defaults() -> None:
+    error = config_error(PREAMBLE.replace("[defaults]\n", "[defaults]\nport = eighty\n"))
+    assert error.message == "deploy.conf:2: [production] port: expected an integer, got 'eighty'"
+
+
+@pytest.mark.parametrize("value", ["/", "~/"])
+def test_a_bad_path_error_quotes_what_was_written(value: str) -> None:
+    error = config_error(PREAMBLE + f"path = {value}\n")
+    expected = (
+        f"deploy.conf:6: [production] path: expected an absolute path or ~/path, got {value!r}"
+    )
+    assert expected == error.message
+
+
+@pytest.mark.parametrize("key", ["host", "repo", "path"])
+def test_a_missing_required_key_is_an_error(key: str) -> None:
+    lines = {"host": "host = app1", "repo": "repo = /srv/git/app.git", "path": "path = /srv/app"}
+    text = "[production]\n" + "\n".join(v for k, v in lines.items() if k != key) + "\n"
+    error = config_error(text)
+    expected = (
+        f"deploy.conf: [production] {key}: required key is missing",
+        f"add '{key} = ...' to [production] or [defaults] ({KEYS[key].doc})",
+    )
+    assert expected == (error.message, error.hint)
+
+
+def test_unset_keys_take_their_defaults() -> None:
+    env = with_line("keep = 5")
+    expected = (
+        None,
+        None,
+        False,
+        "strict",
+        "tmp/restart.txt",
+        "touch",
+        30,
+        (),
+        (),
+        2,
+        "accept",
+        30,
+    )
+    actual = (
+        env.user,
+        env.port,
+        env.forward_agent,
+        env.host_key,
+        env.restart_file,
+        env.restart,
+        env.health_timeout,
+        env.shared,
+        env.env,
+        env.workers,
+        env.ready,
+        env.grace,
+    )
+    assert expected == actual
+
+
+@pytest.mark.parametrize(
+    ("lines", "message", "hint"),
+    [
+        (
+            "restart = monitor",
+            "deploy.conf: [production] restart: 'monitor' needs the 'app' key",
+            "set 'app' to the command that runs your app, or use restart = touch",
+        ),
+        (
+            "app = python3 app.py",
+            "deploy.conf: [production] app: the monitor needs 'listen' (host:port or socket path)",
+            DEFAULT_HINT,
+        ),
+    ],
+)
+def test_keys_that_need_each_other(lines: str, message: str, hint: str) -> None:
+    error = config_error(PREAMBLE + lines + "\n")
+    assert (message, hint) == (error.message, error.hint)
+
+
+def test_monitor_restart_with_app_and_listen_is_accepted() -> None:
+    env = with_line("restart = monitor\napp = python3 app.py\nlisten = 127.0.0.1:3000")
+    assert (env.restart, env.app, env.listen) == ("monitor", "python3 app.py", ("127.0.0.1:3000",))
+
+
+# --- hosts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("deploy@app1:2222", Host("deploy@app1:2222", "app1", "deploy", 2222)),
+        ("deploy@app1", Host("deploy@app1", "app1", "deploy", None)),
+        ("app1:22", Host("app1:22", "app1", None, 22)),
+        ("[::1]:2222", Host("[::1]:2222", "::1", None, 2222)),
+        ("root@[fe80::1]", Host("root@[fe80::1]", "fe80::1", "root", None)),
+        ("10.0.0.5", Host("10.0.0.5", "10.0.0.5")),
+        ("web-alias", Host("web-alias", "web-alias")),
+        ("local", Host("local", "local")),
+    ],
+)
+def test_parse_host(spec: str, expected: Host) -> None:
+    assert expected == keys.parse_host(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "local"), [("local", True), ("localhost", False), ("local:22", True)]
+)
+def test_only_the_name_local_means_this_machine(spec: str, local: bool) -> None:
+    assert local == keys.parse_host(spec).local
+
+
+@pytest.mark.parametrize("spec", ["", "a b", "user@", "@host", "host:", "a/b", "::1", "host:port"])
+def test_parse_host_refuses(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"^expected \[user@\]host\[:port\], got "):
+        keys.parse_host(spec)
+
+
+def test_a_blank_host_value_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^expected one or more hosts$"):
+        keys.parse_hosts("  ")
+
+
+# --- redact ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("env", "A=1 SECRET_KEY=abc", "A=1 SECRET_KEY=***"),
+        ("env", "DB_PASSWORD='x y' GREETING='hello world'", "DB_PASSWORD=*** GREETING='hello world'"),
+        ("env", "GITHUB_TOKEN=t API_AUTH=z AWS_CREDENTIALS=c", "GITHUB_TOKEN=*** API_AUTH=*** AWS_CREDENTIALS=***"),
+        ("env", "api_key=k Passwd=p", "api_key=*** Passwd=***"),
+        ("env", "NODE_ENV=production", "NODE_ENV=production"),
+        ("repo", "https://deploy:s3cret@git.example.com/app.git", "https://deploy:***@git.example.com/app.git"),
+        ("repo", "ssh://git:pw@host:22/app.git", "ssh://git:***@host:22/app.git"),
+        ("repo", "git@github.com:a/b.git", "git@github.com:a/b.git"),
+        ("repo", "https://github.com/a/b.git", "https://github.com/a/b.git"),
+        ("host", "deploy@app1", "deploy@app1"),
+    ],
+)  # fmt: skip
+def test_redact_hides_secrets(key: str, value: str, expected: str) -> None:
+    assert expected == keys.redact(key, value)
+
+
+# --- load --------------------------------------------------------------------------------------
+
+TJ_EXAMPLE = """\
+[production]
+key /path/to/some.pem
+user deployer
+host n.n.n.n
+repo git@github.com:visionmedia/express.git
+path /var/www/prod
+ref origin/master
+post-deploy /var/www/prod/update.sh
+"""
+
+
+def test_load_reads_tj_s_own_example(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.conf"
+    path.write_text(TJ_EXAMPLE, encoding="utf-8")
+    env = config.load(path, "production")
+    expected = (
+        str(path),
+        "/path/to/some.pem",
+        "deployer",
+        (Host("n.n.n.n", "n.n.n.n"),),
+        "git@github.com:visionmedia/express.git",
+        "/var/www/prod",
+        "origin/master",
+        "/var/www/prod/update.sh",
+    )
+    actual = (
+        env.source,
+        env.key,
+        env.user,
+        env.hosts,
+        env.repo,
+        env.path,
+        env.ref,
+        env.post_deploy,
+    )
+    assert expected == actual
+
+
+def test_load_names_the_file_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE + "hots = app2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        config.load(path, "production")
+    assert f"{path}:6: [production] hots: unknown key" == info.value.message
+
+
+def test_load_applies_overrides_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE + "ref = main\n", encoding="utf-8")
+    env = config.load(path, "production", {"ref": "v2.0.0"})
+    assert (env.ref, env.settings["ref"].section) == ("v2.0.0", "command line")
+
+
+def test_a_bad_override_says_it_came_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        config.load(path, "production", {"port": "x"})
+    expected = f"{path} (command line): [production] port: expected an integer, got 'x'"
+    assert expected == info.value.message
+
+
+def test_a_missing_config_file_suggests_the_example(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.conf"
+    with pytest.raises(ConfigError) as info:
+        config.load(path, "production")
+    expected = (
+        f"no config file at {path}",
+        "create one: 'pushdeploy --example-config > deploy.conf', or pass -c FILE",
+        3,
+    )
+    assert expected == (info.value.message, info.value.hint, info.value.status)
+
+
+@pytest.mark.parametrize("kind", ["directory", "latin-1"])
+def test_an_unreadable_config_file_is_a_config_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "deploy.conf"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"[production]\nhost = caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(path, "production")
+    assert info.value.message.startswith(f"cannot read {path}: ")

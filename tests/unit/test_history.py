@@ -1,0 +1,164 @@
+"""The .deploys history: parsing its lines, and which release ``revert`` goes back to."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushdeploy import history
+from pushdeploy.errors import Refused
+from pushdeploy.history import Entry
+
+SHA = "3f2a" + "0" * 36
+
+
+def rid(n: int) -> str:
+    return f"2024010{n}T120000Z-{n}abcdef"
+
+
+def line(n: int, action: str = "deploy", outcome: str = "ok") -> str:
+    """The .deploys line prelude.sh's ``log`` writes for release ``n``."""
+    return "\t".join(
+        [f"{n}" * 40, f"2024-01-0{n}T12:00:00Z", rid(n), "main", "me@laptop", action, outcome]
+    )
+
+
+def entries(*lines: str) -> list[Entry]:
+    return history.parse(lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"{SHA}\t2024-01-02T03:04:05Z\t20240102T030405Z-3f2a000\tv1.0\tme@laptop\tdeploy\tok\n",
+            Entry(SHA, "2024-01-02T03:04:05Z", "20240102T030405Z-3f2a000", "v1.0", "me@laptop", "deploy", "ok"),
+        ),
+        (
+            f"{SHA}\t2024-01-02T03:04:05Z\t20240102T030405Z-3f2a000\t-\tme@laptop\trollback\tok",
+            Entry(SHA, "2024-01-02T03:04:05Z", "20240102T030405Z-3f2a000", "-", "me@laptop", "rollback", "ok"),
+        ),
+        (f"{SHA}\n", Entry(SHA)),  # TJ's own format: the SHA alone
+        (f"{SHA}  \n", Entry(SHA)),
+        (f"{SHA} some words\n", Entry(SHA)),
+        (f"{SHA}\tt\tr\n", Entry(SHA, "t", "r", "", "", "", "")),  # cut short: never counted
+        (f"{SHA}\tt\tr\tref\twho\tdeploy\tok\tlater\n", Entry(SHA, "t", "r", "ref", "who", "deploy", "ok")),
+        ("", None),
+        ("\n", None),
+        ("   \n", None),
+        ("\tt\tr\n", None),
+    ],
+)  # fmt: skip
+def test_parse_line(text: str, expected: Entry | None) -> None:
+    assert expected == history.parse_line(text)
+
+
+def test_a_tj_line_is_a_good_deploy_without_a_release() -> None:
+    assert Entry(SHA, "", "", "", "", "deploy", "ok") == Entry(SHA)
+
+
+def test_parse_skips_blank_lines_and_keeps_the_order() -> None:
+    parsed = history.parse(["\n", line(2), "", SHA, line(1)])
+    assert [rid(2), "", rid(1)] == [e.release for e in parsed]
+
+
+def test_deploys_are_the_deploys_that_went_live() -> None:
+    log = entries(
+        SHA, line(1), line(2), line(2, "deploy", "bad"), line(1, "rollback"), line(1, "revert")
+    )
+    assert [rid(1), rid(2)] == [e.release for e in history.deploys(log)]
+
+
+def test_bad_releases() -> None:
+    log = entries(line(1), line(2), line(2, "deploy", "bad"), line(3, "revert", "bad"))
+    assert {rid(2), rid(3)} == history.bad_releases(log)
+
+
+@pytest.mark.parametrize(("live", "steps", "target"), [(3, 1, 2), (3, 2, 1), (2, 1, 1)])
+def test_revert_goes_back_good_deploys_from_the_live_one(
+    live: int, steps: int, target: int
+) -> None:
+    log = entries(line(1), line(2), line(3))
+    assert rid(target) == history.revert_target(log, rid(live), steps).release
+
+
+def test_two_reverts_walk_back_two_releases_instead_of_toggling() -> None:
+    log = [line(1), line(2), line(3)]
+    first = history.revert_target(history.parse(log), live=rid(3))
+    log.append(line(2, "revert"))  # what the revert script logs; B is now live
+    second = history.revert_target(history.parse(log), live=first.release)
+    assert (rid(2), rid(1)) == (first.release, second.release)
+
+
+def test_a_third_revert_past_the_first_release_is_refused() -> None:
+    log = entries(line(1), line(2), line(3), line(2, "revert"), line(1, "revert"))
+    with pytest.raises(Refused) as info:
+        history.revert_target(log, rid(1))
+    expected = "cannot revert 1: the history holds 0 earlier good releases"
+    assert (expected, 8) == (info.value.message, info.value.status)
+
+
+def test_revert_skips_releases_marked_bad() -> None:
+    log = entries(line(1), line(2), line(2, "deploy", "bad"), line(1, "rollback"), line(3))
+    assert rid(1) == history.revert_target(log, rid(3)).release
+
+
+def test_revert_and_rollback_lines_do_not_count_as_deploys() -> None:
+    log = entries(line(1), line(2), line(1, "revert"), line(1, "rollback"), line(3))
+    assert rid(2) == history.revert_target(log, rid(3)).release
+
+
+def test_tj_lines_are_never_revert_targets() -> None:
+    log = entries("a" * 40, "b" * 40, line(1))
+    with pytest.raises(Refused) as info:
+        history.revert_target(log, rid(1))
+    assert info.value.message == "cannot revert 1: the history holds 0 earlier good releases"
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (2, "cannot revert 2: the history holds 1 earlier good release"),
+        (3, "cannot revert 3: the history holds 1 earlier good release"),
+    ],
+)
+def test_asking_for_more_than_the_history_holds_is_refused(steps: int, message: str) -> None:
+    with pytest.raises(Refused) as info:
+        history.revert_target(entries(line(1), line(2)), rid(2), steps)
+    expected = (message, "run 'pushdeploy ENV list' to see the releases; nothing was changed", 8)
+    assert expected == (info.value.message, info.value.hint, info.value.status)
+
+
+def test_the_count_says_releases_in_the_plural() -> None:
+    with pytest.raises(Refused) as info:
+        history.revert_target(entries(line(1), line(2), line(3)), rid(3), 5)
+    assert info.value.message == "cannot revert 5: the history holds 2 earlier good releases"
+
+
+def test_a_live_release_missing_from_the_history_is_refused() -> None:
+    with pytest.raises(Refused) as info:
+        history.revert_target(entries(line(1), line(2)), rid(5))
+    expected = (
+        f"the live release {rid(5)} is not in .deploys",
+        "deploy once with pushdeploy so the history has a starting point",
+        8,
+    )
+    assert expected == (info.value.message, info.value.hint, info.value.status)
+
+
+def test_nothing_live_is_refused() -> None:
+    with pytest.raises(Refused) as info:
+        history.revert_target(entries(line(1)), "")
+    assert info.value.message == "nothing is live on this host, so there is nothing to revert from"
+
+
+@pytest.mark.parametrize("steps", [0, -1])
+def test_steps_below_one_are_refused(steps: int) -> None:
+    with pytest.raises(Refused) as info:
+        history.revert_target(entries(line(1), line(2)), rid(2), steps)
+    assert f"revert needs a positive number of steps, got {steps}" == info.value.message
+
+
+@pytest.mark.parametrize(("release", "expected"), [(rid(2), line(2)), (rid(9), None)])
+def test_find_returns_the_deploy_of_a_release(release: str, expected: str | None) -> None:
+    log = entries(line(1), line(2), line(2, "revert"), line(3))
+    assert (history.parse_line(expected) if expected else None) == history.find(log, release)

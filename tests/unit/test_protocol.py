@@ -1,0 +1,104 @@
+"""The step-marker protocol: every line a script prints parses into exactly one Marker."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushdeploy import protocol
+from pushdeploy.protocol import Marker, Outcome
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("::pushdeploy::step fetch", Marker("step", "", "fetch")),
+        ("::pushdeploy::step post-deploy", Marker("step", "", "post-deploy")),
+        ("::pushdeploy::step", Marker("step", "", "")),
+        ("::pushdeploy::value sha 3f2a", Marker("value", "sha", "3f2a")),
+        ("::pushdeploy::value live ", Marker("value", "live", "")),
+        ("::pushdeploy::value live", Marker("value", "live", "")),
+        ("::pushdeploy::value lock me@laptop (pid 7)", Marker("value", "lock", "me@laptop (pid 7)")),
+        ("::pushdeploy::warn the lock was stale", Marker("warn", "", "the lock was stale")),
+        ("::pushdeploy::fail build 'build' exited with status 2", Marker("fail", "build", "'build' exited with status 2")),
+        ("::pushdeploy::line deploys a\tb\tc", Marker("line", "deploys", "a\tb\tc")),
+        ("::pushdeploy::line releases 20240102T030405Z-0123456", Marker("line", "releases", "20240102T030405Z-0123456")),
+        ("::pushdeploy::done", Marker("done", "", "")),
+        ("::pushdeploy::done trailing", Marker("done", "", "")),
+        ("::pushdeploy::bogus x", Marker("output", "", "::pushdeploy::bogus x")),
+        ("::pushdeploy::stepx", Marker("output", "", "::pushdeploy::stepx")),
+        ("::pushdeploy:: step x", Marker("output", "", "::pushdeploy:: step x")),
+        ("::pushdeploy::", Marker("output", "", "::pushdeploy::")),
+        (" ::pushdeploy::step x", Marker("output", "", " ::pushdeploy::step x")),
+        ("npm WARN deprecated", Marker("output", "", "npm WARN deprecated")),
+        ("", Marker("output", "", "")),
+    ],
+)  # fmt: skip
+def test_parse(line: str, expected: Marker) -> None:
+    assert expected == protocol.parse(line)
+
+
+def test_collect_gathers_what_a_script_said() -> None:
+    lines = [
+        "::pushdeploy::step lock",
+        "::pushdeploy::warn took over a stale lock",
+        "::pushdeploy::value previous ",
+        "::pushdeploy::step fetch",
+        "remote: counting objects",
+        "::pushdeploy::value sha 3f2a",
+        "::pushdeploy::value sha 4e3b",
+        "::pushdeploy::line deploys one",
+        "::pushdeploy::line deploys two",
+        "::pushdeploy::line releases r1",
+        "::pushdeploy::done",
+    ]
+    expected = Outcome(
+        status=0,
+        values={"previous": "", "sha": "4e3b"},
+        lines={"deploys": ["one", "two"], "releases": ["r1"]},
+        steps=["lock", "fetch"],
+        warnings=["took over a stale lock"],
+        failed_step=None,
+        failure=None,
+        done=True,
+        output=["remote: counting objects"],
+    )
+    assert expected == protocol.collect(0, lines)
+
+
+def test_a_failure_records_the_step_and_why() -> None:
+    outcome = protocol.collect(1, ["::pushdeploy::step build", "::pushdeploy::fail build it broke"])
+    assert (outcome.failed_step, outcome.failure, outcome.done) == ("build", "it broke", False)
+
+
+@pytest.mark.parametrize(
+    ("status", "lines", "ok"),
+    [
+        (0, ["::pushdeploy::done"], True),
+        (0, [], True),
+        (0, ["::pushdeploy::fail build why"], False),
+        (1, ["::pushdeploy::done"], False),
+        (77, ["::pushdeploy::fail test why"], False),
+    ],
+)
+def test_ok_means_status_zero_and_no_failed_step(status: int, lines: list[str], ok: bool) -> None:
+    assert ok == protocol.collect(status, lines).ok
+
+
+def test_add_one_marker_at_a_time() -> None:
+    outcome = Outcome(0)
+    outcome.add(Marker("value", "live", "r1"))
+    outcome.add(Marker("output", "", "hello"))
+    assert (outcome.values, outcome.output) == ({"live": "r1"}, ["hello"])
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"), [(2, ["l18", "l19"]), (15, [f"l{i}" for i in range(5, 20)])]
+)
+def test_tail_is_the_last_lines_of_output(count: int, expected: list[str]) -> None:
+    outcome = protocol.collect(1, [f"l{i}" for i in range(20)])
+    assert expected == outcome.tail(count)
+
+
+def test_tail_defaults_to_fifteen_lines() -> None:
+    outcome = protocol.collect(1, [f"l{i}" for i in range(20)])
+    assert outcome.tail() == [f"l{i}" for i in range(5, 20)]

@@ -1,0 +1,365 @@
+"""The generated remote scripts: valid bash, every value single-quoted, steps in the right order.
+
+The environments come from real config files in ``tmp_path`` with hostile values everywhere a
+user can put one; the only subprocess is ``bash -n``, which parses a script without running it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pushdeploy import config, deploy, scripts
+from pushdeploy.config import Environment
+from pushdeploy.history import Entry
+from pushdeploy.layout import Layout
+from pushdeploy.layout import quote as qpath
+
+q = shlex.quote
+SHA = "0123456789abcdef0123456789abcdef01234567"
+RUN = scripts.Run(
+    token="t0k3n",
+    owner="me@laptop (pid 1, since now, running: deploy $(touch pwned))",
+    who="me@laptop",
+    stamp="20240102T030405Z",
+)
+TARGET = Entry(SHA, "2024-01-01T00:00:00Z", "20240101T000000Z-0123456", "v1 $(id)", "me@laptop")
+LIVE = "20240102T030405Z-89abcde"
+
+PRE_DEPLOY = "echo $HOME; rm -rf /tmp/x"
+POST_DEPLOY = "echo \"post\" && touch 'done' `id`"
+TEST = "curl -f localhost:3000 || exit 1"
+BUILD = "npm ci\necho \"$(whoami)\" > 'built; rm -rf /'"
+REPO = "https://git.example.com/o'brien/app $(touch pwned).git"
+PATH = "~/my apps/it's here"
+RESTART_COMMAND = "sudo systemctl restart 'app; x'"
+
+NASTY = f"""\
+[production]
+host = deploy@app1
+repo = {REPO}
+path = {PATH}
+pre-deploy = {PRE_DEPLOY}
+post-deploy = {POST_DEPLOY}
+test = {TEST}
+build =
+    npm ci
+    echo "$(whoami)" > 'built; rm -rf /'
+env = A='x y $(id)' B="don't stop" C=plain
+shared = logs/ .env it's$(id)
+restart-file = tmp/re start.txt
+health = /health
+"""
+
+VARIANTS = {
+    "touch": NASTY,
+    "command": NASTY + f"restart = {RESTART_COMMAND}\n",
+    "monitor": NASTY + "restart = monitor\napp = python3 app.py\nlisten = 127.0.0.1:3000\n",
+}
+
+WRAPPED = ["prepare", "activate", "discard", "revert", "rollback", "setup", "status", "unlock"]
+IN_CURRENT = ["exec", "console"]
+ALL = WRAPPED + IN_CURRENT
+
+
+def load(tmp_path: Path, text: str) -> Environment:
+    path = tmp_path / "deploy.conf"
+    path.write_text(text, encoding="utf-8")
+    return config.load(path, "production")
+
+
+def every_script(env: Environment) -> dict[str, str]:
+    return {
+        "prepare": scripts.prepare(env, RUN, "main"),
+        "activate": scripts.activate(env, RUN),
+        "discard": scripts.discard(env, RUN),
+        "revert": scripts.revert(env, RUN, TARGET, LIVE),
+        "rollback": scripts.rollback(env, RUN, LIVE, TARGET.release),
+        "setup": scripts.setup(env, RUN),
+        "status": scripts.status(env),
+        "unlock": scripts.unlock(env),
+        "exec": scripts.exec_script(env, ["ls", "-la", "my dir; $(id)"]),
+        "console": scripts.console_command(env),
+    }
+
+
+def bash_n(text: str) -> str:
+    """bash's complaint about ``text`` ("" when it parses)."""
+    done = subprocess.run(
+        ["bash", "-n"], input=text, capture_output=True, text=True, check=False, timeout=10
+    )
+    return done.stderr
+
+
+def body(script: str) -> list[str]:
+    """The lines after the prelude: what this phase does."""
+    return script.split(scripts.PRELUDE.rstrip("\n"), 1)[1].splitlines()
+
+
+@pytest.fixture
+def nasty(tmp_path: Path) -> Environment:
+    return load(tmp_path, VARIANTS["touch"])
+
+
+@pytest.fixture
+def nasty_scripts(nasty: Environment) -> dict[str, str]:
+    return every_script(nasty)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_script_is_valid_bash(tmp_path: Path, variant: str) -> None:
+    generated = every_script(load(tmp_path, VARIANTS[variant]))
+    assert {name: "" for name in ALL} == {name: bash_n(text) for name, text in generated.items()}
+
+
+def test_the_example_config_gives_valid_bash() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy.conf.example"
+    generated = every_script(config.load(example, "production"))
+    assert {name: "" for name in ALL} == {name: bash_n(text) for name, text in generated.items()}
+
+
+@pytest.mark.parametrize(
+    ("value", "present_in"),
+    [
+        (PRE_DEPLOY, ["prepare"]),
+        (POST_DEPLOY, ["activate", "revert"]),
+        (TEST, ["activate", "revert"]),
+        (BUILD, WRAPPED),
+        (REPO, WRAPPED),
+        ("x y $(id)", ALL),
+        ("don't stop", ALL),
+        ("tmp/re start.txt", WRAPPED),
+        ("it's$(id)", WRAPPED),
+        (RUN.owner, ["prepare", "activate", "discard", "revert", "rollback", "setup"]),
+        (TARGET.ref, ["revert"]),
+    ],
+)
+def test_a_value_appears_only_single_quoted(
+    nasty_scripts: dict[str, str], value: str, present_in: list[str]
+) -> None:
+    """For each script: is ``shlex.quote(value)`` in it, and is the bare value anywhere else?"""
+    expected = [(name, name in present_in, False) for name in ALL]
+    actual = [
+        (name, q(value) in text, value in text.replace(q(value), ""))
+        for name, text in nasty_scripts.items()
+    ]
+    assert expected == actual
+
+
+LOCKING = ["prepare", "activate", "discard", "revert", "rollback", "setup"]
+
+
+@pytest.mark.parametrize(
+    ("line", "present_in"),
+    [
+        (f"P={qpath(PATH)}", WRAPPED),
+        (f"REPO={q(REPO)} RESTART_FILE='tmp/re start.txt' KEEP_RELEASES=5", WRAPPED),
+        (f"BUILD={q(BUILD)}", WRAPPED),
+        ("SHARED_ITEMS=(logs/ .env 'it'\"'\"'s$(id)')", WRAPPED),
+        ("export A='x y $(id)'", WRAPPED),
+        ("export B='don'\"'\"'t stop'", WRAPPED),
+        ("export C=plain", WRAPPED),
+        (f"TOKEN=t0k3n OWNER={q(RUN.owner)} WHO=me@laptop", LOCKING),
+        ("TOKEN='' OWNER='' WHO=''", ["status", "unlock"]),
+    ],
+)
+def test_the_header_sets_every_value_quoted(
+    nasty_scripts: dict[str, str], line: str, present_in: list[str]
+) -> None:
+    expected = {name: name in present_in for name in WRAPPED}
+    assert expected == {name: f"\n{line}\n" in nasty_scripts[name] for name in WRAPPED}
+
+
+def test_the_path_never_appears_unquoted(nasty_scripts: dict[str, str]) -> None:
+    assert [name for name, text in nasty_scripts.items() if "apps/it's here" in text] == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "line"),
+    [
+        ("main", "REF=main"),
+        ("v1; rm -rf ~", "REF='v1; rm -rf ~'"),
+        ("$(id)", "REF='$(id)'"),
+        ("a'b", "REF='a'\"'\"'b'"),
+        (None, "REF=''"),
+    ],
+)
+def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None, line: str) -> None:
+    assert line in scripts.prepare(nasty, RUN, ref).splitlines()
+
+
+def test_the_pre_deploy_hook_runs_in_current_or_path(nasty: Environment) -> None:
+    lines = body(scripts.prepare(nasty, RUN, "main"))
+    expected = [
+        'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi',
+        f'hook pre-deploy "$D" {q(PRE_DEPLOY)}',
+    ]
+    start = lines.index(expected[0])
+    assert expected == lines[start : start + 2]
+
+
+def test_every_script_is_one_function_that_runs_with_stdin_closed(
+    nasty_scripts: dict[str, str],
+) -> None:
+    shapes = {
+        name: (text.startswith("main() {\n"), text.endswith("}\nmain </dev/null\n"))
+        for name, text in nasty_scripts.items()
+        if name in WRAPPED
+    }
+    assert {name: (True, True) for name in WRAPPED} == shapes
+
+
+@pytest.mark.parametrize(("name", "keep"), [("prepare", 1), ("activate", 0), ("setup", 0)])
+def test_only_prepare_keeps_the_lock(nasty_scripts: dict[str, str], name: str, keep: int) -> None:
+    assert f"KEEP_LOCK={keep}" in nasty_scripts[name].splitlines()
+
+
+def test_exec_joins_argv_like_ssh_and_quotes_it(nasty: Environment) -> None:
+    expected = (
+        "{ " + scripts.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; } </dev/null\n"
+    )
+    assert expected == scripts.exec_script(nasty, ["ls", "-la", "my dir; $(id)"])
+
+
+def test_in_current_changes_to_current_and_exports_the_hook_variables(nasty: Environment) -> None:
+    current = qpath(Layout(PATH).current)
+    shared = qpath(Layout(PATH).shared)
+    expected = (
+        f"cd {current}/ 2>/dev/null || "
+        "{ echo 'pushdeploy: no current release; deploy first' >&2; exit 127; }; "
+        f"export PUSHDEPLOY_ENV=production SHARED={shared} "
+        'RELEASE="$(pwd -P)" REVISION="$(cat REVISION 2>/dev/null)" '
+        "A='x y $(id)' B='don'\"'\"'t stop' C=plain; "
+        "uptime"
+    )
+    assert expected == scripts.in_current(nasty, "uptime")
+
+
+@pytest.mark.parametrize(
+    ("health", "listen", "expected"),
+    [
+        ("/health", ("127.0.0.1:3000",), "http://127.0.0.1:3000/health"),
+        ("/health", (), "http://127.0.0.1:80/health"),
+        ("/health", ("0.0.0.0:8080",), "http://127.0.0.1:8080/health"),
+        ("/health", ("*:8080",), "http://127.0.0.1:8080/health"),
+        ("/health", (":8080",), "http://127.0.0.1:8080/health"),
+        ("/health", ("8080",), "http://127.0.0.1:8080/health"),
+        ("/health", ("[::]:8080",), "http://[::1]:8080/health"),
+        ("/health", ("[::1]:3000",), "http://[::1]:3000/health"),
+        ("/health", ("localhost:3000", "127.0.0.1:4000"), "http://localhost:3000/health"),
+        ("/health", ("/run/app.sock", "10.0.0.5:3000"), "http://10.0.0.5:3000/health"),
+        ("/up?full=1", ("127.0.0.1:3000",), "http://127.0.0.1:3000/up?full=1"),
+        ("https://example.com/up", ("127.0.0.1:3000",), "https://example.com/up"),
+    ],
+)
+def test_health_url(health: str, listen: tuple[str, ...], expected: str) -> None:
+    assert expected == scripts.health_url(health, listen)
+
+
+def positions(lines: list[str], *starts: str) -> list[int]:
+    return [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in starts]
+
+
+ORDER = ["step switch", "hook post-deploy", "step restart", "hook test", "health ", "prune "]
+
+
+def test_activate_runs_post_deploy_restart_test_health_then_prunes(nasty: Environment) -> None:
+    found = positions(body(scripts.activate(nasty, RUN)), *ORDER)
+    assert sorted(found) == found
+
+
+def test_activate_lines_for_each_step(nasty: Environment) -> None:
+    lines = body(scripts.activate(nasty, RUN))
+    expected = [
+        f'hook post-deploy "$P/releases/$ID" {q(POST_DEPLOY)} back',
+        'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"',
+        f'hook test "$P/releases/$ID" {q(TEST)} back',
+        'prune "$ID" "$PREV"',
+    ]
+    assert [True] * len(expected) == [line in lines for line in expected]
+
+
+def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) -> None:
+    lines = body(scripts.revert(nasty, RUN, TARGET, LIVE))
+    expected = [
+        f"ID=20240101T000000Z-0123456 SHA={SHA} REF='v1 $(id)'",
+        f'[ "$PREV" = {LIVE} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
+        'log "$SHA" "$ID" "$REF" revert ok',
+    ]
+    assert [True] * len(expected) == [line in lines for line in expected]
+    found = positions(lines, *ORDER[:-1])
+    assert sorted(found) == found
+
+
+@pytest.mark.parametrize(
+    ("variant", "restart"),
+    [
+        ("touch", ['step restart', 'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"']),
+        ("command", [f'hook restart "$P/releases/$ID" {q(RESTART_COMMAND)} back']),
+        ("monitor", [
+            f"out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} reload"
+            f" --config {qpath(Layout(PATH).monitor_config)} --wait 70 2>&1); rc=$?",
+            f'if [ "$rc" = 3 ]; then out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} start'
+            f' --config {qpath(Layout(PATH).monitor_config)} --timeout 40 2>&1); rc=$?; fi',
+            'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
+        ]),
+    ],
+)  # fmt: skip
+def test_restart_by_touch_command_or_monitor(
+    tmp_path: Path, variant: str, restart: list[str]
+) -> None:
+    lines = body(scripts.activate(load(tmp_path, VARIANTS[variant]), RUN))
+    start = lines.index(restart[-1]) - len(restart) + 1
+    assert restart == lines[start : start + len(restart)]
+
+
+def health_lines(env: Environment) -> list[str]:
+    return [line for line in body(scripts.activate(env, RUN)) if line.startswith("health ")]
+
+
+@pytest.mark.parametrize(
+    ("variant", "url"),
+    [("touch", "http://127.0.0.1:80/health"), ("monitor", "http://127.0.0.1:3000/health")],
+)
+def test_a_health_path_is_asked_of_the_first_listen_address(
+    tmp_path: Path, variant: str, url: str
+) -> None:
+    lines = health_lines(load(tmp_path, VARIANTS[variant]))
+    assert [line.startswith(f"health {url} 30 || back health ") for line in lines] == [True]
+
+
+def test_no_tests_removes_only_the_test_hook(nasty: Environment) -> None:
+    with_tests = scripts.activate(nasty, RUN).splitlines()
+    without = scripts.activate(deploy.without_tests(nasty), RUN).splitlines()
+    test_line = f'hook test "$P/releases/$ID" {q(TEST)} back'
+    assert [line for line in with_tests if line != test_line] == without
+
+
+def test_setup_creates_the_shared_directories(nasty: Environment) -> None:
+    expected = (
+        '(cd "$P" && mkdir -p -- shared/logs) || fail directories "cannot create shared dirs"'
+    )
+    assert expected in scripts.setup(nasty, RUN).splitlines()
+
+
+@pytest.mark.parametrize("health", ['http://x/a"b', "http://x/$(touch pwned)", "/`touch pwned`"])
+def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
+    """The health line, run with ``health`` failing, passes the URL on unchanged and runs nothing."""
+    env = load(tmp_path, NASTY.replace("health = /health", f"health = {health}"))
+    url = scripts.health_url(env.health or "", env.listen)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    stubs = "health() { return 1; }; back() { printf '%s\\n' \"$@\"; }; "
+    done = subprocess.run(
+        ["bash", "-c", stubs + health_lines(env)[0]],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    expected: tuple[str, str, list[Path]] = ("", f"health\n{url} did not answer in time\n", [])
+    assert expected == (bash_n(scripts.activate(env, RUN)), done.stdout, list(workdir.iterdir()))
