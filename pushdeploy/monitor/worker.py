@@ -1,6 +1,6 @@
 """One worker process: spawned through the LISTEN_FDS trampoline, watched, signalled, reaped.
 
-Lifecycle: ``spawn`` starts the app in a release directory with the shared listening sockets and
+Lifecycle: ``spawn`` starts the app (``sockets.spawn_with_fds``) in a release directory with the shared listening sockets and
 a fresh health channel; ``poll`` reaps it when it exits; ``terminate`` asks it to drain (SIGTERM)
 and ``kill`` ends it (SIGKILL). The worker's stdout and stderr go straight to the app log file
 (opened with O_APPEND, so every worker and generation can share it).
@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -25,17 +24,13 @@ class Worker:
 
     slot: int
     generation: int
-    process: subprocess.Popen[bytes]
+    pid: int
     health: socket.socket
     started: float = field(default_factory=time.time)
     started_mono: float = field(default_factory=time.monotonic)
     ready: bool = False
     exit_status: int | None = None
     signalled: bool = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def health_address(self) -> tuple[str, int]:
@@ -52,9 +47,12 @@ class Worker:
     def poll(self) -> int | None:
         """Reap the process if it exited; returns its status (negative: killed by that signal)."""
         if self.exit_status is None:
-            status = self.process.poll()
-            if status is not None:
-                self.exit_status = status
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: the exit status is lost
+                pid, status = self.pid, 255 << 8
+            if pid == self.pid:
+                self.exit_status = os.waitstatus_to_exitcode(status)
                 self.health.close()
         return self.exit_status
 
@@ -69,7 +67,7 @@ class Worker:
     def _signal(self, signum: int) -> None:
         if self.exit_status is None:
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signum)
+                os.kill(self.pid, signum)  # not reaped yet, so the pid cannot be reused
 
     def describe_exit(self) -> str:
         status = self.exit_status
@@ -106,24 +104,15 @@ def spawn(
     health = sockets.bind_health()
     fds = [s.fileno() for s in listeners] + [health.fileno()]
     names = sockets.fd_names(len(listeners))
-    child_env = sockets.activation_env(env, fds, names)
+    child_env = sockets.activation_env(env, len(fds), names, release)
     child_env["PUSHDEPLOY_GENERATION"] = str(generation)
     child_env["PUSHDEPLOY_WORKER"] = str(slot)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        process = subprocess.Popen(
-            sockets.activation_argv(app),
-            cwd=release,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=log_fd,
-            pass_fds=fds,
-            close_fds=True,
-        )
+        pid = sockets.spawn_with_fds(sockets.activation_argv(app), child_env, fds, log_fd)
     except OSError:
         health.close()
         raise
     finally:
         os.close(log_fd)
-    return Worker(slot=slot, generation=generation, process=process, health=health)
+    return Worker(slot=slot, generation=generation, pid=pid, health=health)

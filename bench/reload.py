@@ -1,0 +1,338 @@
+"""Zero-downtime reload benchmark: steady HTTP load while the restart file is touched repeatedly.
+
+For each scenario (pushdeploy's monitor vs a naive restart of the same app, keep-alive on and
+off) it sends a fixed-rate, bounded load (default 300 req/s for 30 s) to examples/app on
+127.0.0.1 and triggers ``--touches`` restarts evenly spread over the run, then prints requests
+sent and failed, and p50/p99 latency overall, inside reload windows and outside them.
+
+* monitor: ``python3 -m pushdeploy.monitor run`` with 2 workers; a restart flips ``current``
+  between two releases and touches ``tmp/restart.txt``. A reload window runs from the touch until
+  the status file shows the reload finished and the old generation has exited.
+* naive: the app alone on the port; a restart is SIGTERM, wait for exit, start again. Its window
+  runs from the kill until the new process accepts a connection.
+
+Client honesty: the load is open-loop (requests are scheduled at fixed times, latency counts from
+the scheduled time, so a stall shows up instead of being hidden), nothing is retried, and a
+failure is any exception or non-200 answer. With keep-alive, each client thread reuses one
+``http.client.HTTPConnection``, exactly like a real client: when the server answers with
+``Connection: close`` the next request opens a new connection (that is not a retry: nothing was
+sent on the closed one); if the server closes an idle connection just as a request goes out, the
+request fails and counts as failed.
+
+Standard library only; every run is bounded in time. ``--quick``: 100 req/s, 8 s, 3 touches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "app"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+CLIENT_THREADS = 32
+REQUEST_TIMEOUT = 5.0
+
+
+@dataclass
+class Result:
+    scheduled: float
+    latency: float
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class Run:
+    results: list[Result] = field(default_factory=list)
+    windows: list[tuple[float, float]] = field(default_factory=list)
+    reload_failures: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            if check():
+                return True
+        time.sleep(0.01)
+    return False
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def load(port: int, rate: float, duration: float, keepalive: bool, run: Run) -> None:
+    """Send ``rate * duration`` requests at fixed times; record each one's outcome."""
+    jobs: queue.Queue[float | None] = queue.Queue()
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn: http.client.HTTPConnection | None = None
+        while True:
+            scheduled = jobs.get()
+            if scheduled is None:
+                break
+            if conn is None or not keepalive:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+            try:
+                headers = {} if keepalive else {"Connection": "close"}
+                conn.request("GET", "/", headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                ok = response.status == 200 and body[:1] in (b"A", b"B")
+                error = "" if ok else f"HTTP {response.status}"
+            except (OSError, http.client.HTTPException) as e:
+                ok, error = False, type(e).__name__
+            if not ok or not keepalive:
+                conn.close()
+                conn = None
+            result = Result(scheduled, time.monotonic() - scheduled, ok, error)
+            with lock:
+                run.results.append(result)
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENT_THREADS)]
+    for t in threads:
+        t.start()
+    start = time.monotonic()
+    total = int(rate * duration)
+    for i in range(total):
+        when = start + i / rate
+        delay = when - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        jobs.put(when)
+    for _ in threads:
+        jobs.put(None)
+    for t in threads:
+        t.join(timeout=REQUEST_TIMEOUT * 3)
+
+
+# -- the two ways to restart -------------------------------------------------------------------
+
+
+def make_site(root: Path, port: int) -> Path:
+    for version in ("A", "B"):
+        release = root / "releases" / version
+        shutil.copytree(EXAMPLE, release, ignore=shutil.ignore_patterns("__pycache__"))
+        (release / "VERSION").write_text(version + "\n")
+        (release / "tmp").mkdir()
+    (root / "shared" / "logs").mkdir(parents=True)
+    (root / ".pushdeploy").mkdir()
+    (root / "current").symlink_to("releases/A")
+    config = root / ".pushdeploy" / "monitor.json"
+    config.write_text(
+        json.dumps(
+            {
+                "app": f"{sys.executable} app.py",
+                "listen": [f"127.0.0.1:{port}"],
+                "workers": 2,
+                "grace": 10,
+                "ready": {"http": "/health", "timeout": 10},
+            }
+        )
+    )
+    return config
+
+
+def read_status(root: Path) -> dict:  # type: ignore[type-arg]
+    with open(root / ".pushdeploy" / "monitor" / "monitor.json") as f:
+        return dict(json.load(f))
+
+
+class MonitorTarget:
+    """The app under pushdeploy's monitor; ``restart`` is a TJ-style switch + touch."""
+
+    name = "monitor"
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.config = make_site(root, port)
+        self.flip = "B"
+        self.log = open(root / "shared" / "logs" / "monitor.log", "a")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pushdeploy.monitor", "run", "--config", str(self.config)],
+            env=ENV,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        if not wait_until(lambda: read_status(root)["state"] == "running", 20):
+            self.stop()
+            raise SystemExit("monitor did not start; see " + str(self.log.name))
+
+    def restart(self) -> tuple[float, float, bool]:
+        seq = read_status(self.root)["reload"]["seq"]
+        tmp = self.root / "current.tmp"
+        tmp.symlink_to(f"releases/{self.flip}")
+        os.replace(tmp, self.root / "current")
+        self.flip = "A" if self.flip == "B" else "B"
+        begin = time.monotonic()
+        (self.root / "current" / "tmp" / "restart.txt").touch()
+
+        def done() -> bool:
+            s = read_status(self.root)
+            return s["reload"]["seq"] > seq and s["reload"]["result"] != "pending" and not s[
+                "retiring"
+            ]
+
+        wait_until(done, 30)
+        ok = read_status(self.root)["reload"]["result"] == "ok"
+        return begin, time.monotonic(), ok
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+class NaiveTarget:
+    """The app alone on the port; ``restart`` kills it and starts it again."""
+
+    name = "naive restart"
+
+    def __init__(self, root: Path, port: int) -> None:
+        make_site(root, port)
+        self.release = root / "releases" / "A"
+        self.port = port
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=self.release,
+            env={**ENV, "PORT": str(self.port)},
+            start_new_session=True,
+        )
+        if not wait_until(self._accepts, 20):
+            raise SystemExit("the app did not start")
+        return process
+
+    def _accepts(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def restart(self) -> tuple[float, float, bool]:
+        begin = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+        self.process = self._start()
+        return begin, time.monotonic(), True
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=5)
+
+
+# -- one scenario ------------------------------------------------------------------------------
+
+
+def scenario(kind: type, keepalive: bool, rate: float, duration: float, touches: int) -> Run:
+    run = Run()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="pushdeploy-bench-") as tmp:
+        target = kind(Path(tmp), port)
+        try:
+            loader = threading.Thread(target=load, args=(port, rate, duration, keepalive, run))
+            start = time.monotonic()
+            loader.start()
+            for i in range(touches):
+                when = start + duration * (i + 0.5) / touches
+                time.sleep(max(0.0, when - time.monotonic()))
+                begin, end, ok = target.restart()
+                run.windows.append((begin, end))
+                run.reload_failures += not ok
+            loader.join(timeout=duration + REQUEST_TIMEOUT * 4)
+        finally:
+            target.stop()
+    return run
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def report(name: str, keepalive: bool, run: Run) -> str:
+    def inside(r: Result) -> bool:
+        return any(a <= r.scheduled <= b for a, b in run.windows)
+
+    lat = [r.latency * 1000 for r in run.results if r.ok]
+    win = [r.latency * 1000 for r in run.results if r.ok and inside(r)]
+    steady = [r.latency * 1000 for r in run.results if r.ok and not inside(r)]
+    failed = [r for r in run.results if not r.ok]
+    errors: dict[str, int] = {}
+    for r in failed:
+        errors[r.error] = errors.get(r.error, 0) + 1
+    sent = len(run.results)
+    ratio = percentile(win, 99) / percentile(steady, 99) if steady and win else float("nan")
+    mean_window = sum(b - a for a, b in run.windows) / max(1, len(run.windows))
+    return (
+        f"{name:<14} {'on' if keepalive else 'off':<5} {sent:>6} {len(failed):>6} "
+        f"{100 * len(failed) / max(1, sent):>6.2f}% {percentile(lat, 50):>7.1f} "
+        f"{percentile(lat, 99):>7.1f} {percentile(steady, 99):>7.1f} {percentile(win, 50):>7.1f} "
+        f"{percentile(win, 99):>7.1f} {ratio:>6.2f} {len(run.windows):>3}/{run.reload_failures:<2}"
+        f" {mean_window * 1000:>6.0f}  {', '.join(f'{k}={v}' for k, v in errors.items())}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="100 req/s for 8 s with 3 touches")
+    p.add_argument("--rate", type=float, default=300.0)
+    p.add_argument("--duration", type=float, default=30.0)
+    p.add_argument("--touches", type=int, default=10)
+    p.add_argument("--only", choices=["monitor", "naive"], help="run one target only")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rate, args.duration, args.touches = 100.0, 8.0, 3
+    targets: list[type] = [MonitorTarget, NaiveTarget]
+    if args.only:
+        targets = [MonitorTarget if args.only == "monitor" else NaiveTarget]
+    print(f"{args.rate:g} req/s for {args.duration:g} s, {args.touches} restarts, "
+          f"{CLIENT_THREADS} client threads; latencies in ms")  # fmt: skip
+    print(
+        f"{'target':<14} {'k-a':<5} {'sent':>6} {'failed':>6} {'fail%':>7} {'p50':>7} {'p99':>7} "
+        f"{'p99 st':>7} {'p50 win':>7} {'p99 win':>7} {'win/st':>6} {'rl/fail':>6} {'win ms':>6}"
+        "  errors"
+    )
+    for kind in targets:
+        for keepalive in (True, False):
+            run = scenario(kind, keepalive, args.rate, args.duration, args.touches)
+            print(report(kind.name, keepalive, run), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
