@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Project
+from tests.integration.conftest import Project, wait_until
 
 APP = Path(__file__).parents[2] / "examples" / "app" / "app.py"
 
@@ -135,3 +135,11 @@ def test_systemd_units_are_printed_and_verify(served: tuple[Project, int], tmp_p
         timeout=60,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_restart_by_touch_is_picked_up_by_a_running_monitor(served: tuple[Project, int]) -> None:
+    p, port = served
+    p.ok("app")  # restart = monitor: starts it
+    p.configure(restart="touch")
+    p.deploy_new("v2", "app")  # only touches tmp/restart.txt in the new release
+    wait_until(lambda: get(port).startswith("v2 "), what="the monitor to reload into v2")

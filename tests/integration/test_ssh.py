@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.conftest import Project
+import pytest
+
+from tests.integration.conftest import Project, wait_until
 from tests.support.sshd import SSHServer, write_client_home
 
 
@@ -139,3 +141,28 @@ def test_proxyjump_hops_are_host_key_checked_too(
     p.ok("app")
     assert p.live == "v1"
     assert f"Accepted publickey for {sshd.user}" in fresh_sshd.log()
+
+
+def test_forward_agent_lends_the_local_agent_to_the_server(
+    tmp_path: Path, sshd: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = ssh_project(tmp_path, sshd)
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL)
+    try:
+        wait_until(agent_sock.exists, what="ssh-agent's socket")
+        env = {**os.environ, "SSH_AUTH_SOCK": str(agent_sock)}
+        subprocess.run(
+            ["ssh-add", "-q", str(sshd.client_key)], env=env, check=True, capture_output=True
+        )
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(agent_sock))
+        p.configure(forward_agent="yes")
+        p.ok("app", "setup")
+        p.ok("app")
+        listed = p.ok("app", "exec", "ssh-add -l")
+        assert "pushdeploy-test-client" in listed.stdout
+        p.configure(forward_agent="no")
+        assert p.run("app", "exec", "ssh-add -l").status != 0
+    finally:
+        agent.terminate()
+        agent.wait(10)
