@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pushdeploy import history, lock, protocol, scripts
 from pushdeploy.config import Environment
@@ -21,9 +21,11 @@ from pushdeploy.errors import DeployFailed, DeployReverted, LockHeld, Pushdeploy
 from pushdeploy.keys import Host
 from pushdeploy.protocol import Outcome
 from pushdeploy.release import now
-from pushdeploy.transport import RecordingTransport, Transport, open_transport
 
-Opener = Callable[[Environment, Host, Callable[[str], None], str], Transport]
+if TYPE_CHECKING:  # the transport module imports Fabric: only load it when a host is contacted
+    from pushdeploy.transport import Transport
+
+Opener = Callable[[Environment, Host, Callable[[str], None], str], "Transport"]
 
 
 class Session:
@@ -41,7 +43,7 @@ class Session:
         dry_run: bool = False,
         host_key: str | None = None,
         wait: int = 0,
-        opener: Opener = open_transport,
+        opener: Opener | None = None,
     ) -> None:
         self.env, self.console, self.dry_run = env, console, dry_run
         self.host_key = host_key or env.host_key
@@ -58,6 +60,9 @@ class Session:
         self._transports: dict[str, Transport] = {}
 
     def transports(self) -> dict[str, Transport]:
+        from pushdeploy.transport import RecordingTransport, open_transport
+
+        opener = self.opener or open_transport
         if not self._transports:
             if self.dry_run:
                 self._transports = {
@@ -66,7 +71,7 @@ class Session:
             else:
                 opened = self._parallel(
                     {h.spec: h for h in self.env.hosts},
-                    lambda host: self.opener(self.env, host, self.console.warn, self.host_key),
+                    lambda host: opener(self.env, host, self.console.warn, self.host_key),
                 )
                 self._transports = opened
         return self._transports
