@@ -121,6 +121,18 @@ log() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
     >>"$P/.deploys" || warn "could not append to $P/.deploys"
 }
+# switch_back ACTION: make PREV live again (or remove current when there was none), restart it,
+# and mark ID bad in .deploys. Used when a release failed after going live.
+switch_back() {
+  if [ -n "$PREV" ] && [ -d "$P/releases/$PREV" ]; then
+    switch_to "$PREV"
+    restart_back
+    log "$(cat "$P/releases/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok
+  else
+    rm -f -- "$P/current"
+  fi
+  log "$SHA" "$ID" "${REF:--}" "$1" bad
+}
 touch_restart() {
   mkdir -p -- "$(dirname -- "$P/releases/$1/$RESTART_FILE")" && touch -- "$P/releases/$1/$RESTART_FILE"
 }

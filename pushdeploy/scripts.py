@@ -48,6 +48,7 @@ def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False
         f"BUILD={q(env.build or '')}",
         "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
         f"KEEP_LOCK={1 if keep_lock else 0}",
+        restart_back(env),
         f"export PUSHDEPLOY_ENV={q(env.name)} SHARED={qpath(layout.shared)}",
         *(f"export {name}={q(value)}" for name, value in env.env),
     ]
@@ -82,11 +83,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     body = [
         "back() {",
         '  warn "$2; switching back to ${PREV:-no release}"',
-        '  if [ -n "$PREV" ] && [ -d "$P/releases/$PREV" ]; then',
-        '    switch_to "$PREV"; touch_restart "$PREV" || true',
-        '    log "$(cat "$P/releases/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok',
-        '  else rm -f -- "$P/current"; fi',
-        f'  log "$SHA" "$ID" "$REF" {q(action)} bad',
+        f"  switch_back {q(action)}",
         '  fail "$1" "$2" 77',
         "}",
         "step switch",
@@ -107,6 +104,16 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
             f"health {q(url)} {env.health_timeout} || back health {q(url + ' did not answer in time')}"
         )
     return body
+
+
+def restart_back(env: Environment) -> str:
+    """The bash function that restarts PREV after a switch back, by the same strategy."""
+    if env.restart in {"touch", "monitor"}:  # the monitor follows current when the file changes
+        return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
+    return (
+        f'restart_back() {{ (cd "$P/releases/$PREV" && exec bash -e -c {q(env.restart)}) </dev/null >&2'
+        ' || warn "restarting $PREV failed"; }'
+    )
 
 
 def restart(env: Environment, release_dir: str) -> list[str]:
@@ -217,11 +224,7 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
         'LIVE=$(live_release) || LIVE=""',
         '[ "$LIVE" = "$ID" ] || fail rollback "current is ${LIVE:-nothing}, not $ID; left as it is"',
         "step rollback",
-        'if [ -n "$PREV" ] && [ -d "$P/releases/$PREV" ]; then',
-        '  switch_to "$PREV"; touch_restart "$PREV" || true',
-        '  log "$(cat "$P/releases/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok',
-        'else rm -f -- "$P/current"; fi',
-        'log "$SHA" "$ID" - deploy bad',
+        "switch_back deploy",
     ]
     return wrap(env, run, body)
 

@@ -53,7 +53,7 @@ def start(settings: Settings, out: TextIO, err: TextIO, timeout: float | None = 
     deadline = time.monotonic() + (timeout or settings.ready.timeout + 15)
     message = _read_verdict(read_end, deadline)
     os.close(read_end)
-    log_path = os.path.join(settings.logs_dir, MONITOR_LOG)
+    log_path = os.path.join(settings.logs_dir, "{" + f"{MONITOR_LOG},{APP_LOG}" + "}")
     if message.startswith("ok"):
         status = state.read_status(settings.state_dir) or {}
         print(f"monitor started (pid {status.get('pid', '?')}, generation "

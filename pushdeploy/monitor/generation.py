@@ -106,7 +106,13 @@ class Generation:
         for slot, when in list(self.respawn_at.items()):
             if now >= when:
                 del self.respawn_at[slot]
-                self._start(slot)
+                try:
+                    self._start(slot)
+                except OSError as e:
+                    self.crashes[slot] += 1
+                    self.respawn_at[slot] = now + backoff_delay(self.crashes[slot])
+                    notes.append(f"cannot respawn slot {slot}: {e}")
+                    continue
                 self.respawns += 1
                 notes.append(f"respawned slot {slot} as worker {self._worker(slot).pid}")
         for slot, check in list(self.checks.items()):

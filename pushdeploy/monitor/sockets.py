@@ -63,23 +63,36 @@ def parse_endpoint(text: object, *, base_dir: str = ".") -> Endpoint:
 
 
 def bind(endpoint: Endpoint, backlog: int = socket.SOMAXCONN) -> socket.socket:
-    """Bind and listen; a stale unix socket file (not any other file) is replaced."""
+    """Bind and listen; a stale unix socket file (one nobody accepts on) is replaced."""
     if endpoint.is_unix:
-        try:
-            if stat.S_ISSOCK(os.lstat(endpoint.path).st_mode):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(endpoint.path).st_mode) and not _answers(endpoint.path):
                 os.unlink(endpoint.path)
-        except FileNotFoundError:
-            pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(endpoint.path)
+        address: Any = endpoint.path
     else:
         infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-        family, _, _, _, addr = infos[0]
+        family, _, _, _, address = infos[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    sock.listen(backlog)
+    try:
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def _answers(path: str) -> bool:
+    """Is a live server behind this unix socket file? (Then it is not ours to remove.)"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def bind_health() -> socket.socket:

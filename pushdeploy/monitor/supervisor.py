@@ -32,6 +32,7 @@ from pushdeploy.monitor import sockets, state
 from pushdeploy.monitor.generation import Generation
 from pushdeploy.monitor.heartbeat import HeartbeatMonitor
 from pushdeploy.monitor.settings import Settings
+from pushdeploy.monitor.sockets import Endpoint
 from pushdeploy.monitor.worker import Worker, spawn
 
 TICK = 0.1
@@ -65,6 +66,7 @@ class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.listeners: list[Any] = []
+        self.bound: list[Endpoint] = []
         self.serving: Generation | None = None
         self.pending: Generation | None = None
         self.retiring: list[Generation] = []
@@ -97,7 +99,18 @@ class Supervisor:
 
     def _run(self, on_ready: ReadyCallback) -> int:
         os.makedirs(self.settings.logs_dir, exist_ok=True)
-        self.listeners = [sockets.bind(e) for e in self.settings.listen]
+        for endpoint in self.settings.listen:
+            try:
+                self.listeners.append(sockets.bind(endpoint))
+                self.bound.append(endpoint)
+            except OSError as e:
+                reason = f"cannot listen on {endpoint.text}: {e.strerror or e}"
+                log(reason)
+                self.reload = {"seq": 0, "trigger": "start", "result": "failed", "reason": reason}
+                self.state = "failed"
+                self._write_status()
+                on_ready(False, reason)
+                return 1
         self._install_signals()
         log(f"listening on {', '.join(e.text for e in self.settings.listen)}")
         next_poll = time.monotonic() + self.settings.poll_interval
@@ -153,7 +166,7 @@ class Supervisor:
                 self._wait(TICK)
         for listener in self.listeners:
             listener.close()
-        for endpoint in self.settings.listen:
+        for endpoint in self.bound:  # not a socket file that another server owns
             if endpoint.is_unix:
                 with contextlib.suppress(OSError):
                     os.unlink(endpoint.path)

@@ -1,9 +1,10 @@
-"""One worker process: spawned through the LISTEN_FDS trampoline, watched, signalled, reaped.
+"""One worker process: spawned with its fds per LISTEN_FDS, watched, signalled, reaped.
 
-Lifecycle: ``spawn`` starts the app (``sockets.spawn_with_fds``) in a release directory with the shared listening sockets and
-a fresh health channel; ``poll`` reaps it when it exits; ``terminate`` asks it to drain (SIGTERM)
-and ``kill`` ends it (SIGKILL). The worker's stdout and stderr go straight to the app log file
-(opened with O_APPEND, so every worker and generation can share it).
+Lifecycle: ``spawn`` starts the app (``sockets.spawn_with_fds``) in a release directory with
+the shared listening sockets and a fresh health channel; ``poll`` reaps it when it exits;
+``terminate`` asks it to drain (SIGTERM) and ``kill`` ends it (SIGKILL). The worker's stdout and
+stderr go straight to the app log file (opened with O_APPEND, so every worker and generation can
+share it).
 """
 
 from __future__ import annotations

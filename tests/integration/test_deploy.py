@@ -313,3 +313,17 @@ def test_a_path_with_shell_syntax_is_used_literally(project: Project, tmp_path: 
     p.ok("app")
     assert p.live == "v1"
     assert not marker.exists()
+
+
+def test_a_restart_command_runs_again_for_the_release_switched_back_to(
+    ready_project: Project,
+) -> None:
+    p = ready_project
+    p.configure(restart='basename "$(pwd -P)" >> "$SHARED/restarts"')
+    p.ok("app")
+    good = p.live_release
+    p.configure(test="false")
+    p.origin.commit({"VERSION": "v2\n"})
+    assert p.run("app").status == 7
+    bad = p.history()[-1][2]
+    assert (p.root / "shared" / "restarts").read_text().split() == [good, bad, good]
