@@ -194,9 +194,11 @@ class MonitorTarget:
 
         def done() -> bool:
             s = read_status(self.root)
-            return s["reload"]["seq"] > seq and s["reload"]["result"] != "pending" and not s[
-                "retiring"
-            ]
+            return (
+                s["reload"]["seq"] > seq
+                and s["reload"]["result"] != "pending"
+                and not s["retiring"]
+            )
 
         wait_until(done, 30)
         ok = read_status(self.root)["reload"]["result"] == "ok"
@@ -307,6 +309,27 @@ def report(name: str, keepalive: bool, run: Run) -> str:
     )
 
 
+def detail(run: Run) -> str:
+    """For each window: its length, and the offsets (ms) of requests slower than 2x steady p99."""
+    steady = [
+        r.latency
+        for r in run.results
+        if r.ok and not any(a <= r.scheduled <= b for a, b in run.windows)
+    ]
+    limit = 2 * percentile(steady, 99)
+    lines = []
+    for a, b in run.windows:
+        slow = [
+            f"+{(r.scheduled - a) * 1000:.0f}:{r.latency * 1000:.0f}"
+            for r in sorted(run.results, key=lambda r: r.scheduled)
+            if a <= r.scheduled <= b and (not r.ok or r.latency > limit)
+        ]
+        lines.append(
+            f"    window {(b - a) * 1000:5.0f} ms  slow (offset:latency ms) {' '.join(slow)}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="100 req/s for 8 s with 3 touches")
@@ -314,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--touches", type=int, default=10)
     p.add_argument("--only", choices=["monitor", "naive"], help="run one target only")
+    p.add_argument(
+        "--detail", action="store_true", help="per window: when the slow requests were sent"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.rate, args.duration, args.touches = 100.0, 8.0, 3
@@ -331,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         for keepalive in (True, False):
             run = scenario(kind, keepalive, args.rate, args.duration, args.touches)
             print(report(kind.name, keepalive, run), flush=True)
+            if args.detail:
+                print(detail(run), flush=True)
     return 0
 
 

@@ -108,7 +108,9 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
 
 def restart_back(env: Environment) -> str:
     """The bash function that restarts PREV after a switch back, by the same strategy."""
-    if env.restart in {"touch", "monitor"}:  # the monitor follows current when the file changes
+    if env.restart == "monitor":
+        return service.restart_back(env)
+    if env.restart == "touch":
         return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
     return (
         f'restart_back() {{ (cd "$P/releases/$PREV" && exec bash -e -c {q(env.restart)}) </dev/null >&2'

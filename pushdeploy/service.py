@@ -104,7 +104,19 @@ def restart_steps(env: Environment) -> list[str]:
         f"out=$({reload} 2>&1); rc=$?",
         f'if [ "$rc" = 3 ]; then out=$({start} 2>&1); rc=$?; fi',
         'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
+        "RELOADED=1",
     ]
+
+
+def restart_back(env: Environment) -> str:
+    """After a switch back: reload into PREV only if the new generation had taken over; after a
+    failed reload the old generation never stopped serving PREV."""
+    wait = env.ready_timeout + env.grace + 10
+    reload = monitor_command(env, "reload", ["--wait", str(wait)]).removeprefix("exec ")
+    return (
+        'restart_back() { [ "${RELOADED:-0}" = 1 ] || return 0; '
+        f'{reload} >/dev/null 2>&1 || warn "the monitor could not reload $PREV"; }}'
+    )
 
 
 def unit_name(env: Environment) -> str:

@@ -342,3 +342,12 @@ def test_the_node_example_reloads_under_the_monitor(site: Site) -> None:
     site.switch("B")
     assert site.cli("reload").returncode == 0, site.logs()
     wait_for("version B from node", lambda: get(site.port)[0] == "B")
+
+
+def test_start_fails_clearly_when_the_port_is_taken(site: Site) -> None:
+    site.write_config()
+    with socket.create_server(("127.0.0.1", site.port)):
+        result = site.cli("start")
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{site.port}" in result.stderr
+    assert site.cli("status").returncode == 3

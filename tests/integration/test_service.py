@@ -143,3 +143,16 @@ def test_restart_by_touch_is_picked_up_by_a_running_monitor(served: tuple[Projec
     p.configure(restart="touch")
     p.deploy_new("v2", "app")  # only touches tmp/restart.txt in the new release
     wait_until(lambda: get(port).startswith("v2 "), what="the monitor to reload into v2")
+
+
+def test_a_release_failing_its_test_after_the_reload_is_reloaded_away(
+    served: tuple[Project, int],
+) -> None:
+    p, port = served
+    p.ok("app")
+    p.configure(test='test "$(cat VERSION)" != v2')
+    p.origin.commit({"VERSION": "v2\n"})
+    result = p.run("app")
+    assert result.status == 7
+    assert get(port).startswith("v1 ")  # the monitor went back to the previous release
+    assert p.live == "v1"

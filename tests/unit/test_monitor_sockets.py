@@ -1,11 +1,11 @@
-"""Listen entries, and the LISTEN_FDS hand-off through the trampoline."""
+"""Listen entries, and the LISTEN_FDS hand-off to a spawned app."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import shlex
+import socket
 import sys
 from pathlib import Path
 
@@ -108,3 +108,17 @@ def test_spawn_puts_fds_at_3_and_sets_listen_pid_to_the_app(tmp_path: Path) -> N
     assert seen["addrs"] == [str(tmp_path / n) for n in ("c", "b", "a")]
     # 0-2, the three sockets, and the fd listdir itself opened
     assert len(seen["open"]) == 7
+
+
+def test_bind_replaces_a_stale_unix_socket_but_not_a_live_one(tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    endpoint = Endpoint(str(path), path=str(path))
+    stale = sockets.bind(endpoint)
+    stale.close()  # the file stays behind, nobody accepts
+    fresh = sockets.bind(endpoint)
+    try:
+        with pytest.raises(OSError):
+            sockets.bind(endpoint)  # fresh is alive: its file is not ours to remove
+        assert path.exists()
+    finally:
+        fresh.close()
