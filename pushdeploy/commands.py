@@ -230,7 +230,8 @@ def run_systemd(inv: Invocation) -> int:
         deploy.check_all(session.everywhere(script))
     finally:
         session.close()
-    inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
+    if not inv.args.dry_run:
+        inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
     return ExitStatus.OK
 
 

@@ -144,7 +144,10 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
     body.append('PREV=$(live_release) || PREV=""')
     body.append('value previous "$PREV"')
     if env.pre_deploy:
-        body.append('if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi')
+        body.append(
+            'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi;'
+            ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"'
+        )
         body.append(f'hook pre-deploy "$D" {q(env.pre_deploy)}')
     body += [
         "fetch",

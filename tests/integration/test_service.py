@@ -156,3 +156,15 @@ def test_a_release_failing_its_test_after_the_reload_is_reloaded_away(
     assert result.status == 7
     assert get(port).startswith("v1 ")  # the monitor went back to the previous release
     assert p.live == "v1"
+
+
+def test_systemd_install_writes_the_units_with_sudo_and_reloads(
+    served: tuple[Project, int],
+) -> None:
+    # No systemd runs in the test machines: check the exact script --install would run.
+    p, _ = served
+    script = p.ok("--dry-run", "app", "systemd", "--install").stdout
+    assert "$S tee /etc/systemd/system/pushdeploy-app.service >/dev/null" in script
+    assert '[ "$(id -u)" = 0 ] || S="sudo -n"' in script
+    assert "$S systemctl daemon-reload" in script
+    assert "installed" not in script
