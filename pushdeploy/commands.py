@@ -20,6 +20,7 @@ from pushdeploy.console import Console
 from pushdeploy.deploy import Session
 from pushdeploy.errors import ExitStatus, RemoteCommandFailed, UsageError
 from pushdeploy.keys import KEYS, redact
+from pushdeploy.protocol import Outcome
 from pushdeploy.release import check_ref
 
 
@@ -34,6 +35,16 @@ class Invocation:
     def no_more_words(self, command: str, allowed: int = 0) -> None:
         if len(self.words) > allowed:
             raise UsageError(f"{command}: unexpected argument {self.words[allowed]!r}")
+
+    def everywhere(self, command: str, build: Callable[[scripts.Run], str]) -> dict[str, Outcome]:
+        """Run the script ``build`` makes (given this run's lock claim) on every host; check it."""
+        session = self.session(command)
+        try:
+            outcomes = session.everywhere(build(session.run))
+            deploy.check_all(outcomes)
+        finally:
+            session.close()
+        return outcomes
 
     def session(self, command: str) -> Session:
         return Session(
@@ -97,11 +108,7 @@ def run_revert(inv: Invocation) -> int:
 
 def run_setup(inv: Invocation) -> int:
     inv.no_more_words("setup")
-    session = inv.session("setup")
-    try:
-        deploy.check_all(session.everywhere(scripts.setup(inv.env, session.run)))
-    finally:
-        session.close()
+    inv.everywhere("setup", lambda run: scripts.setup(inv.env, run))
     if not inv.args.dry_run:
         inv.console.result(f"set up {inv.env.path} on {', '.join(h.spec for h in inv.env.hosts)}")
     return ExitStatus.OK
@@ -130,12 +137,7 @@ def run_config(inv: Invocation) -> int:
 
 def run_unlock(inv: Invocation) -> int:
     inv.no_more_words("unlock")
-    session = inv.session("unlock")
-    try:
-        outcomes = session.everywhere(scripts.unlock(inv.env))
-        deploy.check_all(outcomes)
-    finally:
-        session.close()
+    outcomes = inv.everywhere("unlock", lambda run: scripts.unlock(inv.env))
     for label, outcome in outcomes.items():
         holder = outcome.values.get("holder")
         inv.console.result(
@@ -224,12 +226,8 @@ def run_systemd(inv: Invocation) -> int:
         for name, text in units.items():
             inv.console.raw(f"# {name}\n{text}")
         return ExitStatus.OK
-    session = inv.session("systemd --install")
-    try:
-        script = scripts.wrap(inv.env, session.run, service.install_unit_steps(units))
-        deploy.check_all(session.everywhere(script))
-    finally:
-        session.close()
+    steps = service.install_unit_steps(units)
+    inv.everywhere("systemd --install", lambda run: scripts.wrap(inv.env, run, steps))
     if not inv.args.dry_run:
         inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
     return ExitStatus.OK
