@@ -22,6 +22,7 @@ trap on_exit EXIT
 trap 'exit 129' HUP
 trap 'exit 143' TERM
 trap 'exit 130' INT
+trap 'exit 141' PIPE  # the client went away: still clean up (the EXIT trap)
 
 # hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; stdout goes to stderr.
 hook() {

@@ -124,7 +124,13 @@ class SSHTransport:
                     break
             out.flush()
             err.flush()
-            return channel.recv_exit_status()
+            status = channel.recv_exit_status()
+            if status == -1:  # closed without an exit status: the connection or sshd went away
+                raise ConnectionError(
+                    f"{self.label}: the connection was lost while the script ran",
+                    "the server side stops and drops its lock; see 'pushdeploy ENV list' for the state",
+                )
+            return status
         except (OSError, paramiko.SSHException) as exc:
             raise ConnectionError(f"{self.label}: connection broke: {exc}") from None
         finally:

@@ -41,6 +41,10 @@ class Project:
             lines.append(f"{key} = {value}")
         self.conf.write_text("\n".join(lines) + "\n")
 
+    @property
+    def host_spec(self) -> str:
+        return self.host_line.split("\n")[0].split("=", 1)[1].strip()
+
     def run(self, *args: str) -> Result:
         return run_cli("-c", str(self.conf), "-C", str(self.base), *args)
 

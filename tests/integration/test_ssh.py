@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,41 @@ def test_forward_agent_lends_the_local_agent_to_the_server(
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+def test_a_connection_lost_mid_build_fails_clearly_and_the_server_cleans_up(
+    tmp_path: Path, fresh_sshd: SSHServer
+) -> None:
+    p = ssh_project(tmp_path, fresh_sshd)
+    p.ok("app", "setup")
+    gate = tmp_path / "gate"
+    p.configure(
+        build=f"touch {str(tmp_path / 'building')!r}; for i in $(seq 300); do [ -e {str(gate)!r} ] && break; sleep 0.1; done"
+    )
+    results = []
+    worker = threading.Thread(target=lambda: results.append(p.run("app")))
+    worker.start()
+    try:
+        wait_until((tmp_path / "building").exists, what="the build to start")
+        assert fresh_sshd._proc is not None
+        sessions = subprocess.run(
+            ["pgrep", "-P", str(fresh_sshd._proc.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert sessions, "no sshd session process found"
+        for pid in sessions:
+            os.kill(int(pid), signal.SIGKILL)
+        worker.join(30)
+    finally:
+        gate.touch()
+    result = results[0]
+    assert result.status == 4
+    assert result.error_lines == [
+        f"pushdeploy: error: {p.host_spec}: the connection was lost while the script ran"
+    ]
+    wait_until(
+        lambda: not (p.root / ".pushdeploy" / "lock").exists(), what="the lock to be dropped"
+    )
+    wait_until(
+        lambda: not any((p.root / "releases").iterdir()), what="the half-built release to go"
+    )
+    assert not (p.root / "current").exists()
