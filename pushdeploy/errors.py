@@ -96,5 +96,5 @@ class RemoteCommandFailed(PushdeployError):
     """A user's own remote command (``exec``, ``console``) ended non-zero: pass its status on."""
 
     def __init__(self, message: str, status: int, hint: str | None = None) -> None:
-        super().__init__(message, hint or "")
+        super().__init__(message, hint or "its own output, above, says why")
         self.status = status if 0 < status < 256 else ExitStatus.ERROR
