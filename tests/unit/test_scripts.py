@@ -194,7 +194,8 @@ def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None,
 def test_the_pre_deploy_hook_runs_in_current_or_path(nasty: Environment) -> None:
     lines = body(scripts.prepare(nasty, RUN, "main"))
     expected = [
-        'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi',
+        'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi;'
+        ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"',
         f'hook pre-deploy "$D" {q(PRE_DEPLOY)}',
     ]
     start = lines.index(expected[0])
