@@ -9,13 +9,20 @@ While serving, a worker that exits is respawned in the same slot and release aft
 exponential backoff (``backoff_delay``); a respawned worker rejoins the shared sockets at once
 but is only probed by the heartbeat after it passes readiness again. Retiring workers got
 SIGTERM and are SIGKILLed when ``grace`` runs out.
+
+A reload generation may start ``confined`` to half the CPUs (see ``affinity``): its workers are
+confined as they are spawned and get the monitor's full CPU set back as soon as all are ready,
+or when half of ``ready.timeout`` has passed, whichever comes first; respawns are never confined.
+The generation it replaces drains on that same half (``retire(confine=True)``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
+from pushdeploy.monitor import affinity
 from pushdeploy.monitor.readiness import ReadinessCheck
 from pushdeploy.monitor.settings import Settings
 from pushdeploy.monitor.worker import Worker
@@ -37,7 +44,14 @@ def backoff_delay(crashes: int) -> float:
 class Generation:
     """The workers of one release; owns their readiness checks and respawn schedule."""
 
-    def __init__(self, number: int, release: str, settings: Settings, spawner: Spawner) -> None:
+    def __init__(
+        self,
+        number: int,
+        release: str,
+        settings: Settings,
+        spawner: Spawner,
+        confine: bool = False,
+    ) -> None:
         self.number = number
         self.release = release
         self.settings = settings
@@ -51,11 +65,15 @@ class Generation:
         self.respawns = 0
         self.failure = ""
         self.kill_at = 0.0
+        # The CPUs the workers start on; None once released, or when not confined at all.
+        self.confined = affinity.startup_cpus(os.sched_getaffinity(0)) if confine else None
         for slot in range(settings.workers):
             self._start(slot)
 
     def _start(self, slot: int) -> None:
         worker = self._spawner(slot, self.number, self.release)
+        if self.confined:
+            affinity.confine(worker.pid, self.confined)
         self.workers = [w for w in self.workers if w.slot != slot] + [worker]
         self.workers.sort(key=lambda w: w.slot)
         self.checks[slot] = ReadinessCheck(
@@ -91,7 +109,15 @@ class Generation:
                 del self.checks[slot]
             elif check.result is not None:
                 return f"worker {self._worker(slot).pid} {check.result}"
+        if not self.checks or time.monotonic() - self.started >= self.settings.ready.timeout / 2:
+            self.release_cpus()
         return "ready" if not self.checks else None
+
+    def release_cpus(self) -> None:
+        """Give every worker (threads and children included) the monitor's CPUs back."""
+        if self.confined:
+            affinity.move(self.pids, os.sched_getaffinity(0), only_from=self.confined)
+            self.confined = None
 
     def step_serving(self, now: float, exited: list[Worker]) -> list[str]:
         """Schedule respawns for exited workers, start due ones, mark re-ready ones; log lines."""
@@ -123,9 +149,15 @@ class Generation:
                     notes.append(f"respawned worker {self._worker(slot).pid} {check.result}")
         return notes
 
-    def retire(self, grace: float) -> None:
-        """SIGTERM every worker; ``kill_overdue`` SIGKILLs them after ``grace``."""
+    def retire(self, grace: float, confine: bool = False) -> None:
+        """SIGTERM every worker; ``kill_overdue`` SIGKILLs them after ``grace``.
+
+        ``confine``: drain on the start-up CPUs, leaving the others to the new serving generation.
+        """
         self.state = "retiring"
+        cpus = affinity.startup_cpus(os.sched_getaffinity(0)) if confine else None
+        if cpus:
+            affinity.move(self.pids, cpus)
         self.kill_at = time.monotonic() + grace
         self.respawn_at.clear()
         for check in self.checks.values():

@@ -19,8 +19,9 @@ directory holding the config file, so the defaults fit pushdeploy's layout)::
       "env": {"NODE_ENV": "production"},# added to the workers' environment
       "state_dir": "monitor",           # status (monitor.json), pid, lock, reload requests
       "logs_dir": "../shared/logs",     # monitor.log (daemon output) and app.log (workers)
-      "poll_interval": 0.5              # seconds between stats of the restart file
-    }
+      "poll_interval": 0.5,             # seconds between stats of the restart file
+      "confine_reloads": true           # a reload's new workers start, and the old ones drain,
+    }                                   # on half the CPUs (affinity.py); false: not at all
 
 Unknown keys are rejected with a suggestion; errors name the file and the key.
 """
@@ -77,6 +78,7 @@ class Settings:
     grace: float = 30.0
     env: tuple[tuple[str, str], ...] = ()
     poll_interval: float = 0.5
+    confine_reloads: bool = True
     source: str = "monitor.json"
 
     @property
@@ -87,7 +89,7 @@ class Settings:
 
 TOP_KEYS = {
     "app", "listen", "workers", "current", "restart_file", "ready", "heartbeat", "grace", "env",
-    "state_dir", "logs_dir", "poll_interval",
+    "state_dir", "logs_dir", "poll_interval", "confine_reloads",
 }  # fmt: skip
 READY_KEYS = {"http", "accept", "timeout"}
 HEARTBEAT_KEYS = {"path", "interval", "timeout", "failures", "suppress"}
@@ -140,6 +142,9 @@ def parse(data: Any, *, source: str = "monitor.json", base_dir: str = ".") -> Se
         isinstance(k, str) and isinstance(v, str) and k and "=" not in k for k, v in env.items()
     ):
         raise SettingsError(f"{source}: env: expected an object of string values")
+    confine_reloads = data.get("confine_reloads", True)
+    if not isinstance(confine_reloads, bool):
+        raise SettingsError(f"{source}: confine_reloads: expected true or false")
     return Settings(
         app=app,
         listen=tuple(listen),
@@ -153,6 +158,7 @@ def parse(data: Any, *, source: str = "monitor.json", base_dir: str = ".") -> Se
         grace=where.number(data, "grace", 30.0, minimum=0.0),
         env=tuple(sorted(env.items())),
         poll_interval=where.number(data, "poll_interval", 0.5),
+        confine_reloads=confine_reloads,
         source=source,
     )
 

@@ -241,8 +241,10 @@ class Supervisor:
             self._finish_reload(False, f"{self.settings.current} does not lead to a directory")
             return
         self.generation += 1
+        # Only a reload confines its start-up: the first generation has nobody to make room for.
+        confine = self.serving is not None and self.settings.confine_reloads
         try:
-            self.pending = Generation(self.generation, release, self.settings, self._spawn)
+            self.pending = Generation(self.generation, release, self.settings, self._spawn, confine)
         except OSError as e:
             self._finish_reload(False, f"cannot start the app: {e}")
 
@@ -262,7 +264,7 @@ class Supervisor:
             verdict = pending.step_starting()
             if verdict == "ready":
                 if self.serving is not None:
-                    self.serving.retire(self.settings.grace)
+                    self.serving.retire(self.settings.grace, self.settings.confine_reloads)
                     self.retiring.append(self.serving)
                 pending.state = "serving"
                 self.serving, self.pending = pending, None

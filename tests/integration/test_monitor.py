@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pushdeploy.monitor import bundle
+from pushdeploy.monitor import affinity, bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "app"
@@ -298,6 +298,80 @@ def test_a_hung_app_is_reloaded_by_the_heartbeat(site: Site) -> None:
     last = site.status()["last_reload"]
     assert (last["trigger"], last["result"]) == ("heartbeat", "ok")
     wait_for("the hung workers to be killed after grace", lambda: gone(hung), timeout=5)
+
+
+def cpus_of_every_thread(pid: int) -> list[set[int]]:
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+def starting_pids(site: Site, count: int) -> list[int]:
+    pids = [w["pid"] for w in site.status()["starting"]]
+    return pids if len(pids) == count else []
+
+
+MANY_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 or more CPUs")
+
+
+@MANY_CPUS
+@pytest.mark.parametrize("confine", [True, False])
+def test_a_reload_starts_on_half_the_cpus_and_serves_on_all(site: Site, confine: bool) -> None:
+    site.write_config(ready={"http": "/health", "timeout": 20}, confine_reloads=confine)
+    site.release("B", SLOW_START="1.5")
+    site.run_foreground()
+    full = os.sched_getaffinity(0)  # the monitor inherited it from this test
+    first = [w["pid"] for w in site.status()["workers"]]
+    assert [os.sched_getaffinity(pid) for pid in first] == [full, full]  # nothing to make room for
+
+    site.switch("B")
+    site.touch_restart()
+    pids = wait_for("two starting workers", lambda: starting_pids(site, 2))
+    on_start = affinity.startup_cpus(full) if confine else full
+    assert [os.sched_getaffinity(pid) for pid in pids] == [on_start, on_start]
+
+    wait_for("B to serve", lambda: [w["pid"] for w in site.status()["workers"]] == pids)
+    for pid in pids:  # the app's threads too, started while it was confined
+        threads = cpus_of_every_thread(pid)
+        assert len(threads) > 1
+        assert threads == [full] * len(threads)
+
+
+@MANY_CPUS
+def test_the_start_up_confinement_ends_at_half_the_ready_timeout(site: Site) -> None:
+    site.write_config(ready={"http": "/health", "timeout": 3})
+    site.release("B", SLOW_START="2.5")
+    site.run_foreground()
+    full = os.sched_getaffinity(0)
+    site.switch("B")
+    site.touch_restart()
+    pids = wait_for("two starting workers", lambda: starting_pids(site, 2))
+    assert os.sched_getaffinity(pids[0]) == affinity.startup_cpus(full)
+
+    wait_for("the full set while starting", lambda: os.sched_getaffinity(pids[0]) == full, 2.5)
+    assert starting_pids(site, 2) == pids
+    wait_for("B to serve", lambda: get(site.port)[0] == "B")
+
+
+@MANY_CPUS
+def test_the_old_generation_drains_on_half_the_cpus(site: Site) -> None:
+    site.release("A", HANG_AFTER="1")
+    site.write_config(grace=5)
+    site.run_foreground()
+    full = os.sched_getaffinity(0)
+    time.sleep(1.2)  # A hangs from now on: a request it takes keeps its worker draining
+    with socket.create_connection(("127.0.0.1", site.port)) as hung:
+        hung.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        site.switch("B")
+        site.touch_restart()
+
+        def one_left_retiring() -> list[int]:
+            status = site.status()
+            retiring = [w["pid"] for w in status["retiring"]]
+            return retiring if status["generation"] == 2 and len(retiring) == 1 else []
+
+        (pid,) = wait_for("the hung worker to drain alone", one_left_retiring)
+        threads = cpus_of_every_thread(pid)
+        assert threads == [affinity.startup_cpus(full)] * len(threads)
+        assert [w["generation"] for w in site.status()["workers"]] == [2, 2]
 
 
 def test_the_zipapp_runs_the_monitor_with_accept_readiness(site: Site) -> None:

@@ -1,9 +1,10 @@
-"""The monitor's decisions: respawn backoff and the heartbeat's reload guard."""
+"""The monitor's decisions: respawn backoff, start-up CPUs and the heartbeat's reload guard."""
 
 from __future__ import annotations
 
 import pytest
 
+from pushdeploy.monitor.affinity import startup_cpus
 from pushdeploy.monitor.generation import backoff_delay
 from pushdeploy.monitor.heartbeat import Verdict, decide
 
@@ -14,6 +15,23 @@ from pushdeploy.monitor.heartbeat import Verdict, decide
 )
 def test_backoff_doubles_up_to_a_cap(crashes: int, delay: float) -> None:
     assert backoff_delay(crashes) == delay
+
+
+@pytest.mark.parametrize(
+    ("allowed", "confined"),
+    [
+        ({0}, None),
+        ({3}, None),
+        ({0, 1}, {1}),
+        ({0, 1, 2}, {2}),
+        ({0, 1, 2, 3}, {2, 3}),
+        ({0, 2, 4, 6, 8}, {6, 8}),
+    ],
+)
+def test_a_reload_starts_on_the_upper_half_of_the_cpus(
+    allowed: set[int], confined: set[int] | None
+) -> None:
+    assert startup_cpus(allowed) == confined
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ def test_defaults_fit_the_pushdeploy_layout() -> None:
     )
     assert s.ready == Ready(http="/", timeout=30.0)
     assert s.heartbeat is None
+    assert s.confine_reloads is True
     assert s.restart_path == "/srv/app/current/tmp/restart.txt"
 
 
@@ -64,6 +65,10 @@ def test_listen_accepts_one_string_or_a_list() -> None:
     assert s.listen[1].path == "/srv/app/shared/app.sock"
 
 
+def test_confine_reloads_can_be_turned_off() -> None:
+    assert parse(confine_reloads=False).confine_reloads is False
+
+
 def test_env_is_kept_sorted() -> None:
     assert parse(env={"B": "2", "A": "1"}).env == (("A", "1"), ("B", "2"))
 
@@ -89,6 +94,7 @@ def test_env_is_kept_sorted() -> None:
         ({"heartbeat": 5}, "heartbeat: expected an object or null"),
         ({"env": {"A": 1}}, "env: expected an object of string values"),
         ({"restart_file": "/tmp/r"}, "restart_file: must be relative to the release"),
+        ({"confine_reloads": "yes"}, "confine_reloads: expected true or false"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(overrides: dict[str, Any], message: str) -> None:
