@@ -48,7 +48,6 @@ def listen_sockets() -> list[socket.socket]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms Nagle waits
     version = "unknown"
     hang_after: float | None = None
 
