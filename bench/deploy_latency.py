@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,20 +196,8 @@ def bench_pushdeploy(
     if setup.returncode != 0:
         series.failure = f"setup exited {setup.returncode}: {setup.stderr.strip()[-500:]}"
         return series
-    for _ in range(runs):
-        version = ws.new_commit(f"pushdeploy-{rtt_ms:g}ms")
-        started = time.perf_counter()
-        result = run([*base, "-q", ENV_NAME, "main"], env=ws.env, cwd=ws.work, timeout=ws.timeout)
-        elapsed = time.perf_counter() - started
-        if result.returncode != 0:
-            series.failure = f"deploy exited {result.returncode}: {result.stderr.strip()[-500:]}"
-            return series
-        if live_version(path) != version:
-            series.failure = f"deploy said ok but {live_version(path)!r} is live, not {version!r}"
-            return series
-        series.samples.append(elapsed)
-        progress(f"  pushdeploy {rtt_ms:g} ms: {elapsed:.3f}s")
-    return series
+    deploy = [*base, "-q", ENV_NAME, "main"]
+    return timed_deploys(ws, series, "pushdeploy", rtt_ms, runs, path, lambda _: deploy, ws.work)
 
 
 def floor_script(path: Path, release: str) -> str:
@@ -243,21 +232,37 @@ def bench_floor(
         "-o", "StrictHostKeyChecking=yes",
         f"{server.user}@{server.host}",
     ]  # fmt: skip
-    series = Series()
+
+    def command(number: int) -> list[str]:
+        return [*ssh, floor_script(path, time.strftime("%Y%m%d%H%M%S") + f"-{number}")]
+
+    return timed_deploys(ws, Series(), "floor", rtt_ms, runs, path, command, None)
+
+
+def timed_deploys(
+    ws: Workspace,
+    series: Series,
+    name: str,
+    rtt_ms: float,
+    runs: int,
+    path: Path,
+    command: Callable[[int], list[str]],
+    cwd: Path | None,
+) -> Series:
+    """Commit a new VERSION and time ``command(n)`` deploying it, ``runs`` times; check it is live."""
     for number in range(runs):
-        version = ws.new_commit(f"floor-{rtt_ms:g}ms")
-        release = time.strftime("%Y%m%d%H%M%S") + f"-{number}"
+        version = ws.new_commit(f"{name}-{rtt_ms:g}ms")
         started = time.perf_counter()
-        result = run([*ssh, floor_script(path, release)], env=ws.env, timeout=ws.timeout)
+        result = run(command(number), env=ws.env, cwd=cwd, timeout=ws.timeout)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
-            series.failure = f"ssh exited {result.returncode}: {result.stderr.strip()[-500:]}"
+            series.failure = f"{name} exited {result.returncode}: {result.stderr.strip()[-500:]}"
             return series
         if live_version(path) != version:
-            series.failure = f"floor left {live_version(path)!r} live, not {version!r}"
+            series.failure = f"{name} said ok but {live_version(path)!r} is live, not {version!r}"
             return series
         series.samples.append(elapsed)
-        progress(f"  floor      {rtt_ms:g} ms: {elapsed:.3f}s")
+        progress(f"  {name:<10} {rtt_ms:g} ms: {elapsed:.3f}s")
     return series
 
 
