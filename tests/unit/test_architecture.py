@@ -113,6 +113,9 @@ def test_the_docstring_comes_first() -> None:
 
 
 def test_no_module_is_over_the_line_limit() -> None:
-    """STYLE.md's 300 lines, with a margin for a module that is about to be split."""
+    """STYLE.md's 300 lines, with a margin for a module that is about to be split (monitor too)."""
     lengths = {name: len(text.splitlines()) for name, text in SOURCES.items()}
+    package = Path(pushdeploy.__file__).parent
+    for path in sorted((package / "monitor").glob("*.py")):
+        lengths[f"monitor.{path.stem}"] = len(path.read_text().splitlines())
     assert {name: n for name, n in lengths.items() if n > LINE_LIMIT} == {}
