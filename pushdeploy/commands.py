@@ -46,9 +46,9 @@ class Invocation:
             session.close()
         return outcomes
 
-    def session(self, command: str) -> Session:
+    def session(self, command: str, env: Environment | None = None) -> Session:
         return Session(
-            self.env,
+            env or self.env,
             self.console,
             command=command,
             dry_run=self.args.dry_run,
@@ -63,20 +63,13 @@ def example_config() -> str:
 
 def run_deploy(inv: Invocation) -> int:
     inv.no_more_words("deploy", 1)
-    ref = check_ref(inv.words[0]) if inv.words else inv.env.ref
+    ref = inv.words[0] if inv.words else inv.env.ref
     if ref is not None:
         check_ref(ref)
-    env = deploy.without_tests(inv.env) if inv.args.no_tests else inv.env
     if not inv.args.force and not inv.args.dry_run:
         checkout.check(inv.base, inv.console.warn)
-    session = Session(
-        env,
-        inv.console,
-        command=f"deploy {ref or '(newest tag)'}",
-        dry_run=inv.args.dry_run,
-        host_key=inv.args.host_key,
-        wait=inv.args.wait,
-    )
+    env = deploy.without_tests(inv.env) if inv.args.no_tests else inv.env
+    session = inv.session(f"deploy {ref or '(newest tag)'}", env)
     try:
         prepared = deploy.deploy(session, ref)
     finally:

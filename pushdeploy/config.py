@@ -185,7 +185,7 @@ def build_environment(name: str, source: str, merged: Mapping[str, Setting]) -> 
                 f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
             )
     env = Environment(name=name, source=source, settings=dict(merged), **values)  # type: ignore[arg-type]
-    keys.check_combination(env, merged, source)
+    keys.check_combination(env, source)
     return env
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pushdeploy.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment, Setting
+    from pushdeploy.config import Environment
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST = re.compile(
@@ -272,7 +272,7 @@ KEYS: Mapping[str, Key] = {
 }
 
 
-def check_combination(env: Environment, merged: Mapping[str, Setting], source: str) -> None:
+def check_combination(env: Environment, source: str) -> None:
     """Rules that involve more than one key."""
     if env.restart == "monitor" and not env.app:
         raise ConfigError(

@@ -77,7 +77,7 @@ def monitor_command(env: Environment, command: str, extra: list[str]) -> str:
     layout = Layout(env.path)
     args = " ".join(q(a) for a in extra)
     return (
-        f"exec python3 {qpath(layout.monitor_zipapp)} {q(command)} "
+        f"python3 {qpath(layout.monitor_zipapp)} {q(command)} "
         f"--config {qpath(layout.monitor_config)} {args}".rstrip()
     )
 
@@ -88,20 +88,21 @@ def monitor_script(env: Environment, command: str, extra: list[str]) -> str:
         f"[ -f {qpath(layout.monitor_zipapp)} ] || "
         "{ echo 'pushdeploy: the monitor is not installed here; run setup (with app and listen set)' >&2; exit 3; }"
     )
-    return "{ " + check + "; " + monitor_command(env, command, extra) + "; } </dev/null\n"
+    return "{ " + check + "; exec " + monitor_command(env, command, extra) + "; } </dev/null\n"
+
+
+def reload_command(env: Environment) -> str:
+    """Reload and wait long enough for a generation to get ready and the old one to drain."""
+    return monitor_command(env, "reload", ["--wait", str(env.ready_timeout + env.grace + 10)])
 
 
 def restart_steps(env: Environment) -> list[str]:
     """``restart = monitor``: reload and wait for the verdict; start the monitor if it is not running."""
-    wait = env.ready_timeout + env.grace + 10
-    reload = monitor_command(env, "reload", ["--wait", str(wait)]).removeprefix("exec ")
-    start = monitor_command(env, "start", ["--timeout", str(env.ready_timeout + 10)]).removeprefix(
-        "exec "
-    )
+    start = monitor_command(env, "start", ["--timeout", str(env.ready_timeout + 10)])
     return [
         "step restart",
         write_settings_step(env),
-        f"out=$({reload} 2>&1); rc=$?",
+        f"out=$({reload_command(env)} 2>&1); rc=$?",
         f'if [ "$rc" = 3 ]; then out=$({start} 2>&1); rc=$?; fi',
         'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
         "RELOADED=1",
@@ -111,11 +112,9 @@ def restart_steps(env: Environment) -> list[str]:
 def restart_back(env: Environment) -> str:
     """After a switch back: reload into PREV only if the new generation had taken over; after a
     failed reload the old generation never stopped serving PREV."""
-    wait = env.ready_timeout + env.grace + 10
-    reload = monitor_command(env, "reload", ["--wait", str(wait)]).removeprefix("exec ")
     return (
         'restart_back() { [ "${RELOADED:-0}" = 1 ] || return 0; '
-        f'{reload} >/dev/null 2>&1 || warn "the monitor could not reload $PREV"; }}'
+        f'{reload_command(env)} >/dev/null 2>&1 || warn "the monitor could not reload $PREV"; }}'
     )
 
 
