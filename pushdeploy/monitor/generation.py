@@ -11,7 +11,7 @@ but is only probed by the heartbeat after it passes readiness again. Retiring wo
 SIGTERM and are SIGKILLed when ``grace`` runs out.
 
 A reload generation may start ``confined`` to half the CPUs (see ``affinity``): its workers are
-confined as they are spawned and get the monitor's full CPU set back as soon as all are ready,
+born confined and get the monitor's full CPU set back as soon as all are ready,
 or when half of ``ready.timeout`` has passed, whichever comes first; respawns are never confined.
 The generation it replaces drains on that same half (``retire(confine=True)``).
 """
@@ -71,9 +71,8 @@ class Generation:
             self._start(slot)
 
     def _start(self, slot: int) -> None:
-        worker = self._spawner(slot, self.number, self.release)
-        if self.confined:
-            affinity.confine(worker.pid, self.confined)
+        with affinity.spawning_on(self.confined):
+            worker = self._spawner(slot, self.number, self.release)
         self.workers = [w for w in self.workers if w.slot != slot] + [worker]
         self.workers.sort(key=lambda w: w.slot)
         self.checks[slot] = ReadinessCheck(
