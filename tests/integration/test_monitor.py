@@ -417,6 +417,21 @@ def test_the_app_runs_unchanged_under_systemd_socket_activate(site: Site) -> Non
     process.wait(timeout=10)
 
 
+def test_the_example_app_sends_each_response_in_one_write(site: Site) -> None:
+    # Headers and body in two writes make Nagle hold the body until the client's delayed ACK:
+    # ~40 ms per request for a client that reads at once. One write arrives as one segment.
+    site.write_config()
+    site.run_foreground()
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(5):
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            first = conn.recv(65536)  # what the first segment brought, read as soon as it came
+            head, _, body = first.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            assert len(body) == length > 0, first
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_node_example_reloads_under_the_monitor(site: Site) -> None:
     site.write_config(app="node server.js")
