@@ -11,13 +11,15 @@ sent and failed, and p50/p99 latency overall, inside reload windows and outside 
 * naive: the app alone on the port; a restart is SIGTERM, wait for exit, start again. Its window
   runs from the kill until the new process accepts a connection.
 
-Client honesty: the load is open-loop (requests are scheduled at fixed times, latency counts from
-the scheduled time, so a stall shows up instead of being hidden), nothing is retried, and a
-failure is any exception or non-200 answer. With keep-alive, each client thread reuses one
-``http.client.HTTPConnection``, exactly like a real client: when the server answers with
-``Connection: close`` the next request opens a new connection (that is not a retry: nothing was
-sent on the closed one); if the server closes an idle connection just as a request goes out, the
-request fails and counts as failed.
+Client honesty: the load comes from ``bench/loadgen.py``, one thread in a process of its own
+(not sharing a GIL with this script's restart driver, which polls the monitor's status). It is
+open-loop: requests are scheduled at fixed times and latency counts from the scheduled time, so a
+stall shows up instead of being hidden; nothing is retried, and a failure is any socket error or
+non-200 answer. With keep-alive it keeps a pool of up to 32 connections, like a real client:
+when the server answers ``Connection: close`` the next request opens a new connection (not a
+retry: nothing was sent on the closed one); if the server closes an idle connection just as a
+request goes out, the request fails and counts as failed. The report shows the client's own p99
+send lag, so a slow client cannot pass for a slow server.
 
 Standard library only; every run is bounded in time. ``--quick``: 100 req/s, 8 s, 3 touches.
 """
@@ -26,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -38,13 +38,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "app"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-CLIENT_THREADS = 32
+LOADGEN = ROOT / "bench" / "loadgen.py"
+CLIENT_CONNECTIONS = 32
 REQUEST_TIMEOUT = 5.0
 
 
@@ -54,6 +57,8 @@ class Result:
     latency: float
     ok: bool
     error: str = ""
+    lag: float = 0.0  # the client's own delay before sending
+    new: bool = False  # the request opened a connection
 
 
 @dataclass
@@ -69,7 +74,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
@@ -83,51 +88,24 @@ def wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 
 
 def load(port: int, rate: float, duration: float, keepalive: bool, run: Run) -> None:
-    """Send ``rate * duration`` requests at fixed times; record each one's outcome."""
-    jobs: queue.Queue[float | None] = queue.Queue()
-    lock = threading.Lock()
-
-    def client() -> None:
-        conn: http.client.HTTPConnection | None = None
-        while True:
-            scheduled = jobs.get()
-            if scheduled is None:
-                break
-            if conn is None or not keepalive:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-            try:
-                headers = {} if keepalive else {"Connection": "close"}
-                conn.request("GET", "/", headers=headers)
-                response = conn.getresponse()
-                body = response.read()
-                ok = response.status == 200 and body[:1] in (b"A", b"B")
-                error = "" if ok else f"HTTP {response.status}"
-            except (OSError, http.client.HTTPException) as e:
-                ok, error = False, type(e).__name__
-            if not ok or not keepalive:
-                conn.close()
-                conn = None
-            result = Result(scheduled, time.monotonic() - scheduled, ok, error)
-            with lock:
-                run.results.append(result)
-        if conn is not None:
-            conn.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENT_THREADS)]
-    for t in threads:
-        t.start()
-    start = time.monotonic()
-    total = int(rate * duration)
-    for i in range(total):
-        when = start + i / rate
-        delay = when - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        jobs.put(when)
-    for _ in threads:
-        jobs.put(None)
-    for t in threads:
-        t.join(timeout=REQUEST_TIMEOUT * 3)
+    """Run bench/loadgen.py for ``rate * duration`` requests; record each one's outcome."""
+    argv = [sys.executable, str(LOADGEN), str(port), f"--rate={rate}", f"--duration={duration}"]
+    argv += [f"--pool={CLIENT_CONNECTIONS}"] + (["--keepalive"] if keepalive else [])
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration + REQUEST_TIMEOUT * 4, check=True
+    )
+    for line in done.stdout.splitlines():
+        scheduled, latency, ok, lag, new, error = line.split()
+        run.results.append(
+            Result(
+                float(scheduled),
+                float(latency),
+                ok == "1",
+                "" if error == "-" else error,
+                lag=float(lag),
+                new=new == "1",
+            )
+        )
 
 
 # -- the two ways to restart -------------------------------------------------------------------
@@ -157,7 +135,7 @@ def make_site(root: Path, port: int) -> Path:
     return config
 
 
-def read_status(root: Path) -> dict:  # type: ignore[type-arg]
+def read_status(root: Path) -> dict[str, Any]:
     with open(root / ".pushdeploy" / "monitor" / "monitor.json") as f:
         return dict(json.load(f))
 
@@ -255,10 +233,13 @@ class NaiveTarget:
         self.process.wait(timeout=5)
 
 
+Target = type[MonitorTarget] | type[NaiveTarget]
+
+
 # -- one scenario ------------------------------------------------------------------------------
 
 
-def scenario(kind: type, keepalive: bool, rate: float, duration: float, touches: int) -> Run:
+def scenario(kind: Target, keepalive: bool, rate: float, duration: float, touches: int) -> Run:
     run = Run()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pushdeploy-bench-") as tmp:
@@ -300,17 +281,21 @@ def report(name: str, keepalive: bool, run: Run) -> str:
     sent = len(run.results)
     ratio = percentile(win, 99) / percentile(steady, 99) if steady and win else float("nan")
     mean_window = sum(b - a for a, b in run.windows) / max(1, len(run.windows))
+    lag = percentile([r.lag * 1000 for r in run.results], 99)
     return (
         f"{name:<14} {'on' if keepalive else 'off':<5} {sent:>6} {len(failed):>6} "
         f"{100 * len(failed) / max(1, sent):>6.2f}% {percentile(lat, 50):>7.1f} "
         f"{percentile(lat, 99):>7.1f} {percentile(steady, 99):>7.1f} {percentile(win, 50):>7.1f} "
         f"{percentile(win, 99):>7.1f} {ratio:>6.2f} {len(run.windows):>3}/{run.reload_failures:<2}"
-        f" {mean_window * 1000:>6.0f}  {', '.join(f'{k}={v}' for k, v in errors.items())}"
+        f" {mean_window * 1000:>6.0f} {lag:>6.2f}  {', '.join(f'{k}={v}' for k, v in errors.items())}"
     )
 
 
 def detail(run: Run) -> str:
-    """For each window: its length, and the offsets (ms) of requests slower than 2x steady p99."""
+    """Per window: its length, and the requests slower than 2x steady p99 or failed.
+
+    Each as ``+offset:latency`` in ms from the window's start, ``n`` if it opened a connection.
+    """
     steady = [
         r.latency
         for r in run.results
@@ -320,7 +305,7 @@ def detail(run: Run) -> str:
     lines = []
     for a, b in run.windows:
         slow = [
-            f"+{(r.scheduled - a) * 1000:.0f}:{r.latency * 1000:.0f}"
+            f"+{(r.scheduled - a) * 1000:.0f}:{r.latency * 1000:.1f}{'n' if r.new else ''}"
             for r in sorted(run.results, key=lambda r: r.scheduled)
             if a <= r.scheduled <= b and (not r.ok or r.latency > limit)
         ]
@@ -343,15 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.rate, args.duration, args.touches = 100.0, 8.0, 3
-    targets: list[type] = [MonitorTarget, NaiveTarget]
+    targets: list[Target] = [MonitorTarget, NaiveTarget]
     if args.only:
         targets = [MonitorTarget if args.only == "monitor" else NaiveTarget]
     print(f"{args.rate:g} req/s for {args.duration:g} s, {args.touches} restarts, "
-          f"{CLIENT_THREADS} client threads; latencies in ms")  # fmt: skip
+          f"up to {CLIENT_CONNECTIONS} connections; latencies in ms")  # fmt: skip
     print(
         f"{'target':<14} {'k-a':<5} {'sent':>6} {'failed':>6} {'fail%':>7} {'p50':>7} {'p99':>7} "
         f"{'p99 st':>7} {'p50 win':>7} {'p99 win':>7} {'win/st':>6} {'rl/fail':>6} {'win ms':>6}"
-        "  errors"
+        f" {'lag99':>6}  errors"
     )
     for kind in targets:
         for keepalive in (True, False):
