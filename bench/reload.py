@@ -111,7 +111,7 @@ def load(port: int, rate: float, duration: float, keepalive: bool, run: Run) -> 
 # -- the two ways to restart -------------------------------------------------------------------
 
 
-def make_site(root: Path, port: int) -> Path:
+def make_site(root: Path, port: int, confine: bool = True) -> Path:
     for version in ("A", "B"):
         release = root / "releases" / version
         shutil.copytree(EXAMPLE, release, ignore=shutil.ignore_patterns("__pycache__"))
@@ -129,6 +129,7 @@ def make_site(root: Path, port: int) -> Path:
                 "workers": 2,
                 "grace": 10,
                 "ready": {"http": "/health", "timeout": 10},
+                "confine_reloads": confine,
             }
         )
     )
@@ -145,9 +146,9 @@ class MonitorTarget:
 
     name = "monitor"
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, confine: bool = True) -> None:
         self.root = root
-        self.config = make_site(root, port)
+        self.config = make_site(root, port, confine)
         self.flip = "B"
         self.log = open(root / "shared" / "logs" / "monitor.log", "a")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -199,7 +200,7 @@ class NaiveTarget:
 
     name = "naive restart"
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, confine: bool = True) -> None:
         make_site(root, port)
         self.release = root / "releases" / "A"
         self.port = port
@@ -239,11 +240,13 @@ Target = type[MonitorTarget] | type[NaiveTarget]
 # -- one scenario ------------------------------------------------------------------------------
 
 
-def scenario(kind: Target, keepalive: bool, rate: float, duration: float, touches: int) -> Run:
+def scenario(
+    kind: Target, keepalive: bool, rate: float, duration: float, touches: int, confine: bool
+) -> Run:
     run = Run()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pushdeploy-bench-") as tmp:
-        target = kind(Path(tmp), port)
+        target = kind(Path(tmp), port, confine)
         try:
             loader = threading.Thread(target=load, args=(port, rate, duration, keepalive, run))
             start = time.monotonic()
@@ -323,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--touches", type=int, default=10)
     p.add_argument("--only", choices=["monitor", "naive"], help="run one target only")
     p.add_argument(
+        "--no-confine",
+        action="store_true",
+        help='run the monitor with "confine_reloads": false, to see what the confinement buys',
+    )
+    p.add_argument(
         "--detail", action="store_true", help="per window: when the slow requests were sent"
     )
     args = p.parse_args(argv)
@@ -340,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind in targets:
         for keepalive in (True, False):
-            run = scenario(kind, keepalive, args.rate, args.duration, args.touches)
+            run = scenario(
+                kind, keepalive, args.rate, args.duration, args.touches, not args.no_confine
+            )
             print(report(kind.name, keepalive, run), flush=True)
             if args.detail:
                 print(detail(run), flush=True)
