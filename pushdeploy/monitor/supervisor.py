@@ -31,13 +31,13 @@ from typing import Any
 from pushdeploy.monitor import sockets, state
 from pushdeploy.monitor.generation import Generation
 from pushdeploy.monitor.heartbeat import HeartbeatMonitor
+from pushdeploy.monitor.reloads import Reloads, RestartFile
 from pushdeploy.monitor.settings import Settings
 from pushdeploy.monitor.sockets import Endpoint
 from pushdeploy.monitor.worker import Worker, spawn
 
 TICK = 0.1
 APP_LOG = "app.log"
-KEEP_RELOADS = 10
 
 ReadyCallback = Callable[[bool, str], None]
 
@@ -51,15 +51,6 @@ def log(message: str) -> None:
     print(f"{stamp} pushdeploy-monitor[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
-def restart_signature(path: str) -> tuple[int, int, int] | None:
-    """What identifies one touch of the restart file (through the symlink), or None if absent."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_ino, st.st_dev)
-
-
 class Supervisor:
     """Runs one app under ``settings`` until told to stop; see the module doc for the loop."""
 
@@ -71,12 +62,10 @@ class Supervisor:
         self.pending: Generation | None = None
         self.retiring: list[Generation] = []
         self.generation = 0
-        self.reload_seq = 0
-        self.reload: dict[str, Any] = {}
-        self.reloads: list[dict[str, Any]] = []
+        self.reloads = Reloads()
         self.reload_wanted = ""
         self.stop_wanted = False
-        self.signature: tuple[int, int, int] | None = None
+        self.restart_file = RestartFile(settings.restart_path)
         self.state = "starting"
         self.started = time.time()
         self.heartbeat = (
@@ -106,7 +95,7 @@ class Supervisor:
             except OSError as e:
                 reason = f"cannot listen on {endpoint.text}: {e.strerror or e}"
                 log(reason)
-                self.reload = {"seq": 0, "trigger": "start", "result": "failed", "reason": reason}
+                self.reloads.failed_to_listen(reason)
                 self.state = "failed"
                 self._write_status()
                 on_ready(False, reason)
@@ -127,16 +116,14 @@ class Supervisor:
                 ok = self.serving is not None
                 self.state = "running" if ok else "failed"
                 self._write_status()
-                on_ready(ok, self.reload.get("reason") or "ready")
+                on_ready(ok, self.reloads.current.get("reason") or "ready")
                 if not ok:
                     return 1
                 sockets.sd_notify("READY=1")
             if now >= next_poll:
                 next_poll = now + self.settings.poll_interval
-                current = restart_signature(self.settings.restart_path)
-                if current != self.signature and current is not None:
+                if self.restart_file.touched():
                     self.reload_wanted = self.reload_wanted or "restart-file"
-                self.signature = current
             self._step_heartbeat(now)
             if self.reload_wanted and self.pending is None and self.serving is not None:
                 trigger, self.reload_wanted = self.reload_wanted, ""
@@ -221,22 +208,11 @@ class Supervisor:
         )
 
     def _start_reload(self, trigger: str) -> None:
-        self.reload_seq += 1
-        # A touch seen by now is served by this reload (a deploy that switches `current` to a
-        # release with the file and then touches it must not cause two reloads).
-        self.signature = restart_signature(self.settings.restart_path)
+        self.restart_file.served()
         release = os.path.realpath(self.settings.current)
-        self.reload = {
-            "seq": self.reload_seq,
-            "trigger": trigger,
-            "requests": state.take_reload_requests(self.settings.state_dir),
-            "release": release,
-            "result": "pending",
-            "reason": "",
-            "started": time.time(),
-            "finished": None,
-        }
-        log(f"reload {self.reload_seq} ({trigger}): starting {release}")
+        requests = state.take_reload_requests(self.settings.state_dir)
+        seq = self.reloads.begin(trigger, requests, release)["seq"]
+        log(f"reload {seq} ({trigger}): starting {release}")
         if not os.path.isdir(release):
             self._finish_reload(False, f"{self.settings.current} does not lead to a directory")
             return
@@ -249,9 +225,8 @@ class Supervisor:
             self._finish_reload(False, f"cannot start the app: {e}")
 
     def _finish_reload(self, ok: bool, reason: str) -> None:
-        self.reload.update(result="ok" if ok else "failed", reason=reason, finished=time.time())
-        self.reloads = [*self.reloads, dict(self.reload)][-KEEP_RELOADS:]
-        log(f"reload {self.reload['seq']}: {'ok' if ok else 'FAILED: ' + reason}")
+        self.reloads.finish(ok, reason)
+        log(f"reload {self.reloads.seq}: {'ok' if ok else 'FAILED: ' + reason}")
 
     def _step_generations(self, now: float) -> None:
         if self.serving is not None:
@@ -298,7 +273,6 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         serving = self.serving
-        last = self.reloads[-1] if self.reloads else None
         return {
             "pid": os.getpid(),
             "state": self.state,
@@ -310,9 +284,7 @@ class Supervisor:
             "retiring": [w.as_status() for g in self.retiring for w in g.workers if w.alive],
             "respawns": serving.respawns if serving else 0,
             "listen": [e.text for e in self.settings.listen],
-            "reload": dict(self.reload),
-            "last_reload": last,
-            "reloads": list(self.reloads),
+            **self.reloads.as_status(),
         }
 
     def _write_status(self) -> None:
