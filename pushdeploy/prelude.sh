@@ -24,11 +24,13 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'exit 141' PIPE  # the client went away: still clean up (the EXIT trap)
 
+# user_shell TEXT: replace this (sub)shell with bash -e running user text, the user's env added.
+user_shell() { exec env -- "${USER_ENV[@]}" bash -e -c "$1"; }
 # hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; stdout goes to stderr.
 hook() {
   local rc=0
   step "$1"
-  (cd "$2" && exec bash -e -c "$3") </dev/null >&2 || rc=$?
+  (cd "$2" && user_shell "$3") </dev/null >&2 || rc=$?
   if [ "$rc" != 0 ]; then "${4:-fail}" "$1" "'$1' exited with status $rc"; fi
 }
 

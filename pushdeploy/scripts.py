@@ -50,7 +50,9 @@ def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False
         f"KEEP_LOCK={1 if keep_lock else 0}",
         restart_back(env),
         f"export PUSHDEPLOY_ENV={q(env.name)} SHARED={qpath(layout.shared)}",
-        *(f"export {name}={q(value)}" for name, value in env.env),
+        # The user's env reaches hooks and builds (see `hook`), never this shell: a name like P,
+        # REPO or PATH must not redirect the script's own variables and commands.
+        "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
     ]
     lines = [
         "main() {",
@@ -113,7 +115,7 @@ def restart_back(env: Environment) -> str:
     if env.restart == "touch":
         return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
     return (
-        f'restart_back() {{ (cd "$P/releases/$PREV" && exec bash -e -c {q(env.restart)}) </dev/null >&2'
+        f'restart_back() {{ (cd "$P/releases/$PREV" && user_shell {q(env.restart)}) </dev/null >&2'
         ' || warn "restarting $PREV failed"; }'
     )
 

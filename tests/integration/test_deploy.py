@@ -188,6 +188,22 @@ def test_hooks_get_their_variables_and_the_text_arrives_intact(ready_project: Pr
     assert (p.root / "shared" / "pre.out").read_text() == "$HOME and `backticks` stay literal\n"
 
 
+def test_env_names_like_the_scripts_own_variables_reach_hooks_only(
+    ready_project: Project, tmp_path: Path
+) -> None:
+    # The remote script keeps its deploy root in P, the repo URL in REPO, the release in ID...:
+    # a user's env with those names must reach the hooks and leave the script's own alone.
+    p = ready_project
+    elsewhere = tmp_path / "elsewhere"
+    p.configure(
+        env=f"P={elsewhere} REPO=nowhere ID=mine", post_deploy='echo "$P $REPO $ID" > env.out'
+    )
+    p.ok("app")
+    assert (p.root / "current" / "env.out").read_text() == f"{elsewhere} nowhere mine\n"
+    assert p.live_release in [line[2] for line in p.history()]
+    assert not elsewhere.exists()
+
+
 def test_shared_paths_are_linked_into_each_release(ready_project: Project) -> None:
     p = ready_project
     p.configure(shared="logs/ config/.env")
