@@ -1,5 +1,6 @@
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
-# Needs P (deploy root), L (lock dir), TOKEN, OWNER and WHO set before it. Markers go to stdout
+# Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
+# L: the lock dir; named from layout.py by the header), TOKEN, OWNER and WHO. Markers go to stdout
 # (protocol.py); everything else, hook and build output included, goes to stderr.
 set -u -o pipefail
 umask 022
@@ -44,7 +45,7 @@ lock_refresh() {
 # lock_take WAIT_SECONDS STALE_SECONDS: atomic mkdir; a lock not refreshed for STALE is taken over.
 lock_take() {
   local deadline=$((SECONDS + $1)) now mtime
-  mkdir -p -- "$P/.pushdeploy" 2>/dev/null || fail lock "cannot create $P/.pushdeploy"
+  mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE"
   while :; do
     if mkdir -- "$L" 2>/dev/null; then
       printf '%s\n' "$OWNER" >"$L/owner" && printf '%s\n' "$TOKEN" >"$L/token" || fail lock "cannot write the lock"
@@ -70,11 +71,11 @@ lock_check() {
   lock_refresh
 }
 
-git_repo() { git --git-dir="$P/repo" "$@" </dev/null; }
+git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
 fetch() {
   step fetch
   git_repo remote set-url origin "$REPO" && git_repo fetch --prune --quiet origin >&2 ||
-    fail fetch "git fetch in $P/repo failed (is 'repo' reachable from the server?)"
+    fail fetch "git fetch in $REPO_DIR failed (is 'repo' reachable from the server?)"
 }
 # resolve REF: print the full SHA of a tag, branch (the remote's, fetched into the mirror) or SHA.
 resolve() {
@@ -89,9 +90,9 @@ newest_tag() {
 }
 # build_release ID SHA: a fresh tree from the mirror, REVISION, shared links, the build commands.
 build_release() {
-  R="$P/releases/$1"
+  R="$RELEASES/$1"
   step release
-  mkdir -p -- "$P/releases" && mkdir -- "$R" 2>/dev/null || fail release "cannot create $R (exists already?)"
+  mkdir -p -- "$RELEASES" && mkdir -- "$R" 2>/dev/null || fail release "cannot create $R (exists already?)"
   CLEAN=$R
   git_repo archive --format=tar "$2" | tar -x -C "$R" || fail release "git archive of $2 failed"
   printf '%s\n' "$2" >"$R/REVISION"
@@ -106,38 +107,38 @@ link_shared() {
   for item in "${SHARED_ITEMS[@]}"; do
     name=${item%/}
     if [ "$item" != "$name" ]; then
-      mkdir -p -- "$P/shared/$name" || fail shared "cannot create $P/shared/$name"
-    elif [ ! -e "$P/shared/$name" ]; then
-      fail shared "shared file $P/shared/$name does not exist; create it on the server"
+      mkdir -p -- "$SHARED/$name" || fail shared "cannot create $SHARED/$name"
+    elif [ ! -e "$SHARED/$name" ]; then
+      fail shared "shared file $SHARED/$name does not exist; create it on the server"
     fi
     rm -rf -- "$R/$name" && mkdir -p -- "$(dirname -- "$R/$name")" &&
-      ln -s -- "$P/shared/$name" "$R/$name" || fail shared "cannot link $name"
+      ln -s -- "$SHARED/$name" "$R/$name" || fail shared "cannot link $name"
   done
 }
 switch_to() {
-  ln -sfn -- "releases/$1" "$P/.current.$$" && mv -T -- "$P/.current.$$" "$P/current" ||
-    fail switch "cannot point $P/current at releases/$1"
+  ln -sfn -- "releases/$1" "$P/.current.$$" && mv -T -- "$P/.current.$$" "$CURRENT" ||
+    fail switch "cannot point $CURRENT at releases/$1"
 }
-live_release() { local t; t=$(readlink -- "$P/current" 2>/dev/null) && printf '%s' "${t##*/}"; }
+live_release() { local t; t=$(readlink -- "$CURRENT" 2>/dev/null) && printf '%s' "${t##*/}"; }
 # log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect).
 log() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
-    >>"$P/.deploys" || warn "could not append to $P/.deploys"
+    >>"$DEPLOYS" || warn "could not append to $DEPLOYS"
 }
 # switch_back ACTION: make PREV live again (or remove current when there was none), restart it,
 # and mark ID bad in .deploys. Used when a release failed after going live.
 switch_back() {
-  if [ -n "$PREV" ] && [ -d "$P/releases/$PREV" ]; then
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
     switch_to "$PREV"
     restart_back
-    log "$(cat "$P/releases/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok
+    log "$(cat "$RELEASES/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok
   else
-    rm -f -- "$P/current"
+    rm -f -- "$CURRENT"
   fi
   log "$SHA" "$ID" "${REF:--}" "$1" bad
 }
 touch_restart() {
-  mkdir -p -- "$(dirname -- "$P/releases/$1/$RESTART_FILE")" && touch -- "$P/releases/$1/$RESTART_FILE"
+  mkdir -p -- "$(dirname -- "$RELEASES/$1/$RESTART_FILE")" && touch -- "$RELEASES/$1/$RESTART_FILE"
 }
 # health URL DEADLINE: poll an HTTP URL from the server until it answers 2xx/3xx, or give up.
 health() {
@@ -158,11 +159,11 @@ health() {
 prune() {
   local old
   step prune
-  { ls -1 -- "$P/releases"; cut -s -f3 -- "$P/.deploys" 2>/dev/null; } |
+  { ls -1 -- "$RELEASES"; cut -s -f3 -- "$DEPLOYS" 2>/dev/null; } |
     awk 'NF { last[$0] = NR } END { for (r in last) print last[r] "\t" r }' | sort -n | cut -f2- |
-    while IFS= read -r old; do if [ -d "$P/releases/$old" ]; then printf '%s\n' "$old"; fi; done |
+    while IFS= read -r old; do if [ -d "$RELEASES/$old" ]; then printf '%s\n' "$old"; fi; done |
     head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
       if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
-      rm -rf -- "${P:?}/releases/$old" || warn "could not remove old release $old"
+      rm -rf -- "${RELEASES:?}/$old" || warn "could not remove old release $old"
     done
 }

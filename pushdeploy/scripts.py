@@ -24,6 +24,11 @@ from pushdeploy.layout import quote as qpath
 
 PRELUDE = files("pushdeploy").joinpath("prelude.sh").read_text(encoding="utf-8")
 q = shlex.quote
+# The layout in the scripts' own terms (paths written from "$P"): the header names each path once
+# from it, and prelude.sh and the bodies use only those names (a test holds them to it).
+SHELL_LAYOUT = Layout("$P")
+PATH_NAMES = {"REPO_DIR": "repo", "RELEASES": "releases", "CURRENT": "current", "SHARED": "shared"}
+PATH_NAMES |= {"DEPLOYS": "deploys", "STATE": "state", "L": "lock"}
 
 
 @dataclass(frozen=True)
@@ -39,17 +44,16 @@ class Run:
 
 
 def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False) -> str:
-    layout = Layout(env.path)
     header = [
         f"P={qpath(env.path)}",
-        'L="$P/.pushdeploy/lock"',
+        " ".join(f'{name}="{getattr(SHELL_LAYOUT, attr)}"' for name, attr in PATH_NAMES.items()),
         f"TOKEN={q(run.token)} OWNER={q(run.owner)} WHO={q(run.who)}",
         f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
         f"BUILD={q(env.build or '')}",
         "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
         f"KEEP_LOCK={1 if keep_lock else 0}",
         restart_back(env),
-        f"export PUSHDEPLOY_ENV={q(env.name)} SHARED={qpath(layout.shared)}",
+        f"export PUSHDEPLOY_ENV={q(env.name)} SHARED",
         # The user's env reaches hooks and builds (see `hook`), never this shell: a name like P,
         # REPO or PATH must not redirect the script's own variables and commands.
         "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
@@ -73,7 +77,7 @@ def take_lock(run: Run) -> str:
 
 
 def need_setup() -> str:
-    return '[ -d "$P/repo" ] || fail setup "$P is not set up" 78'
+    return '[ -d "$REPO_DIR" ] || fail setup "$P is not set up" 78'
 
 
 def go_live(env: Environment, release: str, action: str) -> list[str]:
@@ -94,7 +98,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
         f'log "$SHA" "$ID" "$REF" {q(action)} ok',
         'value live "$ID"',
     ]
-    release_dir = '"$P/releases/$ID"'
+    release_dir = '"$RELEASES/$ID"'
     if env.post_deploy:
         body.append(f"hook post-deploy {release_dir} {q(env.post_deploy)} back")
     body += restart(env, release_dir)
@@ -115,7 +119,7 @@ def restart_back(env: Environment) -> str:
     if env.restart == "touch":
         return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
     return (
-        f'restart_back() {{ (cd "$P/releases/$PREV" && user_shell {q(env.restart)}) </dev/null >&2'
+        f'restart_back() {{ (cd "$RELEASES/$PREV" && user_shell {q(env.restart)}) </dev/null >&2'
         ' || warn "restarting $PREV failed"; }'
     )
 
@@ -147,7 +151,7 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
     body.append('value previous "$PREV"')
     if env.pre_deploy:
         body.append(
-            'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi;'
+            'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
             ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"'
         )
         body.append(f'hook pre-deploy "$D" {q(env.pre_deploy)}')
@@ -161,7 +165,7 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
         'value ref "$REF"',
         'value sha "$SHA"',
         f'ID={q(run.stamp)}-"${{SHA:0:7}}"',
-        'n=1; while [ -e "$P/releases/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
+        'n=1; while [ -e "$RELEASES/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
         'value release "$ID"',
         'build_release "$ID" "$SHA"',
     ]
@@ -182,7 +186,7 @@ def activate(env: Environment, run: Run) -> str:
         "lock_check",
         '{ read -r ID && read -r SHA && read -r REF && read -r PREV; } <"$L/pending" ||'
         ' fail switch "no prepared release"',
-        'export RELEASE="$P/releases/$ID" REVISION=$SHA',
+        'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
         *activate_steps(env),
     ]
     return wrap(env, run, body)
@@ -198,7 +202,7 @@ def discard(env: Environment, run: Run) -> str:
     body = [
         "lock_check",
         "step discard",
-        '{ read -r ID && [ -n "$ID" ] && rm -rf -- "$P/releases/$ID"; } <"$L/pending" || true',
+        '{ read -r ID && [ -n "$ID" ] && rm -rf -- "$RELEASES/$ID"; } <"$L/pending" || true',
     ]
     return wrap(env, run, body)
 
@@ -211,8 +215,8 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
         'PREV=$(live_release) || PREV=""',
         f'[ "$PREV" = {q(live)} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
         f"ID={q(target.release)} SHA={q(target.sha)} REF={q(target.ref)}",
-        'export RELEASE="$P/releases/$ID" REVISION=$SHA',
-        'if [ ! -d "$P/releases/$ID" ]; then',
+        'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
+        'if [ ! -d "$RELEASES/$ID" ]; then',
         '  warn "release $ID was pruned; rebuilding it from $SHA"',
         "  fetch",
         '  build_release "$ID" "$SHA"',
@@ -227,7 +231,7 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
     body = [
         take_lock(run),
         f"ID={q(release)} PREV={q(previous)}",
-        'SHA=$(cat "$P/releases/$ID/REVISION" 2>/dev/null || echo unknown)',
+        'SHA=$(cat "$RELEASES/$ID/REVISION" 2>/dev/null || echo unknown)',
         'LIVE=$(live_release) || LIVE=""',
         '[ "$LIVE" = "$ID" ] || fail rollback "current is ${LIVE:-nothing}, not $ID; left as it is"',
         "step rollback",
@@ -244,17 +248,17 @@ def setup(env: Environment, run: Run) -> str:
         '[ "${BASH_VERSINFO[0]}" -ge 4 ] || fail check "bash 4 or newer is needed on the server"',
         take_lock(run),
         "step directories",
-        'mkdir -p -- "$P/releases" "$P/shared/logs" "$P/shared/pids" "$P/.pushdeploy" ||'
+        f'mkdir -p -- "$RELEASES" "{SHELL_LAYOUT.logs}" "{SHELL_LAYOUT.pids}" "$STATE" ||'
         ' fail directories "cannot create the directories under $P"',
         f'(cd "$P" && mkdir -p -- {dirs}) || fail directories "cannot create shared dirs"'
         if dirs
         else ":",
         "step mirror",
-        'if [ -d "$P/repo" ]; then',
+        'if [ -d "$REPO_DIR" ]; then',
         "  fetch",
         "else",
         '  rm -rf -- "$P/.repo.tmp" && git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" </dev/null >&2 &&'
-        ' mv -T -- "$P/.repo.tmp" "$P/repo" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
+        ' mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
         "fi",
         *(service.install_steps(env) if env.app else []),
     ]
@@ -265,11 +269,11 @@ def status(env: Environment) -> str:
     """Read back what is live, the releases on disk, the history and the lock (no lock taken)."""
     body = [
         'value live "$(live_release)"',
-        '[ -d "$P/repo" ] && value setup yes',
+        '[ -d "$REPO_DIR" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
-        'for d in "$P"/releases/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',
-        'if [ -f "$P/.deploys" ]; then',
-        '  tail -n 2000 -- "$P/.deploys" | while IFS= read -r line; do mark "line deploys $line"; done',
+        'for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',
+        'if [ -f "$DEPLOYS" ]; then',
+        '  tail -n 2000 -- "$DEPLOYS" | while IFS= read -r line; do mark "line deploys $line"; done',
         "fi",
     ]
     return wrap(env, Run("", "", "", ""), body)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from pushdeploy.layout import Layout
+
 UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
 PLAIN_ARG = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 
@@ -83,10 +85,10 @@ def render_service(
     start = command_line(
         [
             python,
-            f"{root}/.pushdeploy/monitor.pyz",
+            Layout(root).monitor_zipapp,
             "run",
             "--config",
-            f"{root}/.pushdeploy/monitor.json",
+            Layout(root).monitor_config,
         ]
     )
     lines = [
@@ -159,7 +161,7 @@ def render_socket_units(
             "[Service]",
             "Type=simple",
             *_user_lines(user),
-            f"WorkingDirectory={escape_specifiers(root)}/current",
+            f"WorkingDirectory={escape_specifiers(Layout(root).current)}",
             *([env_line] if env_line else []),
             # `exec` keeps the shell's pid, so LISTEN_PID (the main pid) is the app's own.
             f"ExecStart={command_line(['/bin/sh', '-c', f'exec {app}'])}",

@@ -192,7 +192,7 @@ def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None,
 def test_the_pre_deploy_hook_runs_in_current_or_path(nasty: Environment) -> None:
     lines = body(scripts.prepare(nasty, RUN, "main"))
     expected = [
-        'if [ -d "$P/current/" ]; then D="$P/current"; else D="$P"; fi;'
+        'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
         ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"',
         f'hook pre-deploy "$D" {q(PRE_DEPLOY)}',
     ]
@@ -273,9 +273,9 @@ def test_activate_runs_post_deploy_restart_test_health_then_prunes(nasty: Enviro
 def test_activate_lines_for_each_step(nasty: Environment) -> None:
     lines = body(scripts.activate(nasty, RUN))
     expected = [
-        f'hook post-deploy "$P/releases/$ID" {q(POST_DEPLOY)} back',
+        f'hook post-deploy "$RELEASES/$ID" {q(POST_DEPLOY)} back',
         'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"',
-        f'hook test "$P/releases/$ID" {q(TEST)} back',
+        f'hook test "$RELEASES/$ID" {q(TEST)} back',
         'prune "$ID" "$PREV"',
     ]
     assert [True] * len(expected) == [line in lines for line in expected]
@@ -297,7 +297,7 @@ def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) ->
     ("variant", "restart"),
     [
         ("touch", ['step restart', 'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"']),
-        ("command", [f'hook restart "$P/releases/$ID" {q(RESTART_COMMAND)} back']),
+        ("command", [f'hook restart "$RELEASES/$ID" {q(RESTART_COMMAND)} back']),
         ("monitor", [
             f"out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} reload"
             f" --config {qpath(Layout(PATH).monitor_config)} --wait 70 2>&1); rc=$?",
@@ -333,7 +333,7 @@ def test_a_health_path_is_asked_of_the_first_listen_address(
 def test_no_tests_removes_only_the_test_hook(nasty: Environment) -> None:
     with_tests = scripts.activate(nasty, RUN).splitlines()
     without = scripts.activate(deploy.without_tests(nasty), RUN).splitlines()
-    test_line = f'hook test "$P/releases/$ID" {q(TEST)} back'
+    test_line = f'hook test "$RELEASES/$ID" {q(TEST)} back'
     assert [line for line in with_tests if line != test_line] == without
 
 
@@ -362,3 +362,27 @@ def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
     )
     expected: tuple[str, str, list[Path]] = ("", f"health\n{url} did not answer in time\n", [])
     assert expected == (bash_n(scripts.activate(env, RUN)), done.stdout, list(workdir.iterdir()))
+
+
+def test_the_header_names_every_path_under_the_root_from_the_layout(nasty: Environment) -> None:
+    lines = scripts.wrap(nasty, RUN, []).splitlines()
+    header_line = next(line for line in lines if line.startswith("REPO_DIR="))
+    shell = Layout("$P")
+    expected = (
+        f'REPO_DIR="{shell.repo}" RELEASES="{shell.releases}" CURRENT="{shell.current}" '
+        f'SHARED="{shell.shared}" DEPLOYS="{shell.deploys}" STATE="{shell.state}" L="{shell.lock}"'
+    )
+    assert header_line == expected
+
+
+def test_no_script_writes_a_path_under_the_root_by_hand(nasty_scripts: dict[str, str]) -> None:
+    """Paths come from the header's names or from Layout; only scratch names sit beside them."""
+    shell = Layout("$P")
+    scratch = ('"$P/.current.$$"', '"$P/.repo.tmp"', f'"{shell.logs}"', f'"{shell.pids}"')
+    by_hand = {}
+    for name in WRAPPED:
+        text = "\n".join(body(nasty_scripts[name])) + scripts.PRELUDE
+        for allowed in scratch:
+            text = text.replace(allowed, "")
+        by_hand[name] = [line for line in text.splitlines() if "$P/" in line]
+    assert by_hand == {name: [] for name in WRAPPED}
