@@ -15,7 +15,6 @@ stderr), so the client can follow it live over one channel::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 PREFIX = "::pushdeploy::"
@@ -85,10 +84,3 @@ class Outcome:
 
     def tail(self, count: int = 15) -> list[str]:
         return self.output[-count:]
-
-
-def collect(status: int, lines: Iterable[str]) -> Outcome:
-    outcome = Outcome(status)
-    for line in lines:
-        outcome.add(parse(line))
-    return outcome

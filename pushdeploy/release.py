@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from pushdeploy.errors import Refused
 
-_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{7,40}(\.\d+)?$")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\$`'\"!;&|<>(){}]")
 
 
@@ -49,10 +48,6 @@ def check_ref(ref: str) -> str:
 def release_id(when: datetime, sha: str) -> str:
     """``20261123T004512Z-3f2a9c1``; a second deploy of one SHA in one second gets ``.2``."""
     return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + sha[:7]
-
-
-def is_release_id(name: str) -> bool:
-    return bool(_ID.fullmatch(name))
 
 
 def now() -> datetime:

@@ -8,6 +8,14 @@ from pushdeploy import protocol
 from pushdeploy.protocol import Marker, Outcome
 
 
+def collect(status: int, lines: list[str]) -> Outcome:
+    """What the client makes of a script's output: its lines fed in order, then its status."""
+    outcome = Outcome(status)
+    for line in lines:
+        outcome.add(protocol.parse(line))
+    return outcome
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -62,11 +70,11 @@ def test_collect_gathers_what_a_script_said() -> None:
         done=True,
         output=["remote: counting objects"],
     )
-    assert expected == protocol.collect(0, lines)
+    assert expected == collect(0, lines)
 
 
 def test_a_failure_records_the_step_and_why() -> None:
-    outcome = protocol.collect(1, ["::pushdeploy::step build", "::pushdeploy::fail build it broke"])
+    outcome = collect(1, ["::pushdeploy::step build", "::pushdeploy::fail build it broke"])
     assert (outcome.failed_step, outcome.failure, outcome.done) == ("build", "it broke", False)
 
 
@@ -81,7 +89,7 @@ def test_a_failure_records_the_step_and_why() -> None:
     ],
 )
 def test_ok_means_status_zero_and_no_failed_step(status: int, lines: list[str], ok: bool) -> None:
-    assert ok == protocol.collect(status, lines).ok
+    assert ok == collect(status, lines).ok
 
 
 def test_add_one_marker_at_a_time() -> None:
@@ -95,10 +103,10 @@ def test_add_one_marker_at_a_time() -> None:
     ("count", "expected"), [(2, ["l18", "l19"]), (15, [f"l{i}" for i in range(5, 20)])]
 )
 def test_tail_is_the_last_lines_of_output(count: int, expected: list[str]) -> None:
-    outcome = protocol.collect(1, [f"l{i}" for i in range(20)])
+    outcome = collect(1, [f"l{i}" for i in range(20)])
     assert expected == outcome.tail(count)
 
 
 def test_tail_defaults_to_fifteen_lines() -> None:
-    outcome = protocol.collect(1, [f"l{i}" for i in range(20)])
+    outcome = collect(1, [f"l{i}" for i in range(20)])
     assert outcome.tail() == [f"l{i}" for i in range(5, 20)]
