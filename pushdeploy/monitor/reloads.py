@@ -1,15 +1,10 @@
 """The monitor's record of reloads, and how it tells a new touch of the restart file.
 
 A reload is numbered (``seq`` 1 is the first generation, at start) and recorded as a dict that
-goes as it is into the status file, where ``pushdeploy ENV reload`` and ``restart = monitor``
-deploys read their verdict::
-
-    {"seq": 3, "trigger": "restart-file", "requests": [...], "release": "/srv/app/releases/…",
-     "result": "pending" | "ok" | "failed", "reason": "", "started": 1.7e9, "finished": None}
-
-``trigger`` is ``start``, ``restart-file``, ``sighup``, ``command`` or ``heartbeat``;
-``requests`` are the ids of the ``reload`` commands this reload serves. The last ``KEEP`` finished
-reloads are kept.
+goes as it is into the status file (its shape is in ``state``), where ``pushdeploy ENV reload``
+and ``restart = monitor`` deploys read their verdict. ``trigger`` is ``start``, ``restart-file``,
+``sighup`` (a ``reload`` command sends SIGHUP too, and its request id lands in ``requests``) or
+``heartbeat``. The last ``KEEP`` finished reloads are kept.
 
 ``RestartFile`` stats the restart file through the ``current`` symlink: a touch is a change of
 its (mtime, inode, device), so a switch of ``current`` to a release whose file differs counts
