@@ -88,7 +88,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     """
     body = [
         "back() {",
-        '  warn "$2; switching back to ${PREV:-no release}"',
+        '  warn "$1 failed; switching back to ${PREV:-no release}"',
         f"  switch_back {q(action)}",
         '  fail "$1" "$2" 77',
         "}",
