@@ -80,7 +80,7 @@ class LockHeld(PushdeployError):
 
 class DeployFailed(PushdeployError):
     status = ExitStatus.FAILED
-    default_hint = "the live release was not changed; fix the cause and deploy again"
+    default_hint = "the live release was not changed; fix the cause and run the command again"
 
 
 class DeployReverted(DeployFailed):
