@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -103,9 +105,14 @@ def build_parser() -> Parser:
 
 
 def main(
-    argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+    argv: list[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: io.BufferedIOBase | None = None,
 ) -> int:
+    """The command line; ``stdin`` is the input ``exec`` passes on (default: a piped stdin)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    stdin = stdin if stdin is not None else piped_stdin()
     console = Console(stdout, stderr)
     debug = False
     try:
@@ -117,7 +124,7 @@ def main(
         debug = args.debug
         verbosity = 0 if args.quiet else 1 + args.verbose
         console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
-        return dispatch(args, console)
+        return dispatch(args, console, stdin)
     except PushdeployError as exc:
         console.error(exc.message, exc.hint, exc.details)
         return int(exc.status)
@@ -133,7 +140,19 @@ def main(
         return ExitStatus.ERROR
 
 
-def dispatch(args: argparse.Namespace, console: Console) -> int:
+def piped_stdin() -> io.BufferedIOBase | None:
+    """This process's stdin when it is a pipe or a file; not a terminal (that is ``console``)."""
+    try:
+        if os.isatty(sys.stdin.fileno()):
+            return None
+    except (AttributeError, ValueError, OSError):  # closed, or replaced (a test runner's capture)
+        return None
+    return sys.stdin.buffer  # type: ignore[return-value]  # a BufferedReader
+
+
+def dispatch(
+    args: argparse.Namespace, console: Console, stdin: io.BufferedIOBase | None = None
+) -> int:
     if args.example_config:
         console.raw(commands.example_config())
         return ExitStatus.OK
@@ -160,4 +179,4 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
     handler = commands.HANDLERS.get(name)
     if handler is None:  # a ref to deploy
         handler, words = commands.HANDLERS["deploy"], ["deploy", *words]
-    return handler(commands.Invocation(args, console, env, base, words[1:]))
+    return handler(commands.Invocation(args, console, env, base, words[1:], stdin))

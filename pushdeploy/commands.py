@@ -8,6 +8,7 @@ one read-back script (scripts.status) and the pure history module.
 from __future__ import annotations
 
 import argparse
+import io
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Invocation:
     env: Environment
     base: Path
     words: list[str]
+    stdin: io.BufferedIOBase | None = None  # piped input, for exec
 
     def no_more_words(self, command: str, allowed: int = 0) -> None:
         if len(self.words) > allowed:
@@ -139,10 +141,17 @@ def run_unlock(inv: Invocation) -> int:
     return ExitStatus.OK
 
 
-def stream(inv: Invocation, command: str, script: str) -> dict[str, int]:
-    """Run ``script`` on every host, passing its output through (prefixed when several hosts)."""
+def stream(
+    inv: Invocation, command: str, script: str, stdin: io.BufferedIOBase | None = None
+) -> dict[str, int]:
+    """Run ``script`` on every host, passing its output through (prefixed when several hosts).
+
+    ``stdin`` follows the script: streamed as it comes to one host, read whole first and sent to
+    each when there are several (they run one after another).
+    """
     session = inv.session(command)
     several = len(inv.env.hosts) > 1
+    whole = stdin.read() if stdin is not None and several else None
     statuses = {}
     try:
         for label, transport in session.transports().items():
@@ -154,7 +163,8 @@ def stream(inv: Invocation, command: str, script: str) -> dict[str, int]:
                 else:
                     inv.console.debug(prefix + line)
 
-            statuses[label] = transport.run(script, on_line)
+            source = io.BytesIO(whole) if whole is not None else stdin
+            statuses[label] = transport.run(script, on_line, source)
     finally:
         session.close()
     return statuses
@@ -163,7 +173,8 @@ def stream(inv: Invocation, command: str, script: str) -> dict[str, int]:
 def run_exec(inv: Invocation) -> int:
     if not inv.words:
         raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
-    for label, status in stream(inv, "exec", scripts.exec_script(inv.env, inv.words)).items():
+    script = scripts.exec_script(inv.env, inv.words)
+    for label, status in stream(inv, "exec", script, inv.stdin).items():
         if status:
             raise RemoteCommandFailed(
                 f"{label}: {shlex.join(inv.words)} exited with status {status}", status

@@ -301,8 +301,12 @@ def in_current(env: Environment, command: str) -> str:
 
 
 def exec_script(env: Environment, argv: list[str]) -> str:
-    """Run ``argv`` joined as one shell command line (as ssh does), sent on stdin, not in argv."""
-    return "{ " + in_current(env, "exec bash -c " + q(" ".join(argv))) + "; } </dev/null\n"
+    """Run ``argv`` joined as one shell command line (as ssh does), sent on stdin, not in argv.
+
+    One line: the command's stdin is what the client sends after it (``exec``'s piped input),
+    or nothing.
+    """
+    return "{ " + in_current(env, "exec bash -c " + q(" ".join(argv))) + "; }\n"
 
 
 def console_command(env: Environment) -> str:

@@ -2,7 +2,9 @@
 
 This is the one module that imports fabric and paramiko. A transport runs a bash script sent on
 stdin over ONE channel (``bash -s``) and streams its output line by line to a callback; it can also
-start an interactive command (``console``) and upload a file.
+start an interactive command (``console``) and upload a file. ``run`` can pass more input after the
+script (``exec``'s piped stdin): bash reads a script from a pipe a byte at a time, so the command
+the script ends with reads what follows it.
 
 Lifecycle: ``open_transport`` connects at once (so host-key and login errors surface before any
 phase runs); ``close`` ends the connection. One transport per host per invocation.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import select
 import socket
@@ -31,35 +34,17 @@ from fabric import Connection
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.keys import Host
-
-OnLine = Callable[[str, str], None]  # (stream "out" | "err", line without newline)
+from pushdeploy.streams import LineSplitter, OnLine, pump
 
 
 class Transport(Protocol):
     label: str
 
-    def run(self, script: str, on_line: OnLine) -> int: ...
+    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int: ...
 
     def interactive(self, command: str) -> int: ...
 
     def close(self) -> None: ...
-
-
-class LineSplitter:
-    """Bytes in, whole decoded lines out; ``flush`` hands out a last unterminated line."""
-
-    def __init__(self, stream: str, on_line: OnLine) -> None:
-        self.stream, self.on_line, self.buffer = stream, on_line, b""
-
-    def feed(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            self.on_line(self.stream, line.decode("utf-8", "replace").rstrip("\r"))
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.feed(b"\n")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -105,12 +90,15 @@ class SSHTransport:
             paramiko.agent.AgentRequestHandler(channel)
         return channel
 
-    def run(self, script: str, on_line: OnLine) -> int:
+    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
         channel = self._channel()
         try:
             channel.exec_command("bash -s")
             channel.sendall(script.encode())
-            channel.shutdown_write()
+            if stdin is None:
+                channel.shutdown_write()
+            else:
+                pump(stdin, channel.sendall, channel.shutdown_write)
             out, err = LineSplitter("out", on_line), LineSplitter("err", on_line)
             while True:
                 select.select([channel], [], [], 1.0)
@@ -159,13 +147,18 @@ class LocalTransport:
 
     label = "local"
 
-    def run(self, script: str, on_line: OnLine) -> int:
+    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
         with subprocess.Popen(
             ["bash", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         ) as proc:
             assert proc.stdin and proc.stdout and proc.stderr
             proc.stdin.write(script.encode())
-            proc.stdin.close()
+            proc.stdin.flush()
+            if stdin is None:
+                proc.stdin.close()
+            else:
+                pipe = proc.stdin
+                pump(stdin, lambda chunk: (pipe.write(chunk), pipe.flush()), pipe.close)
             splitters = {
                 proc.stdout: LineSplitter("out", on_line),
                 proc.stderr: LineSplitter("err", on_line),
@@ -198,7 +191,7 @@ class RecordingTransport:
         self.label, self.record, self.replies = label, record, replies or []
         self.scripts: list[str] = []
 
-    def run(self, script: str, on_line: OnLine) -> int:
+    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
         self.scripts.append(script)
         self.record(self.label, script)
         for line in self.replies:

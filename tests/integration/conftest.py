@@ -45,11 +45,11 @@ class Project:
     def host_spec(self) -> str:
         return self.host_line.split("\n")[0].split("=", 1)[1].strip()
 
-    def run(self, *args: str) -> Result:
-        return run_cli("-c", str(self.conf), "-C", str(self.base), *args)
+    def run(self, *args: str, stdin: bytes = b"") -> Result:
+        return run_cli("-c", str(self.conf), "-C", str(self.base), *args, stdin=stdin)
 
-    def ok(self, *args: str) -> Result:
-        result = self.run(*args)
+    def ok(self, *args: str, stdin: bytes = b"") -> Result:
+        result = self.run(*args, stdin=stdin)
         assert result.status == 0, f"exit {result.status}\n{result.stdout}\n{result.stderr}"
         return result
 

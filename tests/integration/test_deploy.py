@@ -293,6 +293,23 @@ def test_exec_runs_in_the_live_release_and_passes_the_status_on(ready_project: P
     assert failed.error_lines
 
 
+def test_exec_passes_piped_input_on_to_the_command(ready_project: Project) -> None:
+    # As `ssh host cmd < file` would: more than an SSH window's worth (2 MiB), binary, with
+    # newlines and NULs, and read by the command after bash has read the script from the stream.
+    p = ready_project
+    p.ok("app")
+    data = bytes(range(256)) * (3 * 1024 * 1024 // 256) + b"tail without newline"
+    result = p.ok("app", "exec", "cat > upload.bin && wc -c < upload.bin", stdin=data)
+    assert result.stdout.strip() == str(len(data))
+    assert (p.root / "current" / "upload.bin").read_bytes() == data
+
+
+def test_exec_without_input_gives_the_command_an_empty_stdin(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    assert p.ok("app", "exec", "cat; echo end").stdout == "end\n"  # EOF at once, no hang
+
+
 def test_dry_run_prints_the_scripts_and_changes_nothing(ready_project: Project) -> None:
     p = ready_project
     result = p.ok("--dry-run", "app")

@@ -47,6 +47,13 @@ def test_every_host_gets_the_same_release(pair: Pair) -> None:
     assert "to " in result.stdout and ", " in result.stdout.split(" to ")[1]
 
 
+def test_exec_gives_every_host_the_same_piped_input(pair: Pair) -> None:
+    pair.project.ok("app")
+    data = b"line one\nline two\n" * 1000
+    pair.project.ok("app", "exec", "cat > got.txt", stdin=data)
+    assert [(root / "current" / "got.txt").read_bytes() for root in pair.roots] == [data, data]
+
+
 def test_a_host_failing_to_prepare_leaves_every_host_as_it_was(pair: Pair) -> None:
     p = pair.project
     p.ok("app")

@@ -20,7 +20,8 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.startswith("pushdeploy: error:")]
 
 
-def run_cli(*argv: str | Path) -> Result:
+def run_cli(*argv: str | Path, stdin: bytes = b"") -> Result:
+    """``stdin`` is what a pipe into pushdeploy would carry (empty by default: hermetic)."""
     out, err = io.StringIO(), io.StringIO()
-    status = main([str(a) for a in argv], stdout=out, stderr=err)
+    status = main([str(a) for a in argv], stdout=out, stderr=err, stdin=io.BytesIO(stdin))
     return Result(status, out.getvalue(), err.getvalue())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pushdeploy import __version__
+from pushdeploy import __version__, cli
 from tests.support.cli import run_cli
 
 UNREACHABLE = "host = nobody@127.0.0.1:1"  # nothing listens on port 1: a connection would fail
@@ -146,3 +149,21 @@ def test_uncommitted_or_unpushed_work_is_refused_unless_forced(tmp_path: Path) -
     assert "uncommitted changes" in dirty.stderr and "--force" in dirty.stderr
     forced = run_cli("-C", str(work), "--force", "app")
     assert forced.status == 4  # got past the check, then could not connect
+
+
+def test_exec_input_is_a_piped_stdin_never_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, terminal = os.openpty()
+    read_end, write_end = os.pipe()
+    try:
+        with (
+            open(terminal, "rb", closefd=False) as tty,
+            open(read_end, "rb", closefd=False) as pipe,
+        ):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(tty))
+            assert cli.piped_stdin() is None  # a terminal: `console` is for typing at the server
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(pipe))
+            piped = cli.piped_stdin()
+            assert piped is not None and piped.fileno() == read_end
+    finally:
+        for fd in (controller, terminal, read_end, write_end):
+            os.close(fd)

@@ -217,9 +217,8 @@ def test_only_prepare_keeps_the_lock(nasty_scripts: dict[str, str], name: str, k
 
 
 def test_exec_joins_argv_like_ssh_and_quotes_it(nasty: Environment) -> None:
-    expected = (
-        "{ " + scripts.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; } </dev/null\n"
-    )
+    # One line and no redirection: whatever the client sends after it is the command's stdin.
+    expected = "{ " + scripts.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; }\n"
     assert expected == scripts.exec_script(nasty, ["ls", "-la", "my dir; $(id)"])
 
 

@@ -1,0 +1,55 @@
+"""Byte plumbing between the client and a remote command: output split into lines, input fed in.
+
+Used by every transport: ``LineSplitter`` turns a stream of output bytes into the whole decoded
+lines the protocol and the console read; ``pump`` copies the client's stdin into a command as it
+comes (``exec`` with piped input).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Callable
+
+OnLine = Callable[[str, str], None]  # (stream "out" | "err", line without newline)
+
+
+def pump(
+    source: io.BufferedIOBase, write: Callable[[bytes], object], close: Callable[[], object]
+) -> None:
+    """Copy ``source`` to ``write`` as it comes, then ``close``, in a daemon thread.
+
+    A thread, so the caller keeps reading the command's output meanwhile (a command that echoes
+    its input would otherwise block on a full window while we block sending to it). If the
+    command exits first, the write fails and the copy stops; a source that never ends (a pipe
+    still open) leaves only this daemon thread waiting, which the process does not wait for.
+    """
+
+    def copy() -> None:
+        # Any error means the command or the connection is gone (the SSH library raises its own
+        # exception types, which this module does not import): nothing more to send.
+        with contextlib.suppress(Exception):
+            while chunk := source.read1(65536):
+                write(chunk)
+        with contextlib.suppress(Exception):
+            close()
+
+    threading.Thread(target=copy, name="stdin", daemon=True).start()
+
+
+class LineSplitter:
+    """Bytes in, whole decoded lines out; ``flush`` hands out a last unterminated line."""
+
+    def __init__(self, stream: str, on_line: OnLine) -> None:
+        self.stream, self.on_line, self.buffer = stream, on_line, b""
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self.on_line(self.stream, line.decode("utf-8", "replace").rstrip("\r"))
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.feed(b"\n")
