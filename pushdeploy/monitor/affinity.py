@@ -11,17 +11,17 @@ others. When the generation is ready (before the old one is retired), or once ha
 worker gets the monitor's full set back. The generation it replaces then drains and exits on
 the confined half (its exit is background work too, and it never needs the set back).
 
-Lifecycle of one worker: it is born confined, spawned ``inside spawning_on(cpus)``, which sets
-the spawning thread's own mask for the duration of ``posix_spawn`` (a child inherits its
-parent thread's mask, and the mask survives ``exec``, so every thread and process the app starts
-inherits it). Setting the mask on the child after ``posix_spawn`` instead left it a few hundred
-microseconds on any CPU, enough for its ``exec`` to stall a serving CPU: on 2 cores the window
-p99 of ``bench/reload.py`` without keep-alive went from 1.65-1.93x to 1.24-1.37x the steady p99.
-``move(only_from=confined)`` then walks every task
-(thread) of the worker and of its descendants (an app may fork its own workers), because
-``sched_setaffinity`` changes one thread only. A task that is not on the confined set any more
-chose its own affinity and is left alone. The walk repeats until a pass changes nothing, so a
-thread created from a still-confined thread during the walk is caught by the next pass.
+Lifecycle of one worker: it is born confined, spawned inside ``spawning_on(cpus)``, which sets the
+spawning thread's own mask for the duration of ``posix_spawn`` (a child inherits its parent
+thread's mask, and the mask survives ``exec``, so every thread and process the app starts inherits
+it). Setting the mask on the child after ``posix_spawn`` instead left it a few hundred
+microseconds on any CPU, enough for its ``exec`` to stall a serving CPU: on 2 cores the window p99
+of ``bench/reload.py`` without keep-alive went from 1.65-1.93x to 1.24-1.37x the steady p99.
+``move(only_from=confined)`` then walks every task (thread) of the worker and of its descendants
+(an app may fork its own workers), because ``sched_setaffinity`` changes one thread only. A task
+that is not on the confined set any more chose its own affinity and is left alone. The walk
+repeats until a pass changes nothing, so a thread created from a still-confined thread during the
+walk is caught by the next pass.
 
 No privileges needed (a process may change the affinity of processes of its own uid) and fully
 reversible, unlike ``nice``. Best effort: a worker that exited, or a kernel that refuses a set
@@ -50,7 +50,7 @@ def startup_cpus(allowed: set[int]) -> set[int] | None:
 def spawning_on(cpus: set[int] | None) -> Iterator[None]:
     """Processes spawned by this thread inside the block start on ``cpus`` (None: unchanged)."""
     mine = os.sched_getaffinity(0) if cpus else None
-    if mine is not None and not _set(0, cpus or mine):
+    if cpus and not _set(0, cpus):
         mine = None  # the kernel refused the set: spawn unconfined
     try:
         yield
