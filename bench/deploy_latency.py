@@ -35,14 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.clienthome import ClientHome, write_client_home  # noqa: E402  (ROOT on path)
 from tests.support.delayproxy import DelayProxy  # noqa: E402  (needs ROOT on sys.path)
-from tests.support.sshd import (  # noqa: E402  (needs ROOT on sys.path)
-    ClientHome,
-    SSHServer,
-    SSHServerError,
-    find_sshd,
-    write_client_home,
-)
+from tests.support.sshd import SSHServer, SSHServerError, find_sshd  # noqa: E402  (ROOT on path)
 
 ENV_NAME = "bench"
 TARGET_RATIO = 1.5

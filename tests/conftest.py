@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sshd import ClientHome, SSHServer, find_sshd, write_client_home
+from tests.support.clienthome import ClientHome, write_client_home
+from tests.support.sshd import SSHServer, find_sshd
 
 SERVER_FIXTURES = ("sshd", "fresh_sshd")
 LOG_OFFSETS = pytest.StashKey[dict[str, int]]()

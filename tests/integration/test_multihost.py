@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Project
-from tests.support.sshd import SSHServer, write_client_home
+from tests.support.clienthome import write_client_home
+from tests.support.sshd import SSHServer
 
 
 class Pair:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Project, wait_until
-from tests.support.sshd import SSHServer, write_client_home
+from tests.support.clienthome import write_client_home
+from tests.support.sshd import SSHServer
 
 
 def ssh_project(tmp_path: Path, server: SSHServer, *, known: bool = True) -> Project:

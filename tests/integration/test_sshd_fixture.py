@@ -15,13 +15,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.support.clienthome import ClientHome, write_client_home
 from tests.support.delayproxy import DelayProxy
-from tests.support.sshd import (
-    ClientHome,
-    SSHServer,
-    read_banner,
-    write_client_home,
-)
+from tests.support.sshd import SSHServer, read_banner
 
 pytestmark = pytest.mark.sshd
 
