@@ -16,15 +16,21 @@ OnLine = Callable[[str, str], None]  # (stream "out" | "err", line without newli
 
 
 def pump(
-    source: io.BufferedIOBase, write: Callable[[bytes], object], close: Callable[[], object]
+    source: io.BufferedIOBase | None, write: Callable[[bytes], object], close: Callable[[], object]
 ) -> None:
     """Copy ``source`` to ``write`` as it comes, then ``close``, in a daemon thread.
+
+    No ``source``: ``close`` at once, so the command reads end-of-file after the script.
 
     A thread, so the caller keeps reading the command's output meanwhile (a command that echoes
     its input would otherwise block on a full window while we block sending to it). If the
     command exits first, the write fails and the copy stops; a source that never ends (a pipe
     still open) leaves only this daemon thread waiting, which the process does not wait for.
     """
+
+    if source is None:
+        close()
+        return
 
     def copy() -> None:
         # Any error means the command or the connection is gone (the SSH library raises its own

@@ -82,13 +82,14 @@ def render_service(
     """``NAME.service`` running ``path/.pushdeploy/monitor.pyz run`` in the foreground."""
     _check(name, path)
     root = path.rstrip("/") or "/"
+    layout = Layout(root)
     start = command_line(
         [
             python,
-            Layout(root).monitor_zipapp,
+            layout.monitor_zipapp,
             "run",
             "--config",
-            Layout(root).monitor_config,
+            layout.monitor_config,
         ]
     )
     lines = [

@@ -95,10 +95,7 @@ class SSHTransport:
         try:
             channel.exec_command("bash -s")
             channel.sendall(script.encode())
-            if stdin is None:
-                channel.shutdown_write()
-            else:
-                pump(stdin, channel.sendall, channel.shutdown_write)
+            pump(stdin, channel.sendall, channel.shutdown_write)
             out, err = LineSplitter("out", on_line), LineSplitter("err", on_line)
             while True:
                 select.select([channel], [], [], 1.0)
@@ -154,11 +151,8 @@ class LocalTransport:
             assert proc.stdin and proc.stdout and proc.stderr
             proc.stdin.write(script.encode())
             proc.stdin.flush()
-            if stdin is None:
-                proc.stdin.close()
-            else:
-                pipe = proc.stdin
-                pump(stdin, lambda chunk: (pipe.write(chunk), pipe.flush()), pipe.close)
+            pipe = proc.stdin
+            pump(stdin, lambda chunk: (pipe.write(chunk), pipe.flush()), pipe.close)
             splitters = {
                 proc.stdout: LineSplitter("out", on_line),
                 proc.stderr: LineSplitter("err", on_line),
