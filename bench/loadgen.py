@@ -61,6 +61,13 @@ class Outcome:
             f"{int(self.new)} {self.error or '-'}"
         )
 
+    @classmethod
+    def parse(cls, line: str) -> Outcome:
+        """The outcome ``line`` printed (for the caller that ran this script)."""
+        scheduled, latency, ok, lag, new, error = line.split()
+        error = "" if error == "-" else error
+        return cls(float(scheduled), float(latency), ok == "1", float(lag), new == "1", error)
+
 
 @dataclass(eq=False)
 class Connection:

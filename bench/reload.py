@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadgen import Outcome  # the script's own directory, bench/, is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "app"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -53,18 +55,8 @@ REQUEST_TIMEOUT = 5.0
 
 
 @dataclass
-class Result:
-    scheduled: float
-    latency: float
-    ok: bool
-    error: str = ""
-    lag: float = 0.0  # the client's own delay before sending
-    new: bool = False  # the request opened a connection
-
-
-@dataclass
 class Run:
-    results: list[Result] = field(default_factory=list)
+    results: list[Outcome] = field(default_factory=list)
     windows: list[tuple[float, float]] = field(default_factory=list)
     reload_failures: int = 0
 
@@ -95,18 +87,7 @@ def load(port: int, rate: float, duration: float, keepalive: bool, run: Run) -> 
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=duration + REQUEST_TIMEOUT * 4, check=True
     )
-    for line in done.stdout.splitlines():
-        scheduled, latency, ok, lag, new, error = line.split()
-        run.results.append(
-            Result(
-                float(scheduled),
-                float(latency),
-                ok == "1",
-                "" if error == "-" else error,
-                lag=float(lag),
-                new=new == "1",
-            )
-        )
+    run.results += [Outcome.parse(line) for line in done.stdout.splitlines()]
 
 
 # -- the two ways to restart -------------------------------------------------------------------
