@@ -9,21 +9,29 @@ Lookup rules (written down in deploy.conf.example as well):
 * ``[defaults]`` applies to every section; ``inherit = other`` takes another section's values first.
   Precedence: the section itself, then its ``inherit`` chain nearest first, then ``[defaults]``.
 * Both ``key = value`` and TJ's ``key value`` lines are read; indented lines continue a value.
+
+Values from outside the file, so deploy.conf can be committed: ``$NAME`` and ``${NAME}`` in
+``env`` values expand from the local environment (``$$`` is a ``$``; a name that is not set is an
+error), and ``secrets-file`` names a local dotenv file whose pairs join ``env``, winning over it for
+the same name. Both are recorded in ``Environment.external`` so every output can hide them.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import iniconfig
 
-from pushdeploy import keys
+from pushdeploy import keys, secrets
 from pushdeploy.errors import ConfigError
-from pushdeploy.keys import KEYS, Host
+from pushdeploy.hosts import Host
+from pushdeploy.keys import KEYS
 
 DEFAULTS_SECTION = "defaults"
 # TJ's `key value` line: a bare key, blanks, then a value that does not start with = or :.
@@ -63,7 +71,9 @@ class Environment:
     health: str | None = None
     health_timeout: int = 30
     shared: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    # The values are secrets as often as not: kept out of repr (tracebacks, debug output).
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    secrets_file: str | None = None
     keep: int = 5
     app: str | None = None
     workers: int = 2
@@ -73,6 +83,9 @@ class Environment:
     heartbeat: str | None = None
     grace: int = 30
     settings: Mapping[str, Setting] = field(default_factory=dict, compare=False, repr=False)
+    # (env name, text) for each piece of an env value that came from outside deploy.conf: a
+    # $NAME expansion or a secrets-file value. Hidden everywhere (secrets.py).
+    external: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
 
 def read_text(path: Path) -> str:
@@ -100,13 +113,19 @@ def parse(text: str, source: str) -> iniconfig.IniConfig:
     try:
         ini = iniconfig.IniConfig(source, data=normalize(text))
     except iniconfig.ParseError as exc:
-        raise ConfigError(f"{source}:{exc.lineno + 1}: {exc.msg}") from None
+        raise ConfigError(f"{source}:{exc.lineno + 1}: {_cut(exc.msg)}") from None
     for section, values in ini.sections.items():
         for name in values:
             if name not in KEYS:
-                where = f"{source}:{ini.lineof(section, name)}: [{section}] {name}"
-                raise ConfigError(f"{where}: unknown key", suggest(name, KEYS))
+                where = f"{source}:{ini.lineof(section, name)}: [{_cut(section)}] {_cut(name)}"
+                hint = suggest(name, KEYS) if len(name) <= 100 else suggest("", ())
+                raise ConfigError(f"{where}: unknown key", hint)
     return ini
+
+
+def _cut(text: str, limit: int = 100) -> str:
+    """A name or line from the file, short enough for a one-line error."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def sections(ini: iniconfig.IniConfig) -> list[str]:
@@ -124,10 +143,10 @@ def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
     """Merge ``[defaults]``, the ``inherit`` chain and the section itself, nearest last."""
     if name not in ini.sections or name == DEFAULTS_SECTION:
         known = sections(ini)
-        hint = suggest(name, known) if known else f"{ini.path} has no sections"
+        hint = suggest(name, known) if known and len(name) <= 100 else f"{ini.path} has no sections"
         if known and not hint.startswith("did"):
             hint = "sections: " + ", ".join(known)
-        raise ConfigError(f"no section [{name}] in {ini.path}", hint)
+        raise ConfigError(f"no section [{_cut(name)}] in {ini.path}", hint)
     chain: list[str] = []
     current: str | None = name
     while current is not None:
@@ -156,8 +175,19 @@ def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
     return merged
 
 
-def load(path: Path, name: str, overrides: Mapping[str, str] | None = None) -> Environment:
-    """Read ``path`` and return the validated environment ``name``."""
+def load(
+    path: Path,
+    name: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Environment:
+    """Read ``path`` and return the validated environment ``name``.
+
+    ``environ`` is what ``$NAME`` in ``env`` expands from (default: this process's environment);
+    ``warn`` hears about a secrets-file that other users can read.
+    """
     source = str(path)
     ini = parse(read_text(path), source)
     merged = effective(ini, name)
@@ -165,10 +195,17 @@ def load(path: Path, name: str, overrides: Mapping[str, str] | None = None) -> E
         if key not in KEYS:
             raise ConfigError(f"unknown key {key!r}", suggest(key, KEYS))
         merged[key] = Setting(value, "command line", 0)
-    return build_environment(name, source, merged)
+    return build_environment(name, source, merged, environ=environ, warn=warn)
 
 
-def build_environment(name: str, source: str, merged: Mapping[str, Setting]) -> Environment:
+def build_environment(
+    name: str,
+    source: str,
+    merged: Mapping[str, Setting],
+    *,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Environment:
     values: dict[str, object] = {}
     for key, setting in merged.items():
         spec = KEYS[key]
@@ -184,10 +221,57 @@ def build_environment(name: str, source: str, merged: Mapping[str, Setting]) -> 
                 f"{source}: [{name}] {key}: required key is missing",
                 f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
             )
-    env = Environment(name=name, source=source, settings=dict(merged), **values)  # type: ignore[arg-type]
+    external: list[tuple[str, str]] = []
+    if "env" in merged:
+        try:
+            local = os.environ if environ is None else environ
+            values["env"] = secrets.expand_pairs(values["env"], external, local)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where(source, merged['env'])} [{name}] env: {exc}",
+                "export it before running pushdeploy, or write $$ for a literal $",
+            ) from None
+    if "secrets-file" in merged:
+        pairs = read_secrets_file(merged["secrets-file"], source, name, warn)
+        values["env"] = secrets.with_overrides(values.get("env", ()), pairs)  # type: ignore[arg-type]
+        external += pairs
+    env = Environment(
+        name=name,
+        source=source,
+        settings=dict(merged),
+        external=tuple(external),
+        **values,  # type: ignore[arg-type]
+    )
     keys.check_combination(env, source)
     return env
 
 
 def where(source: str, setting: Setting) -> str:
     return f"{source}:{setting.line}:" if setting.line else f"{source} ({setting.section}):"
+
+
+def read_secrets_file(
+    setting: Setting, source: str, name: str, warn: Callable[[str], None] | None
+) -> list[tuple[str, str]]:
+    """The pairs of ``secrets-file`` (a local dotenv file, relative to deploy.conf's directory)."""
+    path = Path(source).parent / Path(setting.value.strip()).expanduser()
+    what = f"{where(source, setting)} [{name}] secrets-file"
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{what}: no file at {path}",
+            "create it with NAME=value lines (chmod 600, keep it out of git), or remove the key",
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+    if warn is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+        warn(f"{path} holds secrets but others can read it (mode {mode & 0o777:o}); chmod 600 it")
+    try:
+        return secrets.parse_dotenv(text)
+    except secrets.DotenvError as exc:
+        hint = "see secrets-file in deploy.conf.example"
+        raise ConfigError(f"{path}:{exc.line}: {exc}", hint) from None

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, keys
+from pushdeploy import config, hosts, keys
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConfigError, ExitStatus
-from pushdeploy.keys import KEYS, Host
+from pushdeploy.hosts import Host
+from pushdeploy.keys import KEYS
 
 SOURCE = "deploy.conf"
 DEFAULT_HINT = "fix deploy.conf (see deploy.conf.example for every key)"
@@ -304,9 +305,9 @@ def test_good_values_convert(line: str, attr: str, expected: object) -> None:
         ("host = ::1", "host: expected [user@]host[:port], got '::1'"),
         ("host = @app2", "host: expected [user@]host[:port], got '@app2'"),
         ("host = app2:0", "host: expected a port from 1 to 65535, got '0'"),
-        ("env = 1A=2", "env: expected NAME=value, got '1A=2'"),
-        ("env = A-B=2", "env: expected NAME=value, got 'A-B=2'"),
-        ("env = A", "env: expected NAME=value, got 'A'"),
+        ("env = 1A=2", "env: item 1: '1A' is not a variable name"),
+        ("env = OK=1 A-B=2", "env: item 2: 'A-B' is not a variable name"),
+        ("env = A", "env: expected NAME=value items; item 1 has no '='"),
         ("env = A='x", "env: cannot split into NAME=value items: No closing quotation"),
         ("path = srv/app", "path: expected an absolute path or ~/path, got 'srv/app'"),
         ("path = ~", "path: expected an absolute path or ~/path, got '~'"),
@@ -435,25 +436,25 @@ def test_monitor_restart_with_app_and_listen_is_accepted() -> None:
     ],
 )
 def test_parse_host(spec: str, expected: Host) -> None:
-    assert expected == keys.parse_host(spec)
+    assert expected == hosts.parse_host(spec)
 
 
 @pytest.mark.parametrize(
     ("spec", "local"), [("local", True), ("localhost", False), ("local:22", True)]
 )
 def test_only_the_name_local_means_this_machine(spec: str, local: bool) -> None:
-    assert local == keys.parse_host(spec).local
+    assert local == hosts.parse_host(spec).local
 
 
 @pytest.mark.parametrize("spec", ["", "a b", "user@", "@host", "host:", "a/b", "::1", "host:port"])
 def test_parse_host_refuses(spec: str) -> None:
     with pytest.raises(ValueError, match=r"^expected \[user@\]host\[:port\], got "):
-        keys.parse_host(spec)
+        hosts.parse_host(spec)
 
 
 def test_a_blank_host_value_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^expected one or more hosts$"):
-        keys.parse_hosts("  ")
+        hosts.parse_hosts("  ")
 
 
 # --- redact ------------------------------------------------------------------------------------
@@ -471,7 +472,13 @@ def test_a_blank_host_value_is_refused() -> None:
         ("repo", "ssh://git:pw@host:22/app.git", "ssh://git:***@host:22/app.git"),
         ("repo", "git@github.com:a/b.git", "git@github.com:a/b.git"),
         ("repo", "https://github.com/a/b.git", "https://github.com/a/b.git"),
+        ("repo", "https://ghp_token@github.com/a/b.git", "https://***@github.com/a/b.git"),
         ("host", "deploy@app1", "deploy@app1"),
+        ("env", "GITHUB_PAT=p PRIVATE_PEM=k PATH=/bin PYTHONPATH=.", "GITHUB_PAT=*** PRIVATE_PEM=*** PATH=/bin PYTHONPATH=."),
+        ("env", "DATABASE_URL=postgres://u:pw@db/app", "DATABASE_URL='postgres://u:***@db/app'"),
+        ("env", "DB_PASSWORD=$DB_PASSWORD URL=$URL", "DB_PASSWORD=*** URL='$URL'"),
+        ("health", "https://u:pw@example.com/health", "https://u:***@example.com/health"),
+        ("build", "curl https://u:pw@x/y\nmake", "curl https://u:***@x/y\nmake"),
     ],
 )  # fmt: skip
 def test_redact_hides_secrets(key: str, value: str, expected: str) -> None:
@@ -565,3 +572,91 @@ def test_an_unreadable_config_file_is_a_config_error(tmp_path: Path, kind: str) 
     with pytest.raises(ConfigError) as info:
         config.load(path, "production")
     assert info.value.message.startswith(f"cannot read {path}: ")
+
+
+# --- values from outside deploy.conf: $NAME and secrets-file ---------------------------------
+
+
+def load_with(tmp_path: Path, lines: str, environ: dict[str, str] | None = None) -> Environment:
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE + lines, encoding="utf-8")
+    return config.load(path, "production", environ=environ or {})
+
+
+def test_env_values_expand_from_the_local_environment(tmp_path: Path) -> None:
+    env = load_with(
+        tmp_path,
+        "env = URL=postgres://app:${PW}@db/app TOKEN=$TOKEN PRICE=5$$ KEPT='$$HOME'\n",
+        {"PW": "p w", "TOKEN": "t0k"},
+    )
+    expected = (
+        ("URL", "postgres://app:p w@db/app"),
+        ("TOKEN", "t0k"),
+        ("PRICE", "5$"),
+        ("KEPT", "$HOME"),
+    )
+    assert expected == env.env
+    assert env.external == (("URL", "p w"), ("TOKEN", "t0k"))
+
+
+def test_an_unset_variable_is_a_config_error_naming_it_with_a_hint_about_dollars(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_with(tmp_path, "env = A=1 B=x$NOT_SET\n")
+    expected = (
+        f"{tmp_path / 'deploy.conf'}:6: [production] env: B: $NOT_SET is not set in your environment",
+        "export it before running pushdeploy, or write $$ for a literal $",
+    )
+    assert expected == (info.value.message, info.value.hint)
+
+
+def test_env_errors_never_echo_a_value(tmp_path: Path) -> None:
+    for line in ["env = DB_PASSWORD = hunter22", "env = =hunter22", "env = A=hunter22${"]:
+        with pytest.raises(ConfigError) as info:
+            load_with(tmp_path, line + "\n")
+        assert "hunter22" not in info.value.message + info.value.hint
+
+
+def test_the_secrets_file_joins_env_and_wins_for_the_same_name(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "prod.env").write_text("export DB_PASSWORD='from file'\nAPI=2\n")
+    (tmp_path / "secrets" / "prod.env").chmod(0o600)
+    warnings: list[str] = []
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE + "env = DB_PASSWORD=dev MODE=x\nsecrets-file = secrets/prod.env\n")
+    env = config.load(path, "production", environ={}, warn=warnings.append)
+    assert env.env == (("DB_PASSWORD", "from file"), ("MODE", "x"), ("API", "2"))
+    assert env.external == (("DB_PASSWORD", "from file"), ("API", "2"))
+    assert warnings == []
+
+
+def test_a_secrets_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "s.env").write_text("A=1\n")
+    (tmp_path / "s.env").chmod(0o644)
+    warnings: list[str] = []
+    path = tmp_path / "deploy.conf"
+    path.write_text(PREAMBLE + "secrets-file = s.env\n")
+    config.load(path, "production", environ={}, warn=warnings.append)
+    expected = f"{tmp_path / 's.env'} holds secrets but others can read it (mode 644); chmod 600 it"
+    assert [expected] == warnings
+
+
+def test_a_missing_secrets_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_with(tmp_path, "secrets-file = nope.env\n")
+    expected = f"{tmp_path / 'deploy.conf'}:6: [production] secrets-file: no file at {tmp_path / 'nope.env'}"
+    assert (expected, ExitStatus.CONFIG) == (info.value.message, info.value.status)
+
+
+def test_a_bad_secrets_file_line_is_named_by_its_line_not_its_value(tmp_path: Path) -> None:
+    (tmp_path / "s.env").write_text("A=1\nhunter22\n")
+    with pytest.raises(ConfigError) as info:
+        load_with(tmp_path, "secrets-file = s.env\n")
+    expected = f"{tmp_path / 's.env'}:2: expected NAME=value or export NAME=value"
+    assert expected == info.value.message
+
+
+def test_the_environment_repr_shows_no_env_values(tmp_path: Path) -> None:
+    env = load_with(tmp_path, "env = API_TOKEN=hunter22\n")
+    assert "hunter22" not in repr(env)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pushdeploy import config
-from pushdeploy.keys import KEYS, Host
+from pushdeploy.hosts import Host
+from pushdeploy.keys import KEYS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy.conf.example"
 TEXT = EXAMPLE.read_text(encoding="utf-8")
