@@ -2,7 +2,8 @@
 
 Used by every transport: ``LineSplitter`` turns a stream of output bytes into the whole decoded
 lines the protocol and the console read; ``pump`` copies the client's stdin into a command as it
-comes (``exec`` with piped input).
+comes (``exec`` with piped input); ``Control`` lets another thread speak to a running script
+(a fleet's "go") or end its input (a stop).
 """
 
 from __future__ import annotations
@@ -59,3 +60,41 @@ class LineSplitter:
     def flush(self) -> None:
         if self.buffer:
             self.feed(b"\n")
+
+
+class Control:
+    """A running command's input as other threads see it: ``send`` more to it, or ``end`` it.
+
+    Made per run by whoever starts it (the session), handed to the transport, which ``attach``es
+    the command's own write and close once the command has started. An ``end`` that comes
+    earlier is kept and applied at once then, so no command misses its stop. Safe from any
+    thread; errors (the command or the connection gone) are swallowed: nothing more to say.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._write: Callable[[bytes], object] | None = None
+        self._close: Callable[[], object] | None = None
+        self.ended = False
+
+    def attach(self, write: Callable[[bytes], object], close: Callable[[], object]) -> None:
+        with self._lock:
+            self._write, self._close = write, close
+            ended = self.ended
+        if ended:
+            with contextlib.suppress(Exception):
+                close()
+
+    def send(self, data: bytes) -> None:
+        with self._lock:
+            write = None if self.ended else self._write
+        if write is not None:
+            with contextlib.suppress(Exception):
+                write(data)
+
+    def end(self) -> None:
+        with self._lock:
+            self.ended, close = True, self._close
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()

@@ -1,17 +1,12 @@
-"""How scripts reach a host: over SSH (Fabric/Paramiko), on this machine, or only recorded.
-
-This is the one module that imports fabric and paramiko. A transport runs a bash script sent on
-stdin over ONE channel (``bash -s``) and streams its output line by line to a callback; it can also
-start an interactive command (``console``) and upload a file. ``run`` can pass more input after the
-script (``exec``'s piped stdin): bash reads a script from a pipe a byte at a time, so the command
-the script ends with reads what follows it.
-
-Lifecycle: ``open_transport`` connects at once (so host-key and login errors surface before any
-phase runs); ``close`` ends the connection. One transport per host per invocation.
+"""SSH to a host with Fabric and Paramiko: connecting, host keys, running scripts on a channel.
 
 Host keys: Fabric's default policy accepts any key; here known_hosts is loaded and an unknown key
 stops the run (``host-key = strict``) or is recorded with a warning (``accept-new``). A changed key
-always stops it.
+always stops it. That holds for every ProxyJump hop Fabric makes, too.
+
+Paramiko logs through ``logging`` (``paramiko.*``), tracebacks from its transport thread included;
+with no handler, Python's last-resort handler would print them on stderr next to our one-line
+error. They are dropped unless ``log_ssh_to`` sends them somewhere (``--debug``).
 """
 
 from __future__ import annotations
@@ -19,32 +14,50 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import os
 import select
 import socket
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import paramiko
 from fabric import Connection
 
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConnectionError, HostKeyError
-from pushdeploy.keys import Host
-from pushdeploy.streams import LineSplitter, OnLine, pump
+from pushdeploy.hosts import Host
+from pushdeploy.protocol import KILLED
+from pushdeploy.streams import Control, LineSplitter, OnLine, pump
+from pushdeploy.transport import Transport
+from pushdeploy.transport.proxy import ProxyCommand, open_proxy
+
+_SSH_LOG = logging.getLogger("paramiko")
+_SSH_LOG.addHandler(logging.NullHandler())
+_SSH_LOG.propagate = False
 
 
-class Transport(Protocol):
-    label: str
+class _CallbackHandler(logging.Handler):
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__(logging.DEBUG)
+        self.write = write
 
-    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int: ...
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write(f"ssh: {record.getMessage()}")
+        except Exception:  # a log line must never break a connection
+            self.handleError(record)
 
-    def interactive(self, command: str) -> int: ...
 
-    def close(self) -> None: ...
+def log_ssh_to(write: Callable[[str], None] | None) -> None:
+    """Send Paramiko's log to ``write`` (``--debug``: ``console.debug``), or drop it (None)."""
+    for handler in [h for h in _SSH_LOG.handlers if isinstance(h, _CallbackHandler)]:
+        _SSH_LOG.removeHandler(handler)
+    if write is not None:
+        _SSH_LOG.addHandler(_CallbackHandler(write))
+    _SSH_LOG.setLevel(logging.DEBUG if write is not None else logging.NOTSET)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -90,12 +103,26 @@ class SSHTransport:
             paramiko.agent.AgentRequestHandler(channel)
         return channel
 
-    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
+    def run(
+        self,
+        script: str,
+        on_line: OnLine,
+        stdin: io.BufferedIOBase | None = None,
+        *,
+        control: Control | None = None,
+    ) -> int:
+        """Run ``script``; with a ``control``, its input stays open for what the control sends
+        until the control ends it (the script's guard reads that end as "the client is gone"),
+        else ``stdin`` follows the script, then the input ends."""
         channel = self._channel()
         try:
-            channel.exec_command("bash -s")
+            # exec: bash leads the session's process group, which the script's clean-up stops.
+            channel.exec_command("exec bash -s")
             channel.sendall(script.encode())
-            pump(stdin, channel.sendall, channel.shutdown_write)
+            if control is not None:
+                control.attach(channel.sendall, channel.shutdown_write)
+            else:
+                pump(stdin, channel.sendall, channel.shutdown_write)
             out, err = LineSplitter("out", on_line), LineSplitter("err", on_line)
             while True:
                 select.select([channel], [], [], 1.0)
@@ -110,12 +137,16 @@ class SSHTransport:
             out.flush()
             err.flush()
             status = channel.recv_exit_status()
-            if status == -1:  # closed without an exit status: the connection or sshd went away
-                raise ConnectionError(
-                    f"{self.label}: the connection was lost while the script ran",
-                    "the server side stops and drops its lock; see 'pushdeploy ENV list' for the state",
-                )
-            return status
+            if status != -1:
+                return status
+            transport = self.connection.client.get_transport()
+            if transport is not None and transport.is_active():
+                return KILLED  # the connection lives: the script ended by a signal (sshd's exit-signal)
+            raise ConnectionError(
+                f"{self.label}: the connection was lost while the script ran",
+                "before its switch the server stops, removes the half-built release and drops the"
+                " lock; after it, it finishes its checks or switches back: see 'pushdeploy ENV current'",
+            )
         except (OSError, paramiko.SSHException) as exc:
             raise ConnectionError(f"{self.label}: connection broke: {exc}") from None
         finally:
@@ -139,72 +170,8 @@ class SSHTransport:
         self.connection.close()
 
 
-class LocalTransport:
-    """``host = local``: the same scripts run by bash on this machine, no SSH."""
-
-    label = "local"
-
-    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
-        with subprocess.Popen(
-            ["bash", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        ) as proc:
-            assert proc.stdin and proc.stdout and proc.stderr
-            proc.stdin.write(script.encode())
-            proc.stdin.flush()
-            pipe = proc.stdin
-            pump(stdin, lambda chunk: (pipe.write(chunk), pipe.flush()), pipe.close)
-            splitters = {
-                proc.stdout: LineSplitter("out", on_line),
-                proc.stderr: LineSplitter("err", on_line),
-            }
-            open_streams = list(splitters)
-            while open_streams:
-                ready, _, _ = select.select(open_streams, [], [])
-                for stream in ready:
-                    data = os.read(stream.fileno(), 65536)
-                    if data:
-                        splitters[stream].feed(data)
-                    else:
-                        splitters[stream].flush()
-                        open_streams.remove(stream)
-            return proc.wait()
-
-    def interactive(self, command: str) -> int:
-        return subprocess.call(["bash", "-c", command])
-
-    def close(self) -> None:
-        pass
-
-
-class RecordingTransport:
-    """Runs nothing: hands every script to ``record`` (``--dry-run``, and the unit tests' fake)."""
-
-    def __init__(
-        self, label: str, record: Callable[[str, str], None], replies: list[str] | None = None
-    ):
-        self.label, self.record, self.replies = label, record, replies or []
-        self.scripts: list[str] = []
-
-    def run(self, script: str, on_line: OnLine, stdin: io.BufferedIOBase | None = None) -> int:
-        self.scripts.append(script)
-        self.record(self.label, script)
-        for line in self.replies:
-            on_line("out", line)
-        return 0
-
-    def interactive(self, command: str) -> int:
-        self.record(self.label, command)
-        return 0
-
-    def close(self) -> None:
-        pass
-
-
-def open_transport(
-    env: Environment, host: Host, warn: Callable[[str], None], host_key: str
-) -> Transport:
-    if host.local:
-        return LocalTransport()
+def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
+    """Connect to ``host`` now, checking its key; every failure is one ConnectionError line."""
     connect_kwargs: dict[str, Any] = {}
     if env.key:
         connect_kwargs["key_filename"] = [os.path.expanduser(env.key)]
@@ -228,7 +195,13 @@ def open_transport(
         hop.client.set_missing_host_key_policy(policy)
         hop = hop.gateway
     label = host.spec
+    proxy: ProxyCommand | None = None
+    via_proxy = isinstance(connection.gateway, str)
     try:
+        if via_proxy:  # a ProxyCommand: ours, which fails fast
+            proxy = open_proxy(connection)
+            connection.connect_kwargs["sock"] = proxy
+            connection.gateway = False
         connection.open()
     except UnknownHostKey as exc:
         raise HostKeyError(
@@ -248,10 +221,22 @@ def open_transport(
             f"{label}: login refused for user {connection.user}: {exc}",
             "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
         ) from None
-    except (OSError, EOFError, paramiko.SSHException) as exc:
+    except paramiko.ProxyCommandFailure as exc:
         raise ConnectionError(
-            f"{label}: cannot connect to {connection.host}:{connection.port}: {_reason(exc, connection.host)}"
+            f"{label}: the ProxyCommand for {connection.host} failed: {exc.error}",
+            f"check ProxyCommand in ~/.ssh/config; run it by hand: {exc.command}",
         ) from None
+    except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
+        through = " (through the ProxyCommand in ~/.ssh/config)" if via_proxy else ""
+        reason = _reason(exc, connection.host)
+        if proxy is not None and proxy.process.poll() is None:
+            reason = "no SSH answer came through it in time"
+        raise ConnectionError(
+            f"{label}: cannot connect to {connection.host}:{connection.port}{through}: {reason}"
+        ) from None
+    finally:
+        if proxy is not None and not connection.is_connected:
+            proxy.close()
     return SSHTransport(connection, label, env.forward_agent)
 
 
@@ -273,6 +258,8 @@ def _known_name(connection: Connection) -> str:
 def _reason(exc: BaseException, hostname: str) -> str:
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve {hostname}"
+    if isinstance(exc, UnicodeError):  # socket's IDNA step: e.g. HostName in ~/.ssh/config
+        return f"{hostname!r} is not a valid host name (a label empty or over 63 characters?)"
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
         exc = next(iter(exc.errors.values()))
     if isinstance(exc, OSError) and exc.strerror:
