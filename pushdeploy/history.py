@@ -12,10 +12,12 @@ only a SHA (TJ's own format) is read as a deploy with no release ID and is never
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pushdeploy.errors import Refused
+from pushdeploy.protocol import RELEASE_ID_PATTERN, SHA_PATTERN
 
 
 @dataclass(frozen=True)
@@ -29,18 +31,51 @@ class Entry:
     outcome: str = "ok"
 
 
+RELEASE_ID = re.compile(RELEASE_ID_PATTERN)
+SHA = re.compile(SHA_PATTERN)
+TJ_SHA = re.compile(r"^[0-9a-f]{4,64}$")  # TJ's deploy logged short SHAs
+
+
+class Malformed(ValueError):
+    """A line of .deploys that is not what pushdeploy (or TJ's deploy) writes: never used."""
+
+
 def parse_line(line: str) -> Entry | None:
+    """One line as an Entry (None for a blank one); ``Malformed`` when a field is not valid.
+
+    The file lives on the server and is read as untrusted data: a release ID or a SHA that
+    is not of the documented shape would otherwise reach git, ``rm`` or a symlink.
+    """
     fields = line.rstrip("\n").split("\t")
     if not fields[0].strip():
         return None
     if len(fields) == 1:
-        return Entry(sha=fields[0].split()[0])
+        sha = fields[0].split()[0]
+        if not TJ_SHA.fullmatch(sha):
+            raise Malformed(f"not a commit SHA: {sha[:80]!r}")
+        return Entry(sha=sha)
     fields += [""] * (7 - len(fields))
-    return Entry(*fields[:7])
+    entry = Entry(*fields[:7])
+    if not SHA.fullmatch(entry.sha) and not (entry.action == "rollback" and entry.sha == "unknown"):
+        raise Malformed(f"not a full commit SHA: {entry.sha[:80]!r}")
+    if not RELEASE_ID.fullmatch(entry.release):
+        raise Malformed(f"not a release ID: {entry.release[:80]!r}")
+    return entry
 
 
-def parse(lines: Iterable[str]) -> list[Entry]:
-    return [entry for entry in map(parse_line, lines) if entry is not None]
+def parse(lines: Iterable[str], problems: list[str] | None = None) -> list[Entry]:
+    """The valid entries; each malformed line is described in ``problems`` and left out."""
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = parse_line(line)
+        except Malformed as exc:
+            if problems is not None:
+                problems.append(f".deploys line {number} ignored: {exc}")
+            continue
+        if entry is not None:
+            entries.append(entry)
+    return entries
 
 
 def bad_releases(entries: list[Entry]) -> set[str]:
@@ -86,3 +121,8 @@ def find(entries: list[Entry], release: str) -> Entry | None:
         if entry.release == release:
             return entry
     return None
+
+
+def live_release(value: str) -> str:
+    """The live release a server reported, or "" when it is not a release ID (untrusted data)."""
+    return value if RELEASE_ID.fullmatch(value) else ""

@@ -5,6 +5,8 @@
     path/repo/          bare mirror of ``repo``, fetched each deploy
     path/releases/ID/   one tree per release
     path/current        symlink to the live release (switched by rename, atomically)
+    path/.current.new   the next ``current``, and ``.current.back`` the one to switch back to,
+                        both made before a switch and gone once it is checked
     path/shared/        linked into releases; logs/ and pids/ made by setup
     path/.deploys       the history (see history.py)
     path/.pushdeploy/   lock, monitor and pushdeploy's own state
@@ -41,6 +43,16 @@ class Layout:
     @property
     def current(self) -> str:
         return f"{self.root}/current"
+
+    @property
+    def next_current(self) -> str:
+        """The link a switch renames over ``current``, made before anything goes live."""
+        return f"{self.root}/.current.new"
+
+    @property
+    def back_current(self) -> str:
+        """The link that undoes a switch (what ``current`` was), made before the switch."""
+        return f"{self.root}/.current.back"
 
     @property
     def shared(self) -> str:

@@ -17,17 +17,10 @@ if TYPE_CHECKING:
 def read(inv: Invocation) -> dict[str, tuple[str, list[history.Entry], list[str]]]:
     session = inv.session("status")
     try:
-        outcomes = deploy.read_status(session)
+        found = deploy.read_histories(session)
     finally:
         session.close()
-    return {
-        label: (
-            o.values.get("live", ""),
-            history.parse(o.lines.get("deploys", [])),
-            o.lines.get("releases", []),
-        )
-        for label, o in outcomes.items()
-    }
+    return {label: (h.live, h.entries, h.on_disk) for label, h in found.items()}
 
 
 def describe(entry: history.Entry | None, release: str) -> dict[str, str]:

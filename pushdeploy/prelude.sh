@@ -1,80 +1,215 @@
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
-# L: the lock dir; named from layout.py by the header), TOKEN, OWNER and WHO. Markers go to stdout
-# (protocol.py); everything else, hook and build output included, goes to stderr.
+# L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the
+# contract's names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER and WHO. Markers go to stdout (protocol.py); everything else, hook and
+# build output included, goes to stderr. fd 3 is the client's input: it ends when the client goes
+# away (Ctrl-C, a lost connection), which the guard turns into a clean stop before the switch.
+#
+# Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
+# live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 CLEAN="" REFRESH=""
+OK=0 CLEAN="" GUARD="" PHASE=build PREV="" PREV_LINK="" MAIN=$$
 
 mark() { printf '::pushdeploy::%s\n' "$*"; }
 step() { mark "step $1"; }
 value() { mark "value $1 $2"; }
 warn() { mark "warn $*"; }
-fail() { mark "fail $1 $2"; exit "${3:-1}"; }
+# fail STEP WHY [STATUS]: say why and exit; a failure on a full disk says so and exits EXIT_DISK_FULL.
+fail() {
+  local why=$2 status=${3:-1}
+  if { [ "$status" = 1 ] || [ "$status" = "$EXIT_SWITCHED_BACK" ]; } && disk_full; then
+    why="$why: $(disk_note)" status=$EXIT_DISK_FULL
+  fi
+  mark "fail $1 $why"
+  exit "$status"
+}
+valid_id() { [[ $1 =~ $RELEASE_ID_RE ]]; }
+valid_sha() { [[ $1 =~ $SHA_RE ]]; }
+# The disk is full when less than 1 MiB or no inode is left under P (after a failed write).
+disk_stats() { df -P"$1" -- "$P" 2>/dev/null | awk 'NR == 2 { print $2, $4 }'; }
+disk_full() {
+  local total free
+  read -r total free < <(disk_stats k) && [ -n "$free" ] && [ "$free" -lt 1024 ] && return 0
+  read -r total free < <(disk_stats i) && [ -n "$free" ] && [ "$total" -gt 0 ] && [ "$free" = 0 ]
+}
+disk_note() {
+  local total free
+  read -r total free < <(disk_stats k)
+  printf 'the disk holding %s is full (%s KiB free)' "$P" "${free:-?}"
+}
 
 on_exit() {
-  local rc=$?
-  [ -z "$REFRESH" ] || kill "$REFRESH" 2>/dev/null
+  local status=$?
+  trap '' TERM INT HUP PIPE
+  if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
   if [ "$OK" != 1 ] && [ -n "$CLEAN" ]; then rm -rf -- "$CLEAN"; fi
-  if [ "$OK" != 1 ] || [ "${KEEP_LOCK:-0}" != 1 ]; then lock_drop; fi
-  exit "$rc"
+  lock_drop
+  exit "$status"
+}
+# on_signal WHAT: stop every process of this run (this shell and the guard ignore the TERM), then
+# switch back if the release is live but unchecked, or clean up (the EXIT trap).
+on_signal() {
+  trap '' TERM INT HUP PIPE
+  kill -TERM 0 2>/dev/null
+  if [ -e "$L/client-gone" ]; then set -- "the client going away"; fi
+  case $PHASE in
+    live) back interrupted "stopped by $1 after going live" ;;
+    done) fail interrupted "stopped by $1 after the release went live and passed its checks" "$EXIT_ABORTED" ;;
+  esac
+  fail interrupted "stopped by $1 before going live; nothing live changed" "$EXIT_ABORTED"
+}
+# on_pipe: a marker could not be written, so the client is gone. Before the switch: stop. After
+# it: finish on our own (a hook's output goes through `relay`, which never fails a hook).
+on_pipe() {
+  exec >/dev/null 2>&1
+  [ "$PHASE" != build ] || on_signal "the client going away"
 }
 trap on_exit EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 141' PIPE  # the client went away: still clean up (the EXIT trap)
+trap 'on_signal SIGHUP' HUP
+trap 'on_signal SIGTERM' TERM
+trap 'on_signal SIGINT' INT
+trap on_pipe PIPE
 
-# user_shell TEXT: replace this (sub)shell with bash -e running user text, the user's env added.
-user_shell() { exec env -- "${USER_ENV[@]}" bash -e -c "$1"; }
-# hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; stdout goes to stderr.
-hook() {
-  local rc=0
-  step "$1"
-  (cd "$2" && user_shell "$3") </dev/null >&2 || rc=$?
-  if [ "$rc" != 0 ]; then "${4:-fail}" "$1" "'$1' exited with status $rc"; fi
+# bg CMD...: run CMD in the background and wait for it, so a signal is handled at once.
+bg() {
+  "$@" &
+  wait_for $!
 }
-
-lock_owner() { cat "$L/owner" 2>/dev/null || echo "unknown holder"; }
-lock_mine() { [ "$(cat "$L/token" 2>/dev/null)" = "$TOKEN" ]; }
-lock_drop() { if lock_mine; then rm -rf -- "$L"; fi; }
-lock_refresh() {
-  (while sleep 20; do touch "$L/owner" 2>/dev/null || exit 0; done) </dev/null >/dev/null 2>&1 &
-  REFRESH=$!
-}
-# lock_take WAIT_SECONDS STALE_SECONDS: atomic mkdir; a lock not refreshed for STALE is taken over.
-lock_take() {
-  local deadline=$((SECONDS + $1)) now mtime
-  mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE"
+wait_for() {
+  local status
   while :; do
-    if mkdir -- "$L" 2>/dev/null; then
-      printf '%s\n' "$OWNER" >"$L/owner" && printf '%s\n' "$TOKEN" >"$L/token" || fail lock "cannot write the lock"
-      lock_refresh
+    wait "$1" 2>/dev/null
+    status=$?
+    kill -0 "$1" 2>/dev/null || return "$status"
+  done
+}
+# relay: pass output on to stderr; once the client is gone, swallow it (never fail the writer).
+relay() { cat 2>/dev/null || exec cat >/dev/null; }
+# user_shell DIR TEXT: bash -e running user text in DIR, the user's env exported by the shell itself
+# (never on a command line), without the client's input; its output goes through relay.
+user_shell() {
+  (
+    cd "$1" || exit
+    if [ ${#USER_ENV[@]} -gt 0 ]; then export "${USER_ENV[@]}" || exit; fi
+    exec bash -e -c "$2"
+  ) </dev/null 3<&- 2>&1 | relay >&2
+}
+# hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; its output goes to stderr.
+hook() {
+  local status=0
+  step "$1"
+  bg user_shell "$2" "$3" || status=$?
+  if [ "$status" != 0 ]; then "${4:-fail}" "$1" "'$1' exited with status $status"; fi
+}
+
+# The lock: a directory made complete (owner and token inside) and renamed into place, so nobody
+# ever sees it without its owner; a rename onto a held lock fails (the directory is not empty).
+lock_owner() { lock_owner_of "$L"; }
+lock_owner_of() {
+  local owner
+  owner=$(head -c 1000 -- "$1/$LOCK_OWNER" 2>/dev/null | tr -d '\000-\037')
+  printf '%s' "${owner:-an unknown holder (no owner recorded)}"
+}
+lock_mine() { [ "$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)" = "$TOKEN" ]; }
+lock_drop() { if lock_mine; then rm -rf -- "$L"; fi; }
+# lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
+lock_take() {
+  local waits=$1 now mtime held new="$STATE/.lock.$$"
+  mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
+  while :; do
+    rm -rf -- "$new"
+    if ! { mkdir -- "$new" && printf '%s\n' "$OWNER" >"$new/$LOCK_OWNER" &&
+      printf '%s\n' "$TOKEN" >"$new/$LOCK_TOKEN"; } 2>/dev/null; then
+      rm -rf -- "$new"
+      fail lock "cannot write the lock in $STATE (check its owner and permissions)"
+    fi
+    if mv -T -- "$new" "$L" 2>/dev/null; then
+      guard &
+      GUARD=$!
       return 0
     fi
+    rm -rf -- "$new"
     now=$(date +%s)
-    mtime=$(stat -c %Y -- "$L/owner" 2>/dev/null || stat -c %Y -- "$L" 2>/dev/null || echo "$now")
-    if [ $((now - mtime)) -gt "$2" ]; then
-      warn "took over a stale lock (not refreshed for $((now - mtime))s) held by $(lock_owner)"
-      mv -T -- "$L" "$L.stale.$$" 2>/dev/null && rm -rf -- "$L.stale.$$"
+    mtime=$(stat -c %Y -- "$L/$LOCK_OWNER" 2>/dev/null || stat -c %Y -- "$L" 2>/dev/null || echo "$now")
+    held=$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)
+    if [ $((now - mtime)) -gt "$2" ] && mv -T -- "$L" "$L.stale.$$" 2>/dev/null; then
+      if [ "$(cat -- "$L.stale.$$/$LOCK_TOKEN" 2>/dev/null)" = "$held" ]; then
+        warn "took over a stale lock (not refreshed for $((now - mtime))s) held by $(lock_owner_of "$L.stale.$$")"
+        stale_cleanup "$L.stale.$$"
+        rm -rf -- "$L.stale.$$"
+      else  # a new holder came between the look and the move: give it back
+        mv -T -- "$L.stale.$$" "$L" 2>/dev/null
+      fi
       continue
     fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
+    if [ "$waits" -le 0 ]; then  # counted, not timed: SECONDS ticks in whole seconds
       value holder "$(lock_owner)"
-      fail lock "locked by $(lock_owner)" 75
+      fail lock "locked by $(lock_owner)" "$EXIT_LOCK_HELD"
     fi
+    waits=$((waits - 1))
     sleep 1
   done
 }
-lock_check() {
-  lock_mine || fail lock "the deploy lock is no longer ours (now: $(lock_owner))" 76
-  lock_refresh
+# stale_cleanup DIR: remove the release a dead holder was building, unless it is live.
+stale_cleanup() {
+  local id
+  id=$(head -n 1 -- "$1/$LOCK_BUILDING" 2>/dev/null)
+  if valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ]; then
+    warn "removed $id, left half-built by the stale lock's holder"
+    rm -rf -- "${RELEASES:?}/$id"
+  fi
+}
+# await_go: a fleet's barrier (session.Barrier). Wait, lock held, until the guard reads the
+# client's "go" (every host has prepared); the end of the client's input stops us instead.
+GO=0
+trap 'GO=1' USR1
+await_go() {
+  local nap
+  exec {nap}<> <(:)
+  while [ "$GO" != 1 ]; do read -r -t 1 -u "$nap" _; done
+  exec {nap}<&-
+}
+# guard: the lock holder's helper, in the background. Each second: if the script died without
+# cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
+# script; a line "go" from the client opens a fleet's barrier (await_go). Every 20 s: refresh the
+# lock. It starts no process (it waits with `read -t`).
+guard() {
+  local open=1 nap line refresh=$((SECONDS + 20))
+  trap - EXIT
+  trap '' TERM INT HUP PIPE
+  exec >/dev/null 2>&1
+  exec {nap}<> <(:)
+  while kill -0 "$MAIN" 2>/dev/null; do
+    if [ "$open" = 1 ]; then
+      if read -r -t 1 -u 3 line; then
+        if [ "$line" = go ]; then kill -USR1 "$MAIN"; fi
+      elif [ $? -le 128 ]; then  # end of input, not a time-out
+        open=0
+        if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/client-gone"; kill -TERM 0; fi
+      fi
+    else
+      read -r -t 1 -u "$nap" _
+    fi
+    if [ "$SECONDS" -ge "$refresh" ]; then
+      touch -- "$L/$LOCK_OWNER"
+      refresh=$((SECONDS + 20))
+    fi
+  done
+  lock_mine || exit 0
+  kill -TERM 0  # what the dead script had started
+  if [ -f "$L/$LOCK_SWITCHING" ]; then
+    { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE; } <"$L/$LOCK_SWITCHING"
+    valid_id "$ID" && switch_back "$ACTION"
+  fi
+  stale_cleanup "$L"
+  lock_drop
 }
 
 git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
 fetch() {
   step fetch
-  git_repo remote set-url origin "$REPO" && git_repo fetch --prune --quiet origin >&2 ||
+  git_repo remote set-url origin "$REPO" && bg git_repo fetch --prune --quiet origin >&2 ||
     fail fetch "git fetch in $REPO_DIR failed (is 'repo' reachable from the server?)"
 }
 # resolve REF: print the full SHA of a tag, branch (the remote's, fetched into the mirror) or SHA.
@@ -88,17 +223,34 @@ resolve() {
 newest_tag() {
   git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
 }
+extract() { git_repo archive --format=tar "$2" | tar -x -C "$1"; }
 # build_release ID SHA: a fresh tree from the mirror, REVISION, shared links, the build commands.
 build_release() {
   R="$RELEASES/$1"
   step release
+  printf '%s\n' "$1" >"$L/$LOCK_BUILDING" || fail release "cannot write in $L"
   mkdir -p -- "$RELEASES" && mkdir -- "$R" 2>/dev/null || fail release "cannot create $R (exists already?)"
   CLEAN=$R
-  git_repo archive --format=tar "$2" | tar -x -C "$R" || fail release "git archive of $2 failed"
-  printf '%s\n' "$2" >"$R/REVISION"
+  bg extract "$R" "$2" || fail release "git archive of $2 failed"
+  [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
+  rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
+    fail release "cannot write $R/REVISION"
   export RELEASE=$R REVISION=$2
   link_shared
   if [ -n "$BUILD" ]; then hook build "$R" "$BUILD"; fi
+}
+# real PATH: PATH with every symlink resolved (missing parts kept as they are written).
+real() { readlink -m -- "$1"; }
+# within PATH ROOT...: PATH, resolved, lies inside one of the ROOTs (resolved).
+within() {
+  local path root
+  path=$(real "$1") || return 1
+  shift
+  for root; do
+    root=$(real "$root") || continue
+    case $path/ in "$root"/*) return 0 ;; esac
+  done
+  return 1
 }
 link_shared() {
   local item name
@@ -111,57 +263,125 @@ link_shared() {
     elif [ ! -e "$SHARED/$name" ]; then
       fail shared "shared file $SHARED/$name does not exist; create it on the server"
     fi
-    rm -rf -- "$R/$name" && mkdir -p -- "$(dirname -- "$R/$name")" &&
+    if within "$R/$(dirname -- "$name")" "$SHARED"; then
+      continue  # reached through a shared directory linked already
+    fi
+    within "$R/$(dirname -- "$name")" "$R" ||
+      fail shared "the release's path to $name leads outside it (a symlink in the repository?); refusing"
+    rm -rf -- "${R:?}/$name" && mkdir -p -- "$(dirname -- "$R/$name")" &&
       ln -s -- "$SHARED/$name" "$R/$name" || fail shared "cannot link $name"
   done
 }
-switch_to() {
-  ln -sfn -- "releases/$1" "$P/.current.$$" && mv -T -- "$P/.current.$$" "$CURRENT" ||
-    fail switch "cannot point $CURRENT at releases/$1"
+live_release() {
+  local target
+  target=$(readlink -- "$CURRENT" 2>/dev/null) || return 1
+  target=${target##*/}
+  valid_id "$target" && printf '%s' "$target"
 }
-live_release() { local t; t=$(readlink -- "$CURRENT" 2>/dev/null) && printf '%s' "${t##*/}"; }
+# read_live: PREV (the live release, or empty) and PREV_LINK (what current points at, verbatim,
+# to be put back as it was even when it is not a release of ours).
+read_live() {
+  PREV=$(live_release) || PREV=""
+  PREV_LINK=$(readlink -- "$CURRENT" 2>/dev/null) || PREV_LINK=""
+  if [ -n "$PREV_LINK" ] && [ -z "$PREV" ]; then warn "current points at $PREV_LINK, not at a release"; fi
+}
+# switch ID ACTION: make the links for the switch and its undo first (no space is needed after),
+# log the release, then rename the new link over current: one atomic step for every reader.
+switch() {
+  local size
+  step switch
+  size=$(stat -c %s -- "$DEPLOYS" 2>/dev/null || echo 0)
+  ln -sfn -- "releases/$1" "$NEXT_CURRENT" || fail switch "cannot create a link in $P"
+  rm -f -- "$BACK_CURRENT"
+  if [ -n "$PREV_LINK" ]; then
+    ln -sfn -- "$PREV_LINK" "$BACK_CURRENT" || fail switch "cannot create a link in $P"
+  fi
+  printf '%s\n' "$1" "$SHA" "$REF" "$PREV" "$2" "$size" >"$L/$LOCK_SWITCHING" ||
+    fail switch "cannot write in $L"
+  log "$SHA" "$1" "$REF" "$2" ok || fail switch "cannot append to $DEPLOYS"
+  PHASE=live
+  if ! mv -T -- "$NEXT_CURRENT" "$CURRENT"; then
+    PHASE=build
+    truncate -s "$size" -- "$DEPLOYS"
+    fail switch "cannot point $CURRENT at releases/$1"
+  fi
+  CLEAN=
+  rm -f -- "$L/$LOCK_BUILDING"
+  value live "$1"
+}
+# checked: the live release passed every check; nothing to switch back to any more.
+checked() {
+  PHASE=done
+  rm -f -- "$L/$LOCK_SWITCHING" "$BACK_CURRENT"
+  value checked yes
+}
 # log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect).
 log() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
-    >>"$DEPLOYS" || warn "could not append to $DEPLOYS"
+    >>"$DEPLOYS"
 }
-# switch_back ACTION: make PREV live again (or remove current when there was none), restart it,
-# and mark ID bad in .deploys. Used when a release failed after going live.
+# switch_back ACTION: put back what was live before ID (or no current when there was none),
+# restart it, and mark ID bad in .deploys. When even that line cannot be written (a full disk),
+# the line that said ID went live is cut off instead, so the history never claims it.
 switch_back() {
-  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
-    switch_to "$PREV"
-    restart_back
-    log "$(cat "$RELEASES/$PREV/REVISION" 2>/dev/null || echo unknown)" "$PREV" - rollback ok
+  local sha size
+  if [ -L "$BACK_CURRENT" ]; then
+    mv -T -- "$BACK_CURRENT" "$CURRENT" || warn "cannot switch $CURRENT back"
   else
     rm -f -- "$CURRENT"
   fi
-  log "$SHA" "$ID" "${REF:--}" "$1" bad
+  PHASE=done
+  rm -f -- "$L/$LOCK_SWITCHING"
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
+    restart_back
+    sha=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
+    valid_sha "$sha" || sha=unknown
+    log "$sha" "$PREV" - rollback ok || warn "could not append to $DEPLOYS"
+  fi
+  if ! log "$SHA" "$ID" "${REF:--}" "$1" bad; then
+    size=${SIZE:-}
+    [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
+    warn "could not append to $DEPLOYS; removed its line for $ID instead"
+  fi
 }
+# touch_restart ID: touch the restart file of release ID, never through a symlink leading out of
+# the release or the shared directory.
 touch_restart() {
-  mkdir -p -- "$(dirname -- "$RELEASES/$1/$RESTART_FILE")" && touch -- "$RELEASES/$1/$RESTART_FILE"
+  local file="$RELEASES/$1/$RESTART_FILE"
+  if ! within "$file" "$RELEASES/$1" "$SHARED"; then
+    warn "the restart file of $1 leads outside the release (a symlink in the repository?); not touched"
+    return 1
+  fi
+  mkdir -p -- "$(dirname -- "$file")" && touch -- "$file"
 }
 # health URL DEADLINE: poll an HTTP URL from the server until it answers 2xx/3xx, or give up.
+health_get() {
+  if command -v curl >/dev/null; then
+    curl -fsS -o /dev/null --max-time 5 -- "$1" 2>/dev/null
+  else
+    python3 -c 'import sys,urllib.request as u; u.urlopen(sys.argv[1], timeout=5)' "$1" 2>/dev/null
+  fi
+}
 health() {
   local deadline=$((SECONDS + $2))
   step health
   while :; do
-    if command -v curl >/dev/null; then
-      curl -fsS -o /dev/null --max-time 5 -- "$1" 2>/dev/null && return 0
-    else
-      python3 -c 'import sys,urllib.request as u; u.urlopen(sys.argv[1], timeout=5)' "$1" 2>/dev/null && return 0
-    fi
+    bg health_get "$1" && return 0
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 1
   done
 }
 # prune CURRENT PREVIOUS: keep the KEEP_RELEASES most recently used releases (by their last line
-# in .deploys; dirs not in it count as oldest), and never CURRENT or PREVIOUS.
+# in .deploys; dirs not in it count as oldest), and never CURRENT or PREVIOUS. Only directories
+# named like a release are candidates, whatever .deploys says.
 prune() {
   local old
   step prune
   { ls -1 -- "$RELEASES"; cut -s -f3 -- "$DEPLOYS" 2>/dev/null; } |
     awk 'NF { last[$0] = NR } END { for (r in last) print last[r] "\t" r }' | sort -n | cut -f2- |
-    while IFS= read -r old; do if [ -d "$RELEASES/$old" ]; then printf '%s\n' "$old"; fi; done |
+    while IFS= read -r old; do
+      if valid_id "$old" && [ -d "$RELEASES/$old" ] && [ ! -L "$RELEASES/$old" ]; then printf '%s\n' "$old"; fi
+    done |
     head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
       if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
       rm -rf -- "${RELEASES:?}/$old" || warn "could not remove old release $old"

@@ -15,15 +15,53 @@ stderr), so the client can follow it live over one channel::
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
+
+from pushdeploy.monitor.control import NOT_RUNNING
 
 PREFIX = "::pushdeploy::"
 
-# Exit statuses the scripts use for the failures the client tells apart.
-EXIT_LOCK_HELD = 75
-EXIT_LOCK_LOST = 76
-EXIT_SWITCHED_BACK = 77
-EXIT_NOT_SET_UP = 78
+# The contract with the scripts, written once here and emitted into every script's header
+# (``contract``); prelude.sh and the bodies use only these names.
+# Exit statuses the scripts use for the failures the client tells apart:
+EXIT_LOCK_HELD = 75  # another deploy holds the lock
+EXIT_SWITCHED_BACK = 77  # went live, failed a later step, switched back
+EXIT_NOT_SET_UP = 78  # the deploy root has no mirror yet
+EXIT_DISK_FULL = 79  # a write failed and the disk holding the deploy root is full
+EXIT_ABORTED = 80  # stopped by a signal or the client going away before going live; cleaned up
+# What a transport reports for a script that ended by a signal, without an exit status:
+KILLED = -1
+# The monitor's CLI says "nothing runs" with this status (pushdeploy/monitor/control.py).
+MONITOR_NOT_RUNNING = NOT_RUNNING
+# Files in the lock directory (layout.py names the directory itself):
+LOCK_OWNER = "owner"  # who holds it; touched every 20 s while the holder works
+LOCK_TOKEN = "token"  # a secret of the holding run: only it may drop or use the lock
+LOCK_BUILDING = "building"  # the release being built (removed by whoever cleans up)
+LOCK_SWITCHING = "switching"  # went live, checks not done: ID, SHA, REF, PREV, ACTION, size
+# A release ID (release.py makes them) and a full commit SHA, as bash's [[ =~ ]] reads them:
+RELEASE_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\.[0-9]+)?$"
+SHA_PATTERN = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
+
+CONTRACT = {
+    "EXIT_LOCK_HELD": EXIT_LOCK_HELD,
+    "EXIT_SWITCHED_BACK": EXIT_SWITCHED_BACK,
+    "EXIT_NOT_SET_UP": EXIT_NOT_SET_UP,
+    "EXIT_DISK_FULL": EXIT_DISK_FULL,
+    "EXIT_ABORTED": EXIT_ABORTED,
+    "MONITOR_NOT_RUNNING": MONITOR_NOT_RUNNING,
+    "LOCK_OWNER": LOCK_OWNER,
+    "LOCK_TOKEN": LOCK_TOKEN,
+    "LOCK_BUILDING": LOCK_BUILDING,
+    "LOCK_SWITCHING": LOCK_SWITCHING,
+    "RELEASE_ID_RE": RELEASE_ID_PATTERN,
+    "SHA_RE": SHA_PATTERN,
+}
+
+
+def contract() -> str:
+    """The header lines that give the scripts every name of the contract, values quoted."""
+    return "\n".join(f"{name}={shlex.quote(str(value))}" for name, value in CONTRACT.items())
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """Pure builders of the remote bash scripts: one script per phase, every value shlex-quoted, no I/O.
 
-Each script is ``main() { <header>; <prelude.sh>; <body>; }; main </dev/null``: bash reads the whole
-function before running it, and commands inside never read the rest of the script from stdin.
-The client follows a script through the markers it prints (protocol.py). Phases of a deploy:
+Each script is ``main() { <header>; <prelude.sh>; <body>; }; main 3<&0 </dev/null; exit``: bash
+reads the whole function (and that last line) before running it, so commands inside never read
+the rest of the script from stdin, and fd 3 is the client's input for the guard (prelude.sh).
+The client follows a script through the markers it prints (protocol.py). A deploy's two phases:
 
-* ``prepare``  take the lock, pre-deploy, fetch, resolve the ref, build the release; keep the lock
-               and leave what it made in ``lock/pending`` for ``activate``.
-* ``activate`` switch ``current``, log, post-deploy, restart, test, health; on failure switch back;
-               prune; release the lock.
+* prepare   take the lock, pre-deploy, fetch, resolve the ref, build the release; nothing live
+            changes. In a fleet, then wait at the barrier for every host (``deploy(fleet=True)``).
+* activate  switch ``current`` (logged first), post-deploy, restart, test, health; on failure
+            switch back; prune; release the lock.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 
-from pushdeploy import service
+from pushdeploy import protocol, service
 from pushdeploy.config import Environment
 from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
@@ -29,6 +30,7 @@ q = shlex.quote
 SHELL_LAYOUT = Layout("$P")
 PATH_NAMES = {"REPO_DIR": "repo", "RELEASES": "releases", "CURRENT": "current", "SHARED": "shared"}
 PATH_NAMES |= {"DEPLOYS": "deploys", "STATE": "state", "L": "lock"}
+PATH_NAMES |= {"NEXT_CURRENT": "next_current", "BACK_CURRENT": "back_current"}
 
 
 @dataclass(frozen=True)
@@ -43,21 +45,31 @@ class Run:
     stale_after: int = 120
 
 
-def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False) -> str:
+def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> str:
+    """One whole script: header, prelude.sh, ``body``; ``user``: the body runs the user's commands.
+
+    Only a script that runs user commands (hooks, build, a restart command) carries what they
+    need: the user's env, the build text, the restart strategy. A read-only script carries none.
+    """
     header = [
         f"P={qpath(env.path)}",
         " ".join(f'{name}="{getattr(SHELL_LAYOUT, attr)}"' for name, attr in PATH_NAMES.items()),
+        protocol.contract(),
         f"TOKEN={q(run.token)} OWNER={q(run.owner)} WHO={q(run.who)}",
-        f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
-        f"BUILD={q(env.build or '')}",
-        "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
-        f"KEEP_LOCK={1 if keep_lock else 0}",
-        restart_back(env),
         f"export PUSHDEPLOY_ENV={q(env.name)} SHARED",
-        # The user's env reaches hooks and builds (see `hook`), never this shell: a name like P,
-        # REPO or PATH must not redirect the script's own variables and commands.
-        "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
     ]
+    if user:
+        header += [
+            f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
+            f"BUILD={q(env.build or '')}",
+            "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
+            restart_back(env),
+            # The user's env reaches hooks and builds (see `user_shell`), never this shell: a name
+            # like P, REPO or PATH must not redirect the script's own variables and commands.
+            "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
+        ]
+    else:
+        header.append("USER_ENV=(); restart_back() { :; }")
     lines = [
         "main() {",
         *header,
@@ -66,7 +78,9 @@ def wrap(env: Environment, run: Run, body: list[str], *, keep_lock: bool = False
         "OK=1",
         "mark done",
         "}",
-        "main </dev/null",
+        # fd 3 keeps the client's input for the guard (prelude.sh), which reads it from the
+        # start: one line, so bash has read all of the script before main runs.
+        "main 3<&0 </dev/null; exit",
         "",
     ]
     return "\n".join(lines)
@@ -77,26 +91,22 @@ def take_lock(run: Run) -> str:
 
 
 def need_setup() -> str:
-    return '[ -d "$REPO_DIR" ] || fail setup "$P is not set up" 78'
+    return '[ -d "$REPO_DIR" ] || fail setup "$P is not set up" "$EXIT_NOT_SET_UP"'
 
 
 def go_live(env: Environment, release: str, action: str) -> list[str]:
-    """Switch to RELEASE (vars ID SHA REF PREV set), log, and run what follows a switch.
+    """Switch to RELEASE (vars ID SHA REF PREV PREV_LINK set), log, and run what follows a switch.
 
-    A failure in any later step switches back to PREV (or removes ``current`` when there was
-    none), marks the release bad in .deploys and exits 77.
+    A failure in any later step (or a signal) switches back to what was live, marks the release
+    bad in .deploys and exits EXIT_SWITCHED_BACK. Once every check passed, nothing is undone.
     """
     body = [
         "back() {",
-        '  warn "$1 failed; switching back to ${PREV:-no release}"',
+        '  warn "$1 failed; switching back to ${PREV:-${PREV_LINK:-no release}}"',
         f"  switch_back {q(action)}",
-        '  fail "$1" "$2" 77',
+        '  fail "$1" "$2" "$EXIT_SWITCHED_BACK"',
         "}",
-        "step switch",
-        f'switch_to "{release}"',
-        "CLEAN=",
-        f'log "$SHA" "$ID" "$REF" {q(action)} ok',
-        'value live "$ID"',
+        f'switch "{release}" {q(action)}',
     ]
     release_dir = '"$RELEASES/$ID"'
     if env.post_deploy:
@@ -109,6 +119,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
         body.append(
             f"health {q(url)} {env.health_timeout} || back health {q(url + ' did not answer in time')}"
         )
+    body.append("checked")
     return body
 
 
@@ -119,7 +130,7 @@ def restart_back(env: Environment) -> str:
     if env.restart == "touch":
         return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
     return (
-        f'restart_back() {{ (cd "$RELEASES/$PREV" && user_shell {q(env.restart)}) </dev/null >&2'
+        f'restart_back() {{ bg user_shell "$RELEASES/$PREV" {q(env.restart)}'
         ' || warn "restarting $PREV failed"; }'
     )
 
@@ -146,13 +157,11 @@ def health_url(health: str, listen: tuple[str, ...]) -> str:
 
 
 def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
-    body = [take_lock(run), need_setup()]
-    body.append('PREV=$(live_release) || PREV=""')
-    body.append('value previous "$PREV"')
+    body = [take_lock(run), need_setup(), "read_live", 'value previous "$PREV"']
     if env.pre_deploy:
         body.append(
             'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
-            ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"'
+            ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(head -c 100 "$D/REVISION" 2>/dev/null)"'
         )
         body.append(f'hook pre-deploy "$D" {q(env.pre_deploy)}')
     body += [
@@ -172,39 +181,18 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
     return body
 
 
-def prepare(env: Environment, run: Run, ref: str | None) -> str:
-    pending = 'printf \'%s\\n\' "$ID" "$SHA" "$REF" "$PREV" >"$L/pending" || fail release "cannot record it"'
-    return wrap(env, run, [*prepare_steps(env, run, ref), pending], keep_lock=True)
-
-
 def activate_steps(env: Environment) -> list[str]:
     return [*go_live(env, "$ID", "deploy"), 'prune "$ID" "$PREV"']
 
 
-def activate(env: Environment, run: Run) -> str:
-    body = [
-        "lock_check",
-        '{ read -r ID && read -r SHA && read -r REF && read -r PREV; } <"$L/pending" ||'
-        ' fail switch "no prepared release"',
-        'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
-        *activate_steps(env),
-    ]
-    return wrap(env, run, body)
-
-
-def deploy_one(env: Environment, run: Run, ref: str | None) -> str:
-    """Both phases in one script, for a single host: no barrier to wait at, two round trips saved."""
-    return wrap(env, run, [*prepare_steps(env, run, ref), *activate_steps(env)])
-
-
-def discard(env: Environment, run: Run) -> str:
-    """Remove what ``prepare`` built here and release the lock (another host failed to prepare)."""
-    body = [
-        "lock_check",
-        "step discard",
-        '{ read -r ID && [ -n "$ID" ] && rm -rf -- "$RELEASES/$ID"; } <"$L/pending" || true',
-    ]
-    return wrap(env, run, body)
+def deploy(env: Environment, run: Run, ref: str | None, *, fleet: bool = False) -> str:
+    """The whole deploy of one host. In a ``fleet`` it stops between the phases: it says
+    ``prepared`` and waits, its lock held, for the client's "go" (session.Barrier), which comes
+    once every host has prepared; the end of its input instead stops it, cleaning up."""
+    barrier = ["value prepared yes", "await_go"] if fleet else []
+    return wrap(
+        env, run, [*prepare_steps(env, run, ref), *barrier, *activate_steps(env)], user=True
+    )
 
 
 def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
@@ -212,9 +200,10 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
     body = [
         take_lock(run),
         need_setup(),
-        'PREV=$(live_release) || PREV=""',
+        "read_live",
         f'[ "$PREV" = {q(live)} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
         f"ID={q(target.release)} SHA={q(target.sha)} REF={q(target.ref)}",
+        'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
         'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
         'if [ ! -d "$RELEASES/$ID" ]; then',
         '  warn "release $ID was pruned; rebuilding it from $SHA"',
@@ -223,7 +212,7 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
         "fi",
         *go_live(env, "$ID", "revert"),
     ]
-    return wrap(env, run, body)
+    return wrap(env, run, body, user=True)
 
 
 def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
@@ -231,13 +220,16 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
     body = [
         take_lock(run),
         f"ID={q(release)} PREV={q(previous)}",
-        'SHA=$(cat "$RELEASES/$ID/REVISION" 2>/dev/null || echo unknown)',
+        'valid_id "$ID" && { [ -z "$PREV" ] || valid_id "$PREV"; } || fail rollback "not a release: $ID"',
+        'SHA=$(head -c 100 "$RELEASES/$ID/REVISION" 2>/dev/null); valid_sha "$SHA" || SHA=unknown',
         'LIVE=$(live_release) || LIVE=""',
         '[ "$LIVE" = "$ID" ] || fail rollback "current is ${LIVE:-nothing}, not $ID; left as it is"',
         "step rollback",
+        'rm -f -- "$BACK_CURRENT"',
+        '[ -z "$PREV" ] || ln -sfn -- "releases/$PREV" "$BACK_CURRENT" || fail rollback "cannot create a link in $P"',
         "switch_back deploy",
     ]
-    return wrap(env, run, body)
+    return wrap(env, run, body, user=True)
 
 
 def setup(env: Environment, run: Run) -> str:
@@ -257,12 +249,12 @@ def setup(env: Environment, run: Run) -> str:
         'if [ -d "$REPO_DIR" ]; then',
         "  fetch",
         "else",
-        '  rm -rf -- "$P/.repo.tmp" && git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" </dev/null >&2 &&'
+        '  rm -rf -- "$P/.repo.tmp" && bg git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&'
         ' mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
         "fi",
         *(service.install_steps(env) if env.app else []),
     ]
-    return wrap(env, run, body)
+    return wrap(env, run, body, user=True)
 
 
 def status(env: Environment) -> str:
@@ -273,41 +265,20 @@ def status(env: Environment) -> str:
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
         'for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',
         'if [ -f "$DEPLOYS" ]; then',
-        '  tail -n 2000 -- "$DEPLOYS" | while IFS= read -r line; do mark "line deploys $line"; done',
+        '  tail -n 2000 -- "$DEPLOYS" | cut -c 1-2000 | while IFS= read -r line; do mark "line deploys $line"; done',
         "fi",
     ]
     return wrap(env, Run("", "", "", ""), body)
 
 
 def unlock(env: Environment) -> str:
+    """Remove the lock, whatever state it is in, and say exactly what was there."""
     body = [
         "step unlock",
-        'if [ -d "$L" ]; then value holder "$(lock_owner)"; rm -rf -- "$L" || fail unlock "cannot remove $L"; fi',
+        'if [ -e "$L" ] || [ -L "$L" ]; then',
+        '  value holder "$(lock_owner)"',
+        '  rm -rf -- "$L" || fail unlock "cannot remove $L (check its owner and permissions)"',
+        "  value removed yes",
+        "fi",
     ]
     return wrap(env, Run("", "", "", ""), body)
-
-
-def in_current(env: Environment, command: str) -> str:
-    """A command line that runs ``command`` (shell text) in ``current`` with the hook variables."""
-    layout = Layout(env.path)
-    exports = " ".join(f"{name}={q(value)}" for name, value in env.env)
-    return (
-        f"cd {qpath(layout.current)}/ 2>/dev/null || "
-        "{ echo 'pushdeploy: no current release; deploy first' >&2; exit 127; }; "
-        f"export PUSHDEPLOY_ENV={q(env.name)} SHARED={qpath(layout.shared)} "
-        f'RELEASE="$(pwd -P)" REVISION="$(cat REVISION 2>/dev/null)" {exports}; '
-        f"{command}"
-    )
-
-
-def exec_script(env: Environment, argv: list[str]) -> str:
-    """Run ``argv`` joined as one shell command line (as ssh does), sent on stdin, not in argv.
-
-    One line: the command's stdin is what the client sends after it (``exec``'s piped input),
-    or nothing.
-    """
-    return "{ " + in_current(env, "exec bash -c " + q(" ".join(argv))) + "; }\n"
-
-
-def console_command(env: Environment) -> str:
-    return in_current(env, 'exec "${SHELL:-bash}" -i')

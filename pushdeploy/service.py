@@ -17,10 +17,11 @@ import shlex
 from typing import Any
 
 from pushdeploy.config import Environment
-from pushdeploy.keys import parse_heartbeat
 from pushdeploy.layout import Layout
 from pushdeploy.layout import quote as qpath
 from pushdeploy.monitor import bundle
+from pushdeploy.protocol import MONITOR_NOT_RUNNING
+from pushdeploy.values import parse_heartbeat
 
 q = shlex.quote
 MONITOR_COMMANDS = ("status", "start", "stop", "reload", "logs")
@@ -45,11 +46,23 @@ def monitor_settings(env: Environment) -> dict[str, Any]:
     }
 
 
+def private_file_step(target: str, text: str, what: str, step: str) -> str:
+    """Write ``text`` to ``target`` (quoted for bash) with mode 0600, atomically by a rename.
+
+    The text travels inside the script (stdin) and ``printf`` is a builtin, so it is never on a
+    command line; the temporary file is removed first, so a leftover cannot keep a wider mode.
+    """
+    return (
+        f"{{ rm -f -- {target}.tmp && (umask 077 && printf '%s' {q(text)} >{target}.tmp) &&"
+        f" mv -f -- {target}.tmp {target}; }} || fail {step} {q(f'cannot write {what}')}"
+    )
+
+
 def write_settings_step(env: Environment) -> str:
+    """monitor.json (it holds the app's env) with mode 0600."""
     layout = Layout(env.path)
     text = json.dumps(monitor_settings(env), indent=2, sort_keys=True) + "\n"
-    target = qpath(layout.monitor_config)
-    return f"printf '%s' {q(text)} >{target}.tmp && mv -f -- {target}.tmp {target} || fail monitor 'cannot write monitor.json'"
+    return private_file_step(qpath(layout.monitor_config), text, "monitor.json", "monitor")
 
 
 def install_steps(env: Environment) -> list[str]:
@@ -86,7 +99,8 @@ def monitor_script(env: Environment, command: str, extra: list[str]) -> str:
     layout = Layout(env.path)
     check = (
         f"[ -f {qpath(layout.monitor_zipapp)} ] || "
-        "{ echo 'pushdeploy: the monitor is not installed here; run setup (with app and listen set)' >&2; exit 3; }"
+        "{ echo 'pushdeploy: the monitor is not installed here; run setup (with app and listen set)' >&2;"
+        f" exit {MONITOR_NOT_RUNNING}; }}"
     )
     return "{ " + check + "; exec " + monitor_command(env, command, extra) + "; } </dev/null\n"
 
@@ -103,7 +117,7 @@ def restart_steps(env: Environment) -> list[str]:
         "step restart",
         write_settings_step(env),
         f"out=$({reload_command(env)} 2>&1); rc=$?",
-        f'if [ "$rc" = 3 ]; then out=$({start} 2>&1); rc=$?; fi',
+        f'if [ "$rc" = "$MONITOR_NOT_RUNNING" ]; then out=$({start} 2>&1); rc=$?; fi',
         'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
         "RELOADED=1",
     ]
@@ -122,8 +136,24 @@ def unit_name(env: Environment) -> str:
     return f"pushdeploy-{env.name}"
 
 
+def environment_file(env: Environment) -> tuple[str, str] | None:
+    """``(path, text)`` of the socket-activated app's EnvironmentFile; None without ``env``.
+
+    Give it ``secrets.redacted(env)`` to print it, the real ``env`` to install it.
+    """
+    from pushdeploy import systemd
+
+    if not env.env:
+        return None
+    return f"{Layout(env.path).state}/{unit_name(env)}.env", systemd.environment_file(dict(env.env))
+
+
 def units(env: Environment, *, socket: bool) -> dict[str, str]:
-    """File name -> text of the systemd units for ``env`` (systemd.py renders them)."""
+    """File name -> text of the systemd units for ``env`` (systemd.py renders them).
+
+    Raises ``ValueError`` for what systemd cannot take (a section name that is no unit name, a
+    relative path, a newline); the message never holds an env value.
+    """
     from pushdeploy import systemd
 
     if not env.app:
@@ -131,21 +161,42 @@ def units(env: Environment, *, socket: bool) -> dict[str, str]:
     name = unit_name(env)
     user = env.user or next((h.user for h in env.hosts if h.user), None)
     if socket:
+        env_file = environment_file(env)
         socket_unit, service_unit = systemd.render_socket_units(
-            name, path=env.path, user=user, app=env.app, listen=list(env.listen), env=dict(env.env)
+            name,
+            path=env.path,
+            user=user,
+            app=env.app,
+            listen=list(env.listen),
+            environment_file=env_file[0] if env_file else None,
         )
         return {f"{name}.socket": socket_unit, f"{name}.service": service_unit}
     service_unit = systemd.render_service(name, path=env.path, user=user, grace=env.grace)
     return {f"{name}.service": service_unit}
 
 
-def install_unit_steps(unit_files: dict[str, str]) -> list[str]:
-    """Write the units to /etc/systemd/system (with sudo -n unless root) and reload systemd."""
-    steps = ["step systemd", 'S=""; [ "$(id -u)" = 0 ] || S="sudo -n"']
+def install_unit_steps(
+    unit_files: dict[str, str], env_file: tuple[str, str] | None = None
+) -> list[str]:
+    """Write the env file (0600, as the login user), the units to /etc/systemd/system (0644,
+    with sudo -n unless root), and reload systemd.
+
+    Units stay world-readable: systemd shows their text to anyone through its API anyway (and
+    warns about world-inaccessible unit files), which is why the env lives in the env file.
+    """
+    steps = ["step systemd"]
+    if env_file is not None:
+        path, text = env_file
+        steps.append(
+            f"mkdir -p -- {qpath(path.rsplit('/', 1)[0])} || fail systemd 'cannot create the state directory'"
+        )
+        steps.append(private_file_step(qpath(path), text, path.rsplit("/", 1)[1], "systemd"))
+    steps.append('S=""; [ "$(id -u)" = 0 ] || S="sudo -n"')
     for name, text in unit_files.items():
         target = q(f"/etc/systemd/system/{name}")
         steps.append(
-            f"printf '%s' {q(text)} | $S tee {target} >/dev/null || fail systemd 'cannot write {name} (sudo?)'"
+            f"printf '%s' {q(text)} | $S tee {target} >/dev/null && $S chmod 644 {target}"
+            f" || fail systemd 'cannot write {name} (sudo?)'"
         )
     steps.append("$S systemctl daemon-reload || fail systemd 'systemctl daemon-reload failed'")
     return steps

@@ -11,6 +11,9 @@ Two shapes:
   listeners (``ListenStream=`` per ``listen`` entry, ``FileDescriptorName=listen``) and
   ``NAME.service`` runs the app in ``path/current``. A restart queues connections in the kernel
   instead of refusing them, but requests wait while the app starts (no overlap of old and new).
+  The app's ``env`` is not in the unit (unit text is readable by anyone through systemd's API):
+  ``EnvironmentFile=`` names ``path/.pushdeploy/NAME.env``, which ``environment_file`` renders
+  and ``systemd --install`` writes with mode 0600.
 
 Every value is escaped for systemd: ``%`` becomes ``%%`` everywhere (specifiers), ``$`` becomes
 ``$$`` in command lines (variable expansion), command arguments with blanks, quotes or
@@ -25,6 +28,9 @@ from pushdeploy.layout import Layout
 
 UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
 PLAIN_ARG = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+ENV_FILE_ESCAPE = re.compile(r'["\\`$]')
 
 
 def escape_specifiers(value: str) -> str:
@@ -46,17 +52,26 @@ def command_line(argv: list[str]) -> str:
     return " ".join(quote_arg(a) for a in argv)
 
 
-def environment_line(env: dict[str, str]) -> str | None:
-    """``Environment=`` with each ``KEY=value`` quoted; None when there is nothing to set."""
-    if not env:
-        return None
-    words = []
+def environment_file(env: dict[str, str]) -> str:
+    """The text of an ``EnvironmentFile=``: one ``KEY="value"`` line per variable, sorted.
+
+    systemd reads it with its env-file parser (src/basic/env-file.c): inside double quotes a
+    backslash escapes a double quote, a backslash, a backquote and ``$``; nothing is expanded and
+    no specifiers apply.
+    A control character (a newline included) is refused, naming the variable, never the value:
+    older systemd versions drop such assignments.
+    """
+    lines = ["# The app's env for systemd (EnvironmentFile=), written by pushdeploy; mode 0600."]
     for key, value in sorted(env.items()):
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        if not ENV_NAME.match(key):
             raise ValueError(f"not a valid environment variable name: {key!r}")
-        word = escape_specifiers(f"{key}={value}").replace("\\", "\\\\").replace('"', '\\"')
-        words.append(f'"{word}"')
-    return "Environment=" + " ".join(words)
+        if CONTROL.search(value):
+            raise ValueError(
+                f"env {key}: a value with a newline or control character cannot go to systemd"
+            )
+        escaped = ENV_FILE_ESCAPE.sub(lambda m: "\\" + m[0], value)
+        lines.append(f'{key}="{escaped}"')
+    return "\n".join(lines) + "\n"
 
 
 def _check(name: str, path: str) -> None:
@@ -129,10 +144,13 @@ def render_socket_units(
     user: str | None,
     app: str,
     listen: list[str],
-    env: dict[str, str] | None = None,
+    environment_file: str | None = None,
     description: str = "",
 ) -> tuple[str, str]:
-    """``(NAME.socket, NAME.service)`` for running ``app`` under plain socket activation."""
+    """``(NAME.socket, NAME.service)`` for running ``app`` under plain socket activation.
+
+    ``environment_file`` is the absolute path of the app's env file on the server, if it has one.
+    """
     _check(name, path)
     if not listen:
         raise ValueError("socket activation needs at least one listen address")
@@ -151,7 +169,13 @@ def render_socket_units(
             "WantedBy=sockets.target",
         ]
     )
-    env_line = environment_line(env or {})
+    env_lines = []
+    if environment_file is not None:
+        if not environment_file.startswith("/"):
+            raise ValueError(
+                f"the environment file must be an absolute path, got {environment_file!r}"
+            )
+        env_lines.append(f"EnvironmentFile={escape_specifiers(environment_file)}")
     service_unit = "\n".join(
         [
             "[Unit]",
@@ -163,7 +187,7 @@ def render_socket_units(
             "Type=simple",
             *_user_lines(user),
             f"WorkingDirectory={escape_specifiers(Layout(root).current)}",
-            *([env_line] if env_line else []),
+            *env_lines,
             # `exec` keeps the shell's pid, so LISTEN_PID (the main pid) is the app's own.
             f"ExecStart={command_line(['/bin/sh', '-c', f'exec {app}'])}",
             "Restart=on-failure",

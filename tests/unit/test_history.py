@@ -9,6 +9,7 @@ from pushdeploy.errors import Refused
 from pushdeploy.history import Entry
 
 SHA = "3f2a" + "0" * 36
+RID = "20240102T030405Z-3f2a000"
 
 
 def rid(n: int) -> str:
@@ -40,8 +41,8 @@ def entries(*lines: str) -> list[Entry]:
         (f"{SHA}\n", Entry(SHA)),  # TJ's own format: the SHA alone
         (f"{SHA}  \n", Entry(SHA)),
         (f"{SHA} some words\n", Entry(SHA)),
-        (f"{SHA}\tt\tr\n", Entry(SHA, "t", "r", "", "", "", "")),  # cut short: never counted
-        (f"{SHA}\tt\tr\tref\twho\tdeploy\tok\tlater\n", Entry(SHA, "t", "r", "ref", "who", "deploy", "ok")),
+        (f"{SHA}\tt\t{RID}\n", Entry(SHA, "t", RID, "", "", "", "")),  # cut short: never counted
+        (f"{SHA}\tt\t{RID}\tref\twho\tdeploy\tok\tlater\n", Entry(SHA, "t", RID, "ref", "who", "deploy", "ok")),
         ("", None),
         ("\n", None),
         ("   \n", None),
@@ -162,3 +163,65 @@ def test_steps_below_one_are_refused(steps: int) -> None:
 def test_find_returns_the_deploy_of_a_release(release: str, expected: str | None) -> None:
     log = entries(line(1), line(2), line(2, "revert"), line(3))
     assert (history.parse_line(expected) if expected else None) == history.find(log, release)
+
+
+GOOD = "0123456789abcdef0123456789abcdef01234567\t2024-01-01T00:00:00Z\t20240101T000000Z-0123456\tmain\tme@x\tdeploy\tok"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (GOOD.replace("20240101T000000Z-0123456", "../../etc"), "not a release ID: '../../etc'"),
+        (GOOD.replace("20240101T000000Z-0123456", "/etc"), "not a release ID: '/etc'"),
+        (GOOD.replace("20240101T000000Z-0123456", ""), "not a release ID: ''"),
+        (
+            GOOD.replace("20240101T000000Z-0123456", "20240101T000000Z-0123456/.."),
+            "not a release ID",
+        ),
+        (
+            GOOD.replace("0123456789abcdef0123456789abcdef01234567", "$(touch x)"),
+            "not a full commit SHA",
+        ),
+        (
+            GOOD.replace("0123456789abcdef0123456789abcdef01234567", "-" + "a" * 39),
+            "not a full commit SHA",
+        ),
+        (
+            GOOD.replace("0123456789abcdef0123456789abcdef01234567", "0123456"),
+            "not a full commit SHA",
+        ),
+        ("--upload-pack=touch x", "not a commit SHA"),
+        ("$(id)", "not a commit SHA"),
+    ],
+)
+def test_a_malformed_line_is_reported_and_never_used(line: str, problem: str) -> None:
+    problems: list[str] = []
+    assert history.parse([GOOD, line, GOOD], problems) == [history.parse_line(GOOD)] * 2
+    assert len(problems) == 1 and problems[0].startswith(".deploys line 2 ignored: ")
+    assert problem in problems[0]
+
+
+def test_a_reported_problem_quotes_at_most_80_characters_of_a_field() -> None:
+    problems: list[str] = []
+    history.parse([GOOD.replace("20240101T000000Z-0123456", "x" * 5000)], problems)
+    assert len(problems[0]) < 150
+
+
+def test_a_rollback_to_a_release_without_a_revision_is_kept() -> None:
+    line = GOOD.replace("0123456789abcdef0123456789abcdef01234567", "unknown")
+    assert history.parse_line(line.replace("\tdeploy\t", "\trollback\t")) is not None
+    with pytest.raises(history.Malformed):
+        history.parse_line(line)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20240101T000000Z-0123456", "20240101T000000Z-0123456"),
+        ("source", ""),
+        ("../x", ""),
+        ("", ""),
+    ],
+)
+def test_only_a_release_id_counts_as_live(value: str, expected: str) -> None:
+    assert history.live_release(value) == expected

@@ -110,3 +110,41 @@ def test_tail_is_the_last_lines_of_output(count: int, expected: list[str]) -> No
 def test_tail_defaults_to_fifteen_lines() -> None:
     outcome = collect(1, [f"l{i}" for i in range(20)])
     assert outcome.tail() == [f"l{i}" for i in range(5, 20)]
+
+
+def test_the_contract_is_emitted_as_shell_assignments_of_every_name() -> None:
+    """Each name the scripts use comes from protocol.CONTRACT, quoted for bash."""
+    lines = protocol.contract().splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == list(protocol.CONTRACT)
+    assert "RELEASE_ID_RE='^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\\.[0-9]+)?$'" in lines
+    assert f"EXIT_LOCK_HELD={protocol.EXIT_LOCK_HELD}" in lines
+
+
+def test_the_bash_side_writes_none_of_the_contract_by_hand() -> None:
+    """prelude.sh and the generated bodies name exit statuses and lock files only by their names."""
+    from pathlib import Path
+
+    from pushdeploy import scripts, service
+
+    bash = scripts.PRELUDE + "".join(
+        Path(module.__file__).read_text(encoding="utf-8") for module in (scripts, service)
+    )
+    statuses = {v for k, v in protocol.CONTRACT.items() if k.startswith(("EXIT_", "MONITOR_"))}
+    for status in statuses:
+        for written in (f"exit {status}", f'" {status}', f'= {status} ]'):
+            assert written not in bash, written
+    for name in ("owner", "token", "pending", "building", "switching"):
+        assert f'$L/{name}"' not in bash and f"$L/{name} " not in bash, name
+
+
+def test_the_release_id_pattern_is_the_one_release_ids_are_made_with() -> None:
+    import re
+    from datetime import UTC, datetime
+
+    from pushdeploy.release import release_id
+
+    made = release_id(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "0123456789abcdef" * 3)
+    assert re.fullmatch(protocol.RELEASE_ID_PATTERN, made)
+    assert re.fullmatch(protocol.RELEASE_ID_PATTERN, made + ".2")
+    for bad in ("../../etc", made + "/x", "-rf", made[:-1], "/" + made):
+        assert not re.fullmatch(protocol.RELEASE_ID_PATTERN, bad), bad

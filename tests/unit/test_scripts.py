@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, deploy, scripts
+from pushdeploy import config, deploy, remote_shell, scripts
 from pushdeploy.config import Environment
 from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
@@ -60,7 +60,7 @@ VARIANTS = {
     "monitor": NASTY + "restart = monitor\napp = python3 app.py\nlisten = 127.0.0.1:3000\n",
 }
 
-WRAPPED = ["prepare", "activate", "discard", "revert", "rollback", "setup", "status", "unlock"]
+WRAPPED = ["deploy", "fleet", "revert", "rollback", "setup", "status", "unlock"]
 IN_CURRENT = ["exec", "console"]
 ALL = WRAPPED + IN_CURRENT
 
@@ -73,16 +73,15 @@ def load(tmp_path: Path, text: str) -> Environment:
 
 def every_script(env: Environment) -> dict[str, str]:
     return {
-        "prepare": scripts.prepare(env, RUN, "main"),
-        "activate": scripts.activate(env, RUN),
-        "discard": scripts.discard(env, RUN),
+        "deploy": scripts.deploy(env, RUN, "main"),
+        "fleet": scripts.deploy(env, RUN, "main", fleet=True),
         "revert": scripts.revert(env, RUN, TARGET, LIVE),
         "rollback": scripts.rollback(env, RUN, LIVE, TARGET.release),
         "setup": scripts.setup(env, RUN),
         "status": scripts.status(env),
         "unlock": scripts.unlock(env),
-        "exec": scripts.exec_script(env, ["ls", "-la", "my dir; $(id)"]),
-        "console": scripts.console_command(env),
+        "exec": remote_shell.exec_script(env, ["ls", "-la", "my dir; $(id)"]),
+        "console": remote_shell.console_command(env, RUN.token),
     }
 
 
@@ -121,19 +120,23 @@ def test_the_example_config_gives_valid_bash() -> None:
     assert {name: "" for name in ALL} == {name: bash_n(text) for name, text in generated.items()}
 
 
+USER = ["deploy", "fleet", "revert", "rollback", "setup"]  # the scripts that run user commands
+LOCKING = USER
+
+
 @pytest.mark.parametrize(
     ("value", "present_in"),
     [
-        (PRE_DEPLOY, ["prepare"]),
-        (POST_DEPLOY, ["activate", "revert"]),
-        (TEST, ["activate", "revert"]),
-        (BUILD, WRAPPED),
-        (REPO, WRAPPED),
-        ("x y $(id)", ALL),
-        ("don't stop", ALL),
-        ("tmp/re start.txt", WRAPPED),
-        ("it's$(id)", WRAPPED),
-        (RUN.owner, ["prepare", "activate", "discard", "revert", "rollback", "setup"]),
+        (PRE_DEPLOY, ["deploy", "fleet"]),
+        (POST_DEPLOY, ["deploy", "fleet", "revert"]),
+        (TEST, ["deploy", "fleet", "revert"]),
+        (BUILD, USER),
+        (REPO, USER),
+        ("x y $(id)", [*USER, "exec"]),
+        ("don't stop", [*USER, "exec"]),
+        ("tmp/re start.txt", USER),
+        ("it's$(id)", USER),
+        (RUN.owner, LOCKING),
         (TARGET.ref, ["revert"]),
     ],
 )
@@ -149,17 +152,14 @@ def test_a_value_appears_only_single_quoted(
     assert expected == actual
 
 
-LOCKING = ["prepare", "activate", "discard", "revert", "rollback", "setup"]
-
-
 @pytest.mark.parametrize(
     ("line", "present_in"),
     [
         (f"P={qpath(PATH)}", WRAPPED),
-        (f"REPO={q(REPO)} RESTART_FILE='tmp/re start.txt' KEEP_RELEASES=5", WRAPPED),
-        (f"BUILD={q(BUILD)}", WRAPPED),
-        ("SHARED_ITEMS=(logs/ .env 'it'\"'\"'s$(id)')", WRAPPED),
-        ("USER_ENV=(A='x y $(id)' B='don'\"'\"'t stop' C=plain)", WRAPPED),
+        (f"REPO={q(REPO)} RESTART_FILE='tmp/re start.txt' KEEP_RELEASES=5", USER),
+        (f"BUILD={q(BUILD)}", USER),
+        ("SHARED_ITEMS=(logs/ .env 'it'\"'\"'s$(id)')", USER),
+        ("USER_ENV=(A='x y $(id)' B='don'\"'\"'t stop' C=plain)", USER),
         (f"TOKEN=t0k3n OWNER={q(RUN.owner)} WHO=me@laptop", LOCKING),
         ("TOKEN='' OWNER='' WHO=''", ["status", "unlock"]),
     ],
@@ -186,40 +186,73 @@ def test_the_path_never_appears_unquoted(nasty_scripts: dict[str, str]) -> None:
     ],
 )
 def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None, line: str) -> None:
-    assert line in scripts.prepare(nasty, RUN, ref).splitlines()
+    assert line in scripts.deploy(nasty, RUN, ref).splitlines()
 
 
 def test_the_pre_deploy_hook_runs_in_current_or_path(nasty: Environment) -> None:
-    lines = body(scripts.prepare(nasty, RUN, "main"))
+    lines = body(scripts.deploy(nasty, RUN, "main"))
     expected = [
         'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
-        ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(cat "$D/REVISION" 2>/dev/null)"',
+        ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(head -c 100 "$D/REVISION" 2>/dev/null)"',
         f'hook pre-deploy "$D" {q(PRE_DEPLOY)}',
     ]
     start = lines.index(expected[0])
     assert expected == lines[start : start + 2]
 
 
-def test_every_script_is_one_function_that_runs_with_stdin_closed(
+def test_every_script_is_one_function_run_on_one_line_with_the_input_kept_for_the_guard(
     nasty_scripts: dict[str, str],
 ) -> None:
+    """bash reads the whole last line before main runs, so the guard's fd 3 holds no script."""
     shapes = {
-        name: (text.startswith("main() {\n"), text.endswith("}\nmain </dev/null\n"))
+        name: (text.startswith("main() {\n"), text.endswith("}\nmain 3<&0 </dev/null; exit\n"))
         for name, text in nasty_scripts.items()
         if name in WRAPPED
     }
     assert {name: (True, True) for name in WRAPPED} == shapes
 
 
-@pytest.mark.parametrize(("name", "keep"), [("prepare", 1), ("activate", 0), ("setup", 0)])
-def test_only_prepare_keeps_the_lock(nasty_scripts: dict[str, str], name: str, keep: int) -> None:
-    assert f"KEEP_LOCK={keep}" in nasty_scripts[name].splitlines()
+@pytest.mark.parametrize("name", ["status", "unlock"])
+def test_a_script_that_runs_no_user_command_carries_none_of_their_settings(
+    nasty_scripts: dict[str, str], name: str
+) -> None:
+    """--dry-run ENV list must not print the user's env, build or repo."""
+    text = nasty_scripts[name]
+    for value in ["x y $(id)", "don't stop", "npm ci", "o'brien"]:
+        assert q(value) not in text and value not in text, value
+    assert "USER_ENV=();" in text
+
+
+@pytest.mark.parametrize("name", ["deploy", "fleet", "revert", "rollback", "setup"])
+def test_a_script_that_runs_user_commands_carries_their_env(
+    nasty_scripts: dict[str, str], name: str
+) -> None:
+    assert "USER_ENV=(A=" + q("x y $(id)") in nasty_scripts[name]
+
+
+def test_the_switch_is_logged_and_checked_before_anything_is_pruned(nasty: Environment) -> None:
+    lines = body(scripts.deploy(nasty, RUN, "main"))
+    order = [lines.index(x) for x in ['switch "$ID" deploy', "checked", 'prune "$ID" "$PREV"']]
+    assert order == sorted(order)
+
+
+def test_only_a_fleet_deploy_waits_at_the_barrier(nasty_scripts: dict[str, str]) -> None:
+    """Between its phases a fleet's script says it is prepared and waits for the client's go."""
+    fleet, single = body(nasty_scripts["fleet"]), body(nasty_scripts["deploy"])
+    assert fleet.index("await_go") == fleet.index("value prepared yes") + 1
+    assert fleet.index("await_go") < fleet.index('switch "$ID" deploy')
+    assert "await_go" not in single and [x for x in fleet if x not in single] == [
+        "value prepared yes",
+        "await_go",
+    ]
 
 
 def test_exec_joins_argv_like_ssh_and_quotes_it(nasty: Environment) -> None:
     # One line and no redirection: whatever the client sends after it is the command's stdin.
-    expected = "{ " + scripts.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; }\n"
-    assert expected == scripts.exec_script(nasty, ["ls", "-la", "my dir; $(id)"])
+    expected = (
+        "{ " + remote_shell.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; }\n"
+    )
+    assert expected == remote_shell.exec_script(nasty, ["ls", "-la", "my dir; $(id)"])
 
 
 def test_in_current_changes_to_current_and_exports_the_hook_variables(nasty: Environment) -> None:
@@ -233,7 +266,7 @@ def test_in_current_changes_to_current_and_exports_the_hook_variables(nasty: Env
         "A='x y $(id)' B='don'\"'\"'t stop' C=plain; "
         "uptime"
     )
-    assert expected == scripts.in_current(nasty, "uptime")
+    assert expected == remote_shell.in_current(nasty, "uptime")
 
 
 @pytest.mark.parametrize(
@@ -261,16 +294,16 @@ def positions(lines: list[str], *starts: str) -> list[int]:
     return [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in starts]
 
 
-ORDER = ["step switch", "hook post-deploy", "step restart", "hook test", "health ", "prune "]
+ORDER = ["switch ", "hook post-deploy", "step restart", "hook test", "health ", "checked", "prune "]
 
 
 def test_activate_runs_post_deploy_restart_test_health_then_prunes(nasty: Environment) -> None:
-    found = positions(body(scripts.activate(nasty, RUN)), *ORDER)
+    found = positions(body(scripts.deploy(nasty, RUN, "main")), *ORDER)
     assert sorted(found) == found
 
 
 def test_activate_lines_for_each_step(nasty: Environment) -> None:
-    lines = body(scripts.activate(nasty, RUN))
+    lines = body(scripts.deploy(nasty, RUN, "main"))
     expected = [
         f'hook post-deploy "$RELEASES/$ID" {q(POST_DEPLOY)} back',
         'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"',
@@ -285,7 +318,7 @@ def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) ->
     expected = [
         f"ID=20240101T000000Z-0123456 SHA={SHA} REF='v1 $(id)'",
         f'[ "$PREV" = {LIVE} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
-        'log "$SHA" "$ID" "$REF" revert ok',
+        'switch "$ID" revert',
     ]
     assert [True] * len(expected) == [line in lines for line in expected]
     found = positions(lines, *ORDER[:-1])
@@ -300,7 +333,7 @@ def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) ->
         ("monitor", [
             f"out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} reload"
             f" --config {qpath(Layout(PATH).monitor_config)} --wait 70 2>&1); rc=$?",
-            f'if [ "$rc" = 3 ]; then out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} start'
+            f'if [ "$rc" = "$MONITOR_NOT_RUNNING" ]; then out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} start'
             f' --config {qpath(Layout(PATH).monitor_config)} --timeout 40 2>&1); rc=$?; fi',
             'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
         ]),
@@ -309,13 +342,13 @@ def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) ->
 def test_restart_by_touch_command_or_monitor(
     tmp_path: Path, variant: str, restart: list[str]
 ) -> None:
-    lines = body(scripts.activate(load(tmp_path, VARIANTS[variant]), RUN))
+    lines = body(scripts.deploy(load(tmp_path, VARIANTS[variant]), RUN, "main"))
     start = lines.index(restart[-1]) - len(restart) + 1
     assert restart == lines[start : start + len(restart)]
 
 
 def health_lines(env: Environment) -> list[str]:
-    return [line for line in body(scripts.activate(env, RUN)) if line.startswith("health ")]
+    return [line for line in body(scripts.deploy(env, RUN, "main")) if line.startswith("health ")]
 
 
 @pytest.mark.parametrize(
@@ -330,8 +363,8 @@ def test_a_health_path_is_asked_of_the_first_listen_address(
 
 
 def test_no_tests_removes_only_the_test_hook(nasty: Environment) -> None:
-    with_tests = scripts.activate(nasty, RUN).splitlines()
-    without = scripts.activate(deploy.without_tests(nasty), RUN).splitlines()
+    with_tests = scripts.deploy(nasty, RUN, "main").splitlines()
+    without = scripts.deploy(deploy.without_tests(nasty), RUN, "main").splitlines()
     test_line = f'hook test "$RELEASES/$ID" {q(TEST)} back'
     assert [line for line in with_tests if line != test_line] == without
 
@@ -360,7 +393,11 @@ def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
         timeout=10,
     )
     expected: tuple[str, str, list[Path]] = ("", f"health\n{url} did not answer in time\n", [])
-    assert expected == (bash_n(scripts.activate(env, RUN)), done.stdout, list(workdir.iterdir()))
+    assert expected == (
+        bash_n(scripts.deploy(env, RUN, "main")),
+        done.stdout,
+        list(workdir.iterdir()),
+    )
 
 
 def test_the_header_names_every_path_under_the_root_from_the_layout(nasty: Environment) -> None:
@@ -369,7 +406,8 @@ def test_the_header_names_every_path_under_the_root_from_the_layout(nasty: Envir
     shell = Layout("$P")
     expected = (
         f'REPO_DIR="{shell.repo}" RELEASES="{shell.releases}" CURRENT="{shell.current}" '
-        f'SHARED="{shell.shared}" DEPLOYS="{shell.deploys}" STATE="{shell.state}" L="{shell.lock}"'
+        f'SHARED="{shell.shared}" DEPLOYS="{shell.deploys}" STATE="{shell.state}" L="{shell.lock}" '
+        f'NEXT_CURRENT="{shell.next_current}" BACK_CURRENT="{shell.back_current}"'
     )
     assert header_line == expected
 

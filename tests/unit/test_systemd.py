@@ -87,7 +87,7 @@ def test_socket_units_listen_on_every_entry_and_run_the_app_in_current() -> None
         user="deploy",
         app="node server.js --port $PORT",
         listen=["127.0.0.1:8080", "[::1]:8080", "shared/app.sock"],
-        env={"NODE_ENV": "production", "GREETING": 'say "50%"'},
+        environment_file="/srv/shop/.pushdeploy/shop.env",
     )
     assert "ListenStream=127.0.0.1:8080\n" in sock
     assert "ListenStream=[::1]:8080\n" in sock
@@ -97,7 +97,44 @@ def test_socket_units_listen_on_every_entry_and_run_the_app_in_current() -> None
     assert "Requires=shop.socket\n" in service
     assert "WorkingDirectory=/srv/shop/current\n" in service
     assert 'ExecStart=/bin/sh -c "exec node server.js --port $$PORT"\n' in service
-    assert 'Environment="GREETING=say \\"50%%\\"" "NODE_ENV=production"\n' in service
+    assert "EnvironmentFile=/srv/shop/.pushdeploy/shop.env\n" in service
+    assert "Environment=" not in service
+
+
+def test_socket_units_without_env_have_no_environment_line() -> None:
+    _, service = systemd.render_socket_units(
+        "shop", path="/srv/shop", user=None, app="python3 app.py", listen=["127.0.0.1:8080"]
+    )
+    assert "Environment" not in service
+
+
+def test_the_environment_file_quotes_each_value_as_systemd_reads_it() -> None:
+    """Inside double quotes systemd unescapes \\" \\\\ \\` \\$ and expands nothing (env-file.c)."""
+    text = systemd.environment_file(
+        {"NODE_ENV": "production", "GREETING": 'say "50%"', "ODD": "a\\b $HOME `id` \ttab", "E": ""}
+    )
+    assert text.splitlines() == [
+        "# The app's env for systemd (EnvironmentFile=), written by pushdeploy; mode 0600.",
+        'E=""',
+        'GREETING="say \\"50%\\""',
+        'NODE_ENV="production"',
+        'ODD="a\\\\b \\$HOME \\`id\\` \ttab"',
+    ]
+
+
+@pytest.mark.parametrize("value", ["two\nlines", "cr\r", "bell\x07"])
+def test_a_control_character_in_an_env_value_is_refused_by_name_only(value: str) -> None:
+    with pytest.raises(ValueError) as info:
+        systemd.environment_file({"DB_PASSWORD": value})
+    assert "DB_PASSWORD" in str(info.value)
+    assert value not in str(info.value)
+
+
+def test_an_environment_file_must_be_absolute() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        systemd.render_socket_units(
+            "shop", path="/srv/shop", user=None, app="a", listen=["1"], environment_file="x.env"
+        )
 
 
 def _verify(tmp_path: Path, units: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -142,8 +179,9 @@ def test_systemd_analyze_accepts_the_socket_units(tmp_path: Path) -> None:
         user=getpass.getuser(),
         app="python3 app.py",
         listen=["127.0.0.1:8080", "/run/shop.sock"],
-        env={"A": "b c"},
+        environment_file=str(tmp_path / "shop.env"),
     )
+    (tmp_path / "shop.env").write_text(systemd.environment_file({"A": 'b "c" $d'}))
     result = _verify(tmp_path, {"shop.socket": sock, "shop.service": service})
     assert _own_complaints(result, tmp_path) == []
     assert result.returncode == 0, result.stderr
