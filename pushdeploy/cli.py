@@ -14,12 +14,15 @@ import contextlib
 import dataclasses
 import io
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from pushdeploy import __version__, commands
+from pushdeploy import __version__, commands, secrets
 from pushdeploy.config import load
 from pushdeploy.console import Console
 from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError
@@ -113,6 +116,34 @@ def main(
     """The command line; ``stdin`` is the input ``exec`` passes on (default: a piped stdin)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     stdin = stdin if stdin is not None else piped_stdin()
+    with interrupted_by_sigterm():
+        return run(argv, stdout, stderr, stdin)
+
+
+@contextlib.contextmanager
+def interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM stops pushdeploy as Ctrl-C does: the servers are asked to stop, then it says where
+    each was left (from the main thread only: signal handlers can be set nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(
+    argv: list[str] | None,
+    stdout: TextIO,
+    stderr: TextIO,
+    stdin: io.BufferedIOBase | None,
+) -> int:
     console = Console(stdout, stderr)
     debug = False
     try:
@@ -124,12 +155,22 @@ def main(
         debug = args.debug
         verbosity = 0 if args.quiet else 1 + args.verbose
         console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
+        if debug:  # Paramiko's own log (its transport thread's tracebacks too); silent otherwise
+            from pushdeploy.transport.ssh import log_ssh_to
+
+            log_ssh_to(console.debug)
+            try:
+                return dispatch(args, console, stdin)
+            finally:
+                log_ssh_to(None)
         return dispatch(args, console, stdin)
     except PushdeployError as exc:
         console.error(exc.message, exc.hint, exc.details)
         return int(exc.status)
     except KeyboardInterrupt:
-        console.error("interrupted", "the remote scripts stop and release their locks when cut off")
+        console.error(
+            "interrupted", "nothing was changed by this run on a server it had not reached"
+        )
         return ExitStatus.INTERRUPTED
     except Exception as exc:
         if debug:
@@ -164,7 +205,10 @@ def dispatch(
     if args.wait < 0:
         raise UsageError("--wait takes 0 or more seconds")
     config_path = Path(args.config) if Path(args.config).is_absolute() else base / args.config
-    env = load(config_path, args.env)
+    env = load(config_path, args.env, warn=console.warn)
+    console.mask(secrets.mask_values(env))
+    if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
+        env = secrets.redacted(env)
     if args.only:
         hosts = tuple(h for h in env.hosts if h.spec in args.only or h.name in args.only)
         if len(hosts) != len(set(args.only)):

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from pushdeploy import checkout, deploy, listing, scripts, service
+from pushdeploy import checkout, deploy, listing, protocol, remote_shell, scripts, secrets, service
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
-from pushdeploy.deploy import Session
-from pushdeploy.errors import ExitStatus, RemoteCommandFailed, UsageError
+from pushdeploy.errors import ConfigError, ExitStatus, RemoteCommandFailed, UsageError
 from pushdeploy.keys import KEYS, redact
 from pushdeploy.protocol import Outcome
 from pushdeploy.release import check_ref
+from pushdeploy.session import Session
 
 
 @dataclass
@@ -134,9 +134,10 @@ def run_unlock(inv: Invocation) -> int:
     inv.no_more_words("unlock")
     outcomes = inv.everywhere("unlock", lambda run: scripts.unlock(inv.env))
     for label, outcome in outcomes.items():
-        holder = outcome.values.get("holder")
+        removed = outcome.values.get("removed") == "yes"
+        holder = outcome.values.get("holder", "")
         inv.console.result(
-            f"{label}: removed the lock held by {holder}" if holder else f"{label}: no lock"
+            f"{label}: removed the lock held by {holder}" if removed else f"{label}: no lock"
         )
     return ExitStatus.OK
 
@@ -173,7 +174,7 @@ def stream(
 def run_exec(inv: Invocation) -> int:
     if not inv.words:
         raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
-    script = scripts.exec_script(inv.env, inv.words)
+    script = remote_shell.exec_script(inv.env, inv.words)
     for label, status in stream(inv, "exec", script, inv.stdin).items():
         if status:
             raise RemoteCommandFailed(
@@ -200,7 +201,7 @@ def run_monitor(inv: Invocation) -> int:
         extra = [*extra, "--json"]
     script = service.monitor_script(inv.env, command, extra)
     for label, status in stream(inv, f"monitor {command}", script).items():
-        if status == 3:
+        if status == protocol.MONITOR_NOT_RUNNING:
             raise RemoteCommandFailed(
                 f"{label}: the monitor is not running",
                 3,
@@ -225,12 +226,21 @@ def run_systemd(inv: Invocation) -> int:
         raise UsageError(f"systemd: unknown argument {unknown[0]!r} (use --socket, --install)")
     if not inv.env.app:
         raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
-    units = service.units(inv.env, socket="--socket" in inv.words)
+    socket = "--socket" in inv.words
+    try:
+        units = service.units(inv.env, socket=socket)
+        env_file = service.environment_file(inv.env) if socket else None
+        shown = service.environment_file(secrets.redacted(inv.env)) if socket else None
+    except ValueError as exc:
+        raise ConfigError(f"[{inv.env.name}] systemd: {exc}") from None
     if "--install" not in inv.words:
         for name, text in units.items():
             inv.console.raw(f"# {name}\n{text}")
+        if shown is not None:
+            path, text = shown
+            inv.console.raw(f"# {path} (mode 0600, written by --install; secrets hidden)\n{text}")
         return ExitStatus.OK
-    steps = service.install_unit_steps(units)
+    steps = service.install_unit_steps(units, env_file)
     inv.everywhere("systemd --install", lambda run: scripts.wrap(inv.env, run, steps))
     if not inv.args.dry_run:
         inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
@@ -242,9 +252,17 @@ def run_console(inv: Invocation) -> int:
     if len(inv.env.hosts) > 1:
         raise UsageError("console opens one shell: pick a host with -H HOST")
     session = inv.session("console")
+    token = session.run.token
     try:
-        transport = next(iter(session.transports().values()))
-        status = transport.interactive(scripts.console_command(inv.env))
+        label, transport = next(iter(session.transports().items()))
+        said: list[str] = []
+        prepared = transport.run(
+            remote_shell.console_prepare(inv.env, token), lambda stream, line: said.append(line)
+        )
+        if prepared:
+            why = said[-1] if said else f"status {prepared}"
+            raise RemoteCommandFailed(f"{label}: cannot open the console: {why}", prepared)
+        status = transport.interactive(remote_shell.console_command(inv.env, token))
     finally:
         session.close()
     if status:

@@ -13,7 +13,8 @@ them into a printed line (``pushdeploy: error: ...`` plus ``hint: ...``) and an 
     │   └── DeployReverted               7  went live, failed its test, switched back
     ├── Refused                          8  refused before touching anything (dirty tree,
     │                                       bad ref, revert past history, ...)
-    └── RemoteCommandFailed              the remote command's own status (exec/run, console)
+    ├── RemoteCommandFailed              the remote command's own status (exec/run, console)
+    └── Interrupted                    130  Ctrl-C or SIGTERM; says what state each host is in
 
 Anything else that escapes is a bug: exit 1 with a traceback under ``--debug``.
 """
@@ -21,6 +22,7 @@ Anything else that escapes is a bug: exit 1 with a traceback under ``--debug``.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitStatus(enum.IntEnum):
@@ -98,3 +100,14 @@ class RemoteCommandFailed(PushdeployError):
     def __init__(self, message: str, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint or "its own output, above, says why")
         self.status = status if 0 < status < 256 else ExitStatus.ERROR
+
+
+class Interrupted(PushdeployError):
+    """Ctrl-C (or SIGTERM) while scripts ran; ``details`` says where each host was left."""
+
+    status = ExitStatus.INTERRUPTED
+    default_hint = "check with 'pushdeploy ENV current' (or 'list'), then run the command again"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.outcomes: dict[str, Any] = {}  # host -> its protocol.Outcome so far

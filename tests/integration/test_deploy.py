@@ -313,7 +313,7 @@ def test_exec_without_input_gives_the_command_an_empty_stdin(ready_project: Proj
 def test_dry_run_prints_the_scripts_and_changes_nothing(ready_project: Project) -> None:
     p = ready_project
     result = p.ok("--dry-run", "app")
-    assert "lock_take" in result.stdout and "switch_to" in result.stdout
+    assert "lock_take" in result.stdout and 'switch "$ID"' in result.stdout
     assert not (p.root / "current").exists()
     assert not (p.root / ".pushdeploy" / "lock").exists()
 
