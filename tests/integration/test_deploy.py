@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import Project, wait_until
 
 
@@ -281,6 +283,31 @@ def test_unlock_removes_a_lock_and_names_its_holder(ready_project: Project) -> N
     assert "someone@box (pid 7)" in result.stdout
     assert not lock.exists()
     assert "no lock" in p.ok("app", "unlock").stdout
+
+
+@pytest.mark.parametrize("owner", ["", None], ids=["empty owner file", "no owner file"])
+def test_unlock_tells_the_truth_about_a_lock_without_its_owner(
+    ready_project: Project, owner: str | None
+) -> None:
+    """Such a lock is an old version's or a hand-made one: unlock still says it removed it."""
+    p = ready_project
+    lock = p.root / ".pushdeploy" / "lock"
+    lock.mkdir()
+    if owner is not None:
+        (lock / "owner").write_text(owner)
+    result = p.ok("app", "unlock")
+    assert result.stdout.endswith(
+        "removed the lock held by an unknown holder (no owner recorded)\n"
+    )
+    assert not lock.exists()
+
+
+def test_a_deploy_leaves_no_temporary_lock_or_link_behind(ready_project: Project) -> None:
+    p = ready_project
+    p.ok("app")
+    p.deploy_new("v2", "app")
+    assert sorted(x.name for x in (p.root / ".pushdeploy").iterdir()) == []
+    assert not [x.name for x in p.root.iterdir() if x.name.startswith(".current")]
 
 
 def test_exec_runs_in_the_live_release_and_passes_the_status_on(ready_project: Project) -> None:
