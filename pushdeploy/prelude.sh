@@ -9,7 +9,7 @@
 # live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 CLEAN="" GUARD="" PHASE=build PREV="" PREV_LINK="" MAIN=$$
+OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" MAIN=$$
 
 mark() { printf '::pushdeploy::%s\n' "$*"; }
 step() { mark "step $1"; }
@@ -43,7 +43,7 @@ on_exit() {
   local status=$?
   trap '' TERM INT HUP PIPE
   if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
-  if [ "$OK" != 1 ] && [ -n "$CLEAN" ]; then rm -rf -- "$CLEAN"; fi
+  if [ "$OK" != 1 ] && [ "$PHASE" = build ] && lock_mine; then drop_building "$L"; fi
   lock_drop
   exit "$status"
 }
@@ -151,14 +151,16 @@ lock_take() {
     sleep 1
   done
 }
-# stale_cleanup DIR: remove the release a dead holder was building, unless it is live.
-stale_cleanup() {
+# drop_building LOCKDIR: remove the release that lock's holder was building, unless it is live.
+# The record is written before the release directory is made, so no signal can come between.
+drop_building() {
   local id
   id=$(head -n 1 -- "$1/$LOCK_BUILDING" 2>/dev/null)
-  if valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ]; then
-    warn "removed $id, left half-built by the stale lock's holder"
-    rm -rf -- "${RELEASES:?}/$id"
-  fi
+  valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ] || return 1
+  rm -rf -- "${RELEASES:?}/$id"
+}
+stale_cleanup() {
+  if drop_building "$1"; then warn "removed the release the stale lock's holder had half-built"; fi
 }
 # await_go: a fleet's barrier (session.Barrier). Wait, lock held, until the guard reads the
 # client's "go" (every host has prepared); the end of the client's input stops us instead.
@@ -202,7 +204,7 @@ guard() {
     { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE; } <"$L/$LOCK_SWITCHING"
     valid_id "$ID" && switch_back "$ACTION"
   fi
-  stale_cleanup "$L"
+  drop_building "$L"
   lock_drop
 }
 
@@ -229,8 +231,10 @@ build_release() {
   R="$RELEASES/$1"
   step release
   printf '%s\n' "$1" >"$L/$LOCK_BUILDING" || fail release "cannot write in $L"
-  mkdir -p -- "$RELEASES" && mkdir -- "$R" 2>/dev/null || fail release "cannot create $R (exists already?)"
-  CLEAN=$R
+  if ! { mkdir -p -- "$RELEASES" && mkdir -- "$R"; } 2>/dev/null; then
+    rm -f -- "$L/$LOCK_BUILDING"  # not ours to remove
+    fail release "cannot create $R (exists already?)"
+  fi
   bg extract "$R" "$2" || fail release "git archive of $2 failed"
   [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
@@ -305,7 +309,6 @@ switch() {
     truncate -s "$size" -- "$DEPLOYS"
     fail switch "cannot point $CURRENT at releases/$1"
   fi
-  CLEAN=
   rm -f -- "$L/$LOCK_BUILDING"
   value live "$1"
 }
