@@ -1,9 +1,10 @@
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
-# L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the
-# contract's names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER and WHO. Markers go to stdout (protocol.py); everything else, hook and
-# build output included, goes to stderr. fd 3 is the client's input: it ends when the client goes
-# away (Ctrl-C, a lost connection), which the guard turns into a clean stop before the switch.
+# L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the contract's
+# names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER and WHO. Markers go to stdout
+# (protocol.py); everything else, hook and build output included, goes to stderr. fd 3 is the
+# client's input: it ends when the client goes away (Ctrl-C, a lost connection), which the guard
+# turns into a clean stop before the switch.
 #
 # Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
 # live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
@@ -52,7 +53,7 @@ on_exit() {
 on_signal() {
   trap '' TERM INT HUP PIPE
   kill -TERM 0 2>/dev/null
-  if [ -e "$L/client-gone" ]; then set -- "the client going away"; fi
+  if [ -e "$L/$LOCK_CLIENT_GONE" ]; then set -- "the client going away"; fi
   case $PHASE in
     live) back interrupted "stopped by $1 after going live" ;;
     done) fail interrupted "stopped by $1 after the release went live and passed its checks" "$EXIT_ABORTED" ;;
@@ -112,7 +113,8 @@ lock_owner_of() {
   printf '%s' "${owner:-an unknown holder (no owner recorded)}"
 }
 lock_mine() { [ "$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)" = "$TOKEN" ]; }
-lock_drop() { if lock_mine; then rm -rf -- "$L"; fi; }
+# lock_drop: renamed away first, so that a reader never sees the lock without its owner.
+lock_drop() { if lock_mine && mv -T -- "$L" "$L.gone.$$"; then rm -rf -- "$L.gone.$$"; fi; }
 # lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
 lock_take() {
   local waits=$1 now mtime held new="$STATE/.lock.$$"
@@ -188,7 +190,7 @@ guard() {
         if [ "$line" = go ]; then kill -USR1 "$MAIN"; fi
       elif [ $? -le 128 ]; then  # end of input, not a time-out
         open=0
-        if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/client-gone"; kill -TERM 0; fi
+        if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi
       fi
     else
       read -r -t 1 -u "$nap" _

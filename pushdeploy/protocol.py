@@ -38,6 +38,7 @@ MONITOR_NOT_RUNNING = NOT_RUNNING
 LOCK_OWNER = "owner"  # who holds it; touched every 20 s while the holder works
 LOCK_TOKEN = "token"  # a secret of the holding run: only it may drop or use the lock
 LOCK_BUILDING = "building"  # the release being built (removed by whoever cleans up)
+LOCK_CLIENT_GONE = "client-gone"  # the guard saw the client's input end (for the message)
 LOCK_SWITCHING = "switching"  # went live, checks not done: ID, SHA, REF, PREV, ACTION, size
 # A release ID (release.py makes them) and a full commit SHA, as bash's [[ =~ ]] reads them:
 RELEASE_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\.[0-9]+)?$"
@@ -53,6 +54,7 @@ CONTRACT = {
     "LOCK_OWNER": LOCK_OWNER,
     "LOCK_TOKEN": LOCK_TOKEN,
     "LOCK_BUILDING": LOCK_BUILDING,
+    "LOCK_CLIENT_GONE": LOCK_CLIENT_GONE,
     "LOCK_SWITCHING": LOCK_SWITCHING,
     "RELEASE_ID_RE": RELEASE_ID_PATTERN,
     "SHA_RE": SHA_PATTERN,

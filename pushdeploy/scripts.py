@@ -277,7 +277,8 @@ def unlock(env: Environment) -> str:
         "step unlock",
         'if [ -e "$L" ] || [ -L "$L" ]; then',
         '  value holder "$(lock_owner)"',
-        '  rm -rf -- "$L" || fail unlock "cannot remove $L (check its owner and permissions)"',
+        '  mv -T -- "$L" "$L.gone.$$" && rm -rf -- "$L.gone.$$" ||'
+        ' fail unlock "cannot remove $L (check its owner and permissions)"',
         "  value removed yes",
         "fi",
     ]

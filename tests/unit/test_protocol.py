@@ -133,7 +133,7 @@ def test_the_bash_side_writes_none_of_the_contract_by_hand() -> None:
     for status in statuses:
         for written in (f"exit {status}", f'" {status}', f'= {status} ]'):
             assert written not in bash, written
-    for name in ("owner", "token", "pending", "building", "switching"):
+    for name in ("owner", "token", "building", "switching", "client-gone"):
         assert f'$L/{name}"' not in bash and f"$L/{name} " not in bash, name
 
 
