@@ -131,7 +131,7 @@ def test_the_bash_side_writes_none_of_the_contract_by_hand() -> None:
     )
     statuses = {v for k, v in protocol.CONTRACT.items() if k.startswith(("EXIT_", "MONITOR_"))}
     for status in statuses:
-        for written in (f"exit {status}", f'" {status}', f'= {status} ]'):
+        for written in (f"exit {status}", f'" {status}', f"= {status} ]"):
             assert written not in bash, written
     for name in ("owner", "token", "building", "switching", "client-gone"):
         assert f'$L/{name}"' not in bash and f"$L/{name} " not in bash, name
