@@ -62,6 +62,9 @@ class Environment:
     forward_agent: bool = False
     host_key: str = "strict"
     ref: str | None = None
+    needs_tty: bool = False
+    pre_setup: str | None = None
+    post_setup: str | None = None
     pre_deploy: str | None = None
     post_deploy: str | None = None
     test: str | None = None

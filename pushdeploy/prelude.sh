@@ -93,6 +93,10 @@ user_shell() {
   (
     cd "$1" || exit
     if [ ${#USER_ENV[@]} -gt 0 ]; then export "${USER_ENV[@]}" || exit; fi
+    if [ "${NEEDS_TTY:-0}" = 1 ] && command -v script >/dev/null; then
+      export PUSHDEPLOY_HOOK=$2  # script(1) runs a command line: the text goes by the environment
+      exec script -qefc 'exec bash -e -c "$PUSHDEPLOY_HOOK"' /dev/null
+    fi
     exec bash -e -c "$2"
   ) </dev/null 3<&- 2>&1 | relay >&2
 }
@@ -217,12 +221,24 @@ fetch() {
     fail fetch "git fetch in $REPO_DIR failed (is 'repo' reachable from the server?)"
 }
 # resolve REF: print the full SHA of a tag, branch (the remote's, fetched into the mirror) or SHA.
+# TJ's `origin/BRANCH` is the remote's BRANCH (the mirror's branches are the remote's), and
+# `origin/HEAD` the remote's default branch, asked of the remote itself.
 resolve() {
-  local candidate
-  for candidate in "refs/tags/$1" "refs/heads/$1" "$1"; do
+  local candidate ref=$1
+  if [ "$ref" = origin/HEAD ]; then
+    ref=$(git_repo ls-remote --symref origin HEAD 2>/dev/null | sed -n 's|^ref: refs/heads/\(.*\)\tHEAD$|\1|p')
+    [ -n "$ref" ] || return 1
+  fi
+  ref=${ref#origin/}
+  for candidate in "refs/tags/$ref" "refs/heads/$ref" "$ref"; do
     git_repo rev-parse -q --verify "$candidate^{commit}" 2>/dev/null && return 0
   done
   return 1
+}
+# link_releases_shared: releases/shared -> ../shared, so a hook's ../shared from a release is
+# path/shared, as it was from TJ's path/current. Not a release: prune and list pass it by.
+link_releases_shared() {
+  [ -e "$RELEASES/shared" ] || [ -L "$RELEASES/shared" ] || ln -s ../shared "$RELEASES/shared" 2>/dev/null || :
 }
 newest_tag() {
   git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
@@ -242,6 +258,7 @@ build_release() {
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
     fail release "cannot write $R/REVISION"
   export RELEASE=$R REVISION=$2
+  link_releases_shared
   link_shared
   if [ -n "$BUILD" ]; then hook build "$R" "$BUILD"; fi
 }

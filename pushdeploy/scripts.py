@@ -61,7 +61,7 @@ def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> 
     if user:
         header += [
             f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
-            f"BUILD={q(env.build or '')}",
+            f"BUILD={q(env.build or '')} NEEDS_TTY={int(env.needs_tty)}",
             "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
             restart_back(env),
             # The user's env reaches hooks and builds (see `user_shell`), never this shell: a name
@@ -158,12 +158,15 @@ def health_url(health: str, listen: tuple[str, ...]) -> str:
 
 def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
     body = [take_lock(run), need_setup(), "read_live", 'value previous "$PREV"']
-    if env.pre_deploy:
-        body.append(
-            'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
-            ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(head -c 100 "$D/REVISION" 2>/dev/null)"'
-        )
-        body.append(f'hook pre-deploy "$D" {q(env.pre_deploy)}')
+    if env.pre_deploy:  # in the live release; a first deploy has none (TJ's had a checkout)
+        body += [
+            'if [ -d "$CURRENT/" ]; then',
+            '  export RELEASE="$(cd "$CURRENT" && pwd -P)" REVISION="$(head -c 100 "$CURRENT/REVISION" 2>/dev/null)"',
+            f'  hook pre-deploy "$CURRENT" {q(env.pre_deploy)}',
+            "else",
+            '  warn "pre-deploy skipped: nothing is live yet, so there is no release to run it in"',
+            "fi",
+        ]
     body += [
         "fetch",
         "step resolve",
@@ -238,6 +241,7 @@ def setup(env: Environment, run: Run) -> str:
         "step check",
         'command -v git >/dev/null || fail check "git is not installed on the server"',
         '[ "${BASH_VERSINFO[0]}" -ge 4 ] || fail check "bash 4 or newer is needed on the server"',
+        *([f'hook pre-setup "$HOME" {q(env.pre_setup)}'] if env.pre_setup else []),
         take_lock(run),
         "step directories",
         f'mkdir -p -- "$RELEASES" "{SHELL_LAYOUT.logs}" "{SHELL_LAYOUT.pids}" "$STATE" ||'
@@ -252,7 +256,9 @@ def setup(env: Environment, run: Run) -> str:
         '  rm -rf -- "$P/.repo.tmp" && bg git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&'
         ' mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
         "fi",
+        "link_releases_shared",
         *(service.install_steps(env) if env.app else []),
+        *([f'hook post-setup "$P" {q(env.post_setup)}'] if env.post_setup else []),
     ]
     return wrap(env, run, body, user=True)
 

@@ -191,3 +191,8 @@ def check_ready(value: str) -> str:
     if value != "accept" and not value.startswith("/"):
         raise ValueError(f"expected 'accept' or an HTTP /path, got {shown(value)}")
     return value
+
+
+def identity_file(value: str) -> str:
+    """A key file; a ``.pub`` names its private half, as TJ's ``ssh -i`` took it."""
+    return one_line(value).removesuffix(".pub")

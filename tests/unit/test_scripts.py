@@ -157,7 +157,7 @@ def test_a_value_appears_only_single_quoted(
     [
         (f"P={qpath(PATH)}", WRAPPED),
         (f"REPO={q(REPO)} RESTART_FILE='tmp/re start.txt' KEEP_RELEASES=5", USER),
-        (f"BUILD={q(BUILD)}", USER),
+        (f"BUILD={q(BUILD)} NEEDS_TTY=0", USER),
         ("SHARED_ITEMS=(logs/ .env 'it'\"'\"'s$(id)')", USER),
         ("USER_ENV=(A='x y $(id)' B='don'\"'\"'t stop' C=plain)", USER),
         (f"TOKEN=t0k3n OWNER={q(RUN.owner)} WHO=me@laptop", LOCKING),
@@ -189,15 +189,20 @@ def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None,
     assert line in scripts.deploy(nasty, RUN, ref).splitlines()
 
 
-def test_the_pre_deploy_hook_runs_in_current_or_path(nasty: Environment) -> None:
+def test_the_pre_deploy_hook_runs_in_current_and_is_skipped_when_nothing_is_live(
+    nasty: Environment,
+) -> None:
     lines = body(scripts.deploy(nasty, RUN, "main"))
     expected = [
-        'if [ -d "$CURRENT/" ]; then D="$CURRENT"; else D="$P"; fi;'
-        ' export RELEASE="$(cd "$D" && pwd -P)" REVISION="$(head -c 100 "$D/REVISION" 2>/dev/null)"',
-        f'hook pre-deploy "$D" {q(PRE_DEPLOY)}',
+        'if [ -d "$CURRENT/" ]; then',
+        '  export RELEASE="$(cd "$CURRENT" && pwd -P)" REVISION="$(head -c 100 "$CURRENT/REVISION" 2>/dev/null)"',
+        f'  hook pre-deploy "$CURRENT" {q(PRE_DEPLOY)}',
+        "else",
+        '  warn "pre-deploy skipped: nothing is live yet, so there is no release to run it in"',
+        "fi",
     ]
     start = lines.index(expected[0])
-    assert expected == lines[start : start + 2]
+    assert expected == lines[start : start + len(expected)]
 
 
 def test_every_script_is_one_function_run_on_one_line_with_the_input_kept_for_the_guard(
