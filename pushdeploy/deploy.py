@@ -117,6 +117,7 @@ class HostHistory:
     live: str
     entries: list[history.Entry]
     on_disk: list[str]
+    tj_live: bool = False  # current -> TJ's path/source: a server adopted from TJ's deploy
 
 
 def read_histories(session: Session) -> dict[str, HostHistory]:
@@ -129,7 +130,9 @@ def read_histories(session: Session) -> dict[str, HostHistory]:
         for problem in problems:
             session.console.warn(f"{label}: {problem}")
         live = history.live_release(outcome.values.get("live", ""))
-        found[label] = HostHistory(live, entries, outcome.lines.get("releases", []))
+        link = outcome.values.get("link", "").rstrip("/")
+        tj_live = not live and (link == "source" or link.endswith("/source"))
+        found[label] = HostHistory(live, entries, outcome.lines.get("releases", []), tj_live)
     return found
 
 
@@ -139,7 +142,7 @@ def revert(session: Session, steps: int) -> dict[str, history.Entry]:
     targets: dict[str, history.Entry] = {}
     for label, host in statuses.items():
         try:
-            targets[label] = history.revert_target(host.entries, host.live, steps)
+            targets[label] = history.revert_target(host.entries, host.live, steps, host.tj_live)
         except Refused as exc:
             raise Refused(f"{label}: {exc.message}", exc.hint) from None
     reverted = session.phase(

@@ -7,7 +7,8 @@ each line still work), then tab-separated fields::
 
 ACTION is ``deploy``, ``revert`` or ``rollback`` (the automatic switch-back); OUTCOME is ``ok``
 (went live) or ``bad`` (failed a check after going live and was switched away from). A line with
-only a SHA (TJ's own format) is read as a deploy with no release ID and is never a revert target.
+only a SHA (TJ's own format, written to ``path/source``) is a deploy with no release ID: a revert
+to it builds a release from its commit.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class Entry:
     who: str = ""
     action: str = "deploy"
     outcome: str = "ok"
+
+    @property
+    def tj(self) -> bool:
+        """A line TJ's deploy wrote: a (short) SHA alone, no release."""
+        return not self.release and not self.time
 
 
 RELEASE_ID = re.compile(RELEASE_ID_PATTERN)
@@ -83,29 +89,41 @@ def bad_releases(entries: list[Entry]) -> set[str]:
 
 
 def deploys(entries: list[Entry]) -> list[Entry]:
-    """Deploy entries that went live, in order; reverts and rollbacks are logged but not counted."""
-    return [e for e in entries if e.action == "deploy" and e.outcome == "ok" and e.release]
+    """Deploy entries that went live, in order (TJ's lines too); reverts and rollbacks are
+    logged but not counted."""
+    return [
+        e for e in entries if e.action == "deploy" and e.outcome == "ok" and (e.release or e.tj)
+    ]
 
 
-def revert_target(entries: list[Entry], live: str, steps: int = 1) -> Entry:
-    """The release deployed ``steps`` good deploys before the one now live.
+def revert_target(entries: list[Entry], live: str, steps: int = 1, tj_live: bool = False) -> Entry:
+    """The deploy made ``steps`` good deploys before the one now live.
 
     Counting from what is live (not from the last line) makes ``revert`` twice walk back two
-    releases instead of toggling between the last two.
+    releases instead of toggling between the last two. ``tj_live``: TJ's ``path/source`` is
+    live (a server adopted from TJ's deploy), which is the last of TJ's lines. A TJ line as the
+    target has no release: the revert builds one from its commit.
     """
     if steps < 1:
         raise Refused(f"revert needs a positive number of steps, got {steps}")
-    if not live:
-        raise Refused("nothing is live on this host, so there is nothing to revert from")
     done = deploys(entries)
-    positions = [i for i, e in enumerate(done) if e.release == live]
+    if tj_live and not live:
+        positions = [i for i, e in enumerate(done) if e.tj]
+        live_what = "TJ's path/source"
+    else:
+        positions = [i for i, e in enumerate(done) if live and e.release == live]
+        live_what = f"the live release {live}"
+    if not live and not tj_live:
+        raise Refused("nothing is live on this host, so there is nothing to revert from")
     if not positions:
         raise Refused(
-            f"the live release {live} is not in .deploys",
+            f"{live_what} is not in .deploys",
             "deploy once with pushdeploy so the history has a starting point",
         )
     bad = bad_releases(entries)
-    earlier = [e for e in done[: positions[-1]] if e.release not in bad and e.release != live]
+    earlier = [
+        e for e in done[: positions[-1]] if e.tj or (e.release not in bad and e.release != live)
+    ]
     if steps > len(earlier):
         have = len(earlier)
         raise Refused(
@@ -117,6 +135,8 @@ def revert_target(entries: list[Entry], live: str, steps: int = 1) -> Entry:
 
 
 def find(entries: list[Entry], release: str) -> Entry | None:
+    if not release:
+        return None
     for entry in reversed(deploys(entries)):
         if entry.release == release:
             return entry

@@ -176,8 +176,7 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
         'SHA=$(resolve "$REF") || fail resolve "no branch, tag or commit named \'$REF\' in the repository"',
         'value ref "$REF"',
         'value sha "$SHA"',
-        f'ID={q(run.stamp)}-"${{SHA:0:7}}"',
-        'n=1; while [ -e "$RELEASES/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
+        *new_release_id(run),
         'value release "$ID"',
         'build_release "$ID" "$SHA"',
     ]
@@ -205,7 +204,8 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
         need_setup(),
         "read_live",
         f'[ "$PREV" = {q(live)} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
-        f"ID={q(target.release)} SHA={q(target.sha)} REF={q(target.ref)}",
+        f"ID={q(target.release)} SHA={q(target.sha)} REF={q(target.ref or '-')}",
+        *(tj_release(run) if target.tj else []),
         'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
         'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
         'if [ ! -d "$RELEASES/$ID" ]; then',
@@ -216,6 +216,24 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
         *go_live(env, "$ID", "revert"),
     ]
     return wrap(env, run, body, user=True)
+
+
+def new_release_id(run: Run) -> list[str]:
+    """ID: this run's time and SHA's first 7 characters, made unique with ``.N``."""
+    return [
+        f'ID={q(run.stamp)}-"${{SHA:0:7}}"',
+        'n=1; while [ -e "$RELEASES/$ID" ] && [ $n -lt 100 ]; do n=$((n + 1)); ID=${ID%%.*}.$n; done',
+    ]
+
+
+def tj_release(run: Run) -> list[str]:
+    """A revert to a line of TJ's deploy: its short SHA made whole, a release ID made for it."""
+    return [
+        '[[ $SHA =~ ^[0-9a-f]{4,64}$ ]] || fail revert "not a commit: $SHA"',
+        "fetch",
+        'SHA=$(git_repo rev-parse -q --verify "$SHA^{commit}") || fail revert "commit $SHA is not in the repository"',
+        *new_release_id(run),
+    ]
 
 
 def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
@@ -267,6 +285,7 @@ def status(env: Environment) -> str:
     """Read back what is live, the releases on disk, the history and the lock (no lock taken)."""
     body = [
         'value live "$(live_release)"',
+        'value link "$(readlink -- "$CURRENT" 2>/dev/null | head -c 1000)"',
         '[ -d "$REPO_DIR" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
         'for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',

@@ -161,3 +161,36 @@ def test_releases_shared_is_no_release(tj: TJProject) -> None:
     assert os.readlink(tj.root / "releases" / "shared") == "../shared"
     listed = tj.ok("list").stdout
     assert "shared" not in listed.split()
+
+
+def tj_server(tj: TJProject) -> list[str]:
+    """Lay out the server as TJ's deploy left it after two deploys; returns their short SHAs."""
+    first = tj.origin.sha("HEAD")
+    second = tj.origin.commit({"VERSION": "v2\n"}, "v2")
+    source = tj.root / "source"
+    tj.origin.git("clone", "-q", str(tj.origin.path), str(source))
+    for sub in ("logs", "pids"):
+        (tj.root / "shared" / sub).mkdir(parents=True, exist_ok=True)
+    (tj.root / "current").symlink_to(source)
+    shorts = [tj.origin.git("rev-parse", "--short", sha) for sha in (first, second)]
+    (tj.root / ".deploys").write_text("".join(f"{s}\n" for s in shorts))
+    return shorts
+
+
+def test_a_server_tj_deployed_is_adopted_and_reverted_into_its_tj_history(tj: TJProject) -> None:
+    shorts = tj_server(tj)
+    tj.write("ref origin/master\n")
+    source_head = (tj.root / "source" / ".git" / "HEAD").read_text()
+    tj.ok("setup")
+    assert os.readlink(tj.root / "current") == str(tj.root / "source")  # the app kept running
+    reverted = tj.ok("revert")  # from TJ's live source to the deploy before it
+    assert tj.live == "v1" and shorts[0] in reverted.stdout
+    tj.origin.commit({"VERSION": "v3\n"}, "v3")
+    tj.ok()
+    assert tj.live == "v3"
+    tj.ok("revert")  # back into TJ's history: the deploy before v3 was TJ's v2
+    assert tj.live == "v2"
+    lines = (tj.root / ".deploys").read_text().splitlines()
+    assert lines[:2] == shorts  # nothing TJ wrote is deleted
+    assert (tj.root / "source" / ".git" / "HEAD").read_text() == source_head
+    assert (tj.root / "source" / "VERSION").read_text() == "v2\n"

@@ -66,7 +66,7 @@ def test_deploys_are_the_deploys_that_went_live() -> None:
     log = entries(
         SHA, line(1), line(2), line(2, "deploy", "bad"), line(1, "rollback"), line(1, "revert")
     )
-    assert [rid(1), rid(2)] == [e.release for e in history.deploys(log)]
+    assert ["", rid(1), rid(2)] == [e.release for e in history.deploys(log)]  # TJ's line first
 
 
 def test_bad_releases() -> None:
@@ -108,11 +108,24 @@ def test_revert_and_rollback_lines_do_not_count_as_deploys() -> None:
     assert rid(2) == history.revert_target(log, rid(3)).release
 
 
-def test_tj_lines_are_never_revert_targets() -> None:
-    log = entries("a" * 40, "b" * 40, line(1))
-    with pytest.raises(Refused) as info:
-        history.revert_target(log, rid(1))
-    assert info.value.message == "cannot revert 1: the history holds 0 earlier good releases"
+def test_a_revert_goes_back_into_tjs_history() -> None:
+    """A server adopted from TJ's deploy: its short-SHA lines are deploys a revert can reach."""
+    log = entries("abc1234", "def5678", line(1))
+    assert history.revert_target(log, rid(1)) == Entry("def5678")
+    assert history.revert_target(log, rid(1), 2) == Entry("abc1234")
+
+
+def test_while_tjs_source_is_live_its_last_line_is_the_live_deploy() -> None:
+    log = entries("abc1234", "def5678")
+    assert history.revert_target(log, "", 1, tj_live=True) == Entry("abc1234")
+    with pytest.raises(Refused):
+        history.revert_target(log, "", 2, tj_live=True)
+    with pytest.raises(Refused):
+        history.revert_target(log, "", 1)  # nothing live at all
+
+
+def test_find_never_takes_a_tj_line_for_a_release() -> None:
+    assert history.find(entries("abc1234"), "") is None
 
 
 @pytest.mark.parametrize(
