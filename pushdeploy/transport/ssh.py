@@ -31,7 +31,7 @@ from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.hosts import Host
 from pushdeploy.protocol import KILLED
 from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import Transport
+from pushdeploy.transport import Transport, identity
 from pushdeploy.transport.proxy import ProxyCommand, open_proxy
 
 _SSH_LOG = logging.getLogger("paramiko")
@@ -173,8 +173,9 @@ class SSHTransport:
 def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
     """Connect to ``host`` now, checking its key; every failure is one ConnectionError line."""
     connect_kwargs: dict[str, Any] = {}
-    if env.key:
-        connect_kwargs["key_filename"] = [os.path.expanduser(env.key)]
+    key = identity.check_key(env)  # before connecting: a missing deploy.conf key is exit 3
+    if key:
+        connect_kwargs["key_filename"] = [key]
     connection = Connection(
         host.name,
         user=host.user or env.user,
@@ -186,7 +187,14 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
     known_hosts = Path("~/.ssh/known_hosts").expanduser()
     policy = AcceptNewPolicy(known_hosts, warn) if host_key == "accept-new" else StrictPolicy()
     hop: Any = connection
+    missing: list[str] = []  # IdentityFiles named in ~/.ssh/config that do not exist
     while isinstance(hop, Connection):  # the target and every ProxyJump hop Fabric made for it
+        missing += identity.offer(hop.ssh_config, hop.connect_kwargs)
+        if missing and identity.nothing_to_offer(hop.connect_kwargs):
+            raise ConnectionError(
+                f"{host.spec}: no key to log in to {hop.host} with: {identity.describe_missing(missing)}",
+                "fix IdentityFile in ~/.ssh/config, or set 'key' in deploy.conf",
+            )
         for path in _known_hosts_files(hop, known_hosts):
             try:
                 hop.client.load_system_host_keys(str(path))
@@ -217,8 +225,9 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
             " (otherwise someone may be intercepting the connection)",
         ) from None
     except paramiko.AuthenticationException as exc:
+        why = f"{exc}; {identity.describe_missing(missing)}" if missing else str(exc)
         raise ConnectionError(
-            f"{label}: login refused for user {connection.user}: {exc}",
+            f"{label}: login refused for user {connection.user}: {why}",
             "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
         ) from None
     except paramiko.ProxyCommandFailure as exc:
