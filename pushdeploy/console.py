@@ -23,9 +23,9 @@ import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from rich.cells import cell_len
 from rich.console import Console as RichConsole
 from rich.markup import escape
-from rich.table import Table
 
 from pushdeploy.secrets import Masker
 
@@ -112,11 +112,22 @@ class Console:
         self.raw(json.dumps(payload, indent=2, sort_keys=True))
 
     def table(self, columns: list[str], rows: list[list[str]]) -> None:
-        table = Table(*columns, box=None, pad_edge=False, show_header=True, header_style="bold")
-        for row in rows:
-            table.add_row(*(self._text(cell) for cell in row))
+        """Aligned columns, two blanks apart; no cell is ever cut or wrapped (a release ID must
+        stay whole to be copied), in a terminal or not. The header is bold in a terminal."""
+        cells = [[visible(self._masker(cell)) for cell in row] for row in [columns, *rows]]
+        widths = [max(cell_len(row[i]) for row in cells) for i in range(len(columns))]
+        lines = [
+            "  ".join(
+                cell + " " * (widths[i] - cell_len(cell)) for i, cell in enumerate(row)
+            ).rstrip()
+            for row in cells
+        ]
         with self._lock:
-            self.out.print(table)
+            self.out.print(
+                f"[bold]{escape(lines[0])}[/bold]" if self.out.is_terminal else escape(lines[0])
+            )
+            for line in lines[1:]:
+                self.out.print(escape(line))
 
     def _text(self, text: str, *, newlines: bool = False) -> str:
         """Untrusted text as safe rich markup: controls made visible, markup escaped."""

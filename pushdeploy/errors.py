@@ -16,13 +16,24 @@ them into a printed line (``pushdeploy: error: ...`` plus ``hint: ...``) and an 
     ├── RemoteCommandFailed              the remote command's own status (exec/run, console)
     └── Interrupted                    130  Ctrl-C or SIGTERM; says what state each host is in
 
+    OutputClosed                         0  our stdout was closed (``| head``): stop quietly
+
 Anything else that escapes is a bug: exit 1 with a traceback under ``--debug``.
+
+Hints are written once, with a literal ``pushdeploy ENV``; ``fit_hint`` (called by ``cli.run`` as
+it prints the error) puts in the command line the user really typed and drops what does not fit
+the command that failed, so no ``raise`` has to know how the user started pushdeploy.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+import shlex
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 
 class ExitStatus(enum.IntEnum):
@@ -95,10 +106,21 @@ class Refused(PushdeployError):
 
 
 class RemoteCommandFailed(PushdeployError):
-    """A user's own remote command (``exec``, ``console``) ended non-zero: pass its status on."""
+    """A user's own remote command (``exec``, ``console``) ended non-zero: pass its status on.
 
-    def __init__(self, message: str, status: int, hint: str | None = None) -> None:
-        super().__init__(message, hint or "its own output, above, says why")
+    ``output`` says whether the command printed anything: the default hint points at that output
+    only when there is some.
+    """
+
+    def __init__(
+        self, message: str, status: int, hint: str | None = None, *, output: bool = True
+    ) -> None:
+        default = (
+            "its own output, above, says why"
+            if output
+            else "it printed nothing; its exit status is passed on as pushdeploy's"
+        )
+        super().__init__(message, hint or default)
         self.status = status if 0 < status < 256 else ExitStatus.ERROR
 
 
@@ -111,3 +133,56 @@ class Interrupted(PushdeployError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.outcomes: dict[str, Any] = {}  # host -> its protocol.Outcome so far
+
+
+class OutputClosed(Exception):
+    """Whoever read our stdout has gone (``pushdeploy ENV list | head -1``): not a failure.
+
+    Not an ``OSError`` on purpose: a transport turns the OSErrors of its own pipes and sockets
+    into ``ConnectionError``; this one must pass through it untouched to ``cli.run``.
+    """
+
+
+# Commands after whose failure "the live release was not changed" is news worth saying.
+_CHANGES_LIVE = frozenset({"deploy", "revert"})
+
+
+def invocation(env: str, options: Sequence[str] = ()) -> str:
+    """How the user started pushdeploy for ``env``, as a hint should repeat it (shell-quoted)."""
+    return shlex.join(["pushdeploy", *options, env])
+
+
+def command_line(
+    args: argparse.Namespace | None, commands: Collection[str], aliases: Mapping[str, str]
+) -> tuple[str, str | None]:
+    """From parsed arguments: the command word that ran (a ref counts as ``deploy``) and the
+    ``invocation`` hints should show (None before ENV is known). ``-C``/``-c`` are kept:
+    without them the repeated command would not find the same deploy.conf."""
+    if args is None or not getattr(args, "env", None):
+        return "", None
+    word = args.words[0] if args.words else "deploy"
+    command = aliases.get(word, word)
+    options = ["-C", args.chdir] if args.chdir else []
+    options += ["-c", args.config] if args.config != "deploy.conf" else []
+    return (command if command in commands else "deploy"), invocation(args.env, options)
+
+
+def fit_hint(error: PushdeployError, command: str, prefix: str | None) -> tuple[str, str]:
+    """``error``'s message and hint as printed after ``command`` failed.
+
+    ``prefix`` (``invocation(...)``) replaces every literal ``pushdeploy ENV``; None (no ENV
+    was given) leaves it. The deploy-only reassurance of ``DeployFailed``'s default hint is
+    dropped after any other command (``setup`` never changes a live release).
+    """
+    message, hint = error.message, error.hint
+    if (
+        type(error) is DeployFailed
+        and hint == DeployFailed.default_hint
+        and command not in _CHANGES_LIVE
+    ):
+        hint = "fix the cause and run the command again"
+    if prefix is not None:
+        message = message.replace("pushdeploy ENV ", prefix + " ")
+        hint = hint.replace("pushdeploy ENV ", prefix + " ")
+        hint = hint.replace("pushdeploy init ENV ", f"pushdeploy init {prefix.split()[-1]} ")
+    return message, hint

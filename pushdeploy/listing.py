@@ -14,28 +14,35 @@ if TYPE_CHECKING:
     from pushdeploy.commands import Invocation
 
 
-def read(inv: Invocation) -> dict[str, tuple[str, list[history.Entry], list[str]]]:
+def read(inv: Invocation) -> dict[str, deploy.HostHistory]:
     session = inv.session("status")
     try:
-        found = deploy.read_histories(session)
+        return deploy.read_histories(session)
     finally:
         session.close()
-    return {label: (h.live, h.entries, h.on_disk) for label, h in found.items()}
 
 
-def describe(entry: history.Entry | None, release: str) -> dict[str, str]:
+def live_entry(host: deploy.HostHistory) -> history.Entry | None:
+    """The deploy that is live: a release's entry, or TJ's last line while path/source is live."""
+    if host.tj_live:
+        return next((e for e in reversed(host.entries) if e.tj), None)
+    return history.find(host.entries, host.live)
+
+
+def describe(entry: history.Entry | None, release: str) -> dict[str, str | None]:
+    """One release as JSON would carry it: a field the history does not know is None (null)."""
     if entry is None:
-        return {"release": release, "sha": "", "ref": "", "time": "", "who": ""}
+        return {"release": release or None, "sha": None, "ref": None, "time": None, "who": None}
     return {
-        "release": entry.release,
-        "sha": entry.sha,
-        "ref": entry.ref,
-        "time": entry.time,
-        "who": entry.who,
+        "release": entry.release or ("source (TJ's deploy)" if entry.tj else None),
+        "sha": entry.sha or None,
+        "ref": entry.ref or None,
+        "time": entry.time or None,
+        "who": entry.who or None,
     }
 
 
-def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
+def show(inv: Invocation, found: dict[str, dict[str, str | None]]) -> int:
     if inv.args.json:
         inv.console.data(found)
         return ExitStatus.OK
@@ -45,7 +52,8 @@ def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
             inv.console.result(f"{prefix}nothing deployed")
             continue
         details = (
-            f" {item['sha'][:7]} ({item['ref']}) deployed {item['time']} by {item['who']}"
+            f" {item['sha'][:7]} ({item['ref'] or ''}) deployed {item['time'] or ''}"
+            f" by {item['who'] or ''}"
             if item["sha"]
             else ""
         )
@@ -56,61 +64,83 @@ def show(inv: Invocation, found: dict[str, dict[str, str]]) -> int:
 def run_current(inv: Invocation) -> int:
     inv.no_more_words("current")
     return show(
-        inv,
-        {
-            label: describe(history.find(entries, live), live)
-            for label, (live, entries, _) in read(inv).items()
-        },
+        inv, {label: describe(live_entry(host), host.live) for label, host in read(inv).items()}
     )
 
 
 def run_previous(inv: Invocation) -> int:
     inv.no_more_words("previous")
     found = {}
-    for label, (live, entries, _) in read(inv).items():
-        target = history.revert_target(entries, live, 1)
+    for label, host in read(inv).items():
+        target = history.revert_target(host.entries, host.live, 1, host.tj_live)
         found[label] = describe(target, target.release)
     return show(inv, found)
 
 
+Row = dict[str, str | bool | int | None]
+
+
+def rows(host: deploy.HostHistory) -> list[Row]:
+    """Each deploy, oldest first, once: its history fields, ``state`` (ok, bad, pruned, or tj: a
+    line of TJ's deploy, in path/source), ``live`` (a boolean) and ``revert``: the N of
+    ``revert N`` that goes back to it (None when revert would not: the live one, a bad one, or
+    one deployed after it)."""
+    bad = history.bad_releases(host.entries)
+    done: list[history.Entry] = []
+    for entry in history.deploys(host.entries):
+        if entry.tj or entry.release not in {e.release for e in done}:
+            done.append(entry)
+    live = live_entry(host)
+    here = next((i for i, e in enumerate(done) if live is not None and e is live), -1)
+    targets = [e for e in done[: max(here, 0)] if e.tj or e.release not in bad]
+
+    def state(entry: history.Entry) -> str:
+        if entry.tj:
+            return "tj"
+        return (
+            "bad" if entry.release in bad else "ok" if entry.release in host.on_disk else "pruned"
+        )
+
+    return [
+        {
+            **describe(entry, entry.release),
+            "state": state(entry),
+            "live": entry is live,
+            "revert": len(targets) - targets.index(entry) if entry in targets else None,
+        }
+        for entry in done
+    ]
+
+
 def run_list(inv: Invocation) -> int:
+    """The releases per host; pruned ones (no longer on disk) only with ``--all``."""
     inv.no_more_words("list")
-    payload: dict[str, list[dict[str, str]]] = {}
-    for label, (live, entries, on_disk) in read(inv).items():
-        bad = history.bad_releases(entries)
-        rows, seen = [], set()
-        for entry in history.deploys(entries):
-            if entry.release in seen:
-                continue
-            seen.add(entry.release)
-            state = (
-                "bad" if entry.release in bad else "ok" if entry.release in on_disk else "pruned"
-            )
-            rows.append(
-                {
-                    **describe(entry, entry.release),
-                    "state": state,
-                    "live": str(entry.release == live).lower(),
-                }
-            )
-        payload[label] = rows
+    payload: dict[str, list[Row]] = {}
+    hidden = 0
+    for label, host in read(inv).items():
+        found = rows(host)
+        shown = [r for r in found if inv.args.all or r["state"] != "pruned"]
+        hidden += len(found) - len(shown)
+        payload[label] = shown
+    if hidden:
+        inv.console.info(f"{hidden} pruned release{'s' if hidden > 1 else ''} not shown (--all)")
     if inv.args.json:
         inv.console.data(payload)
         return ExitStatus.OK
-    for label, rows in payload.items():
+    for label, found_rows in payload.items():
         if len(payload) > 1:
             inv.console.result(f"{label}:")
         table = [
             [
-                "*" if r["live"] == "true" else "",
-                r["release"],
-                r["ref"],
-                r["sha"][:7],
-                r["time"],
-                r["who"],
-                r["state"],
+                "*" if r["live"] else "",
+                str(r["release"]),
+                str(r["ref"] or ""),
+                str(r["sha"] or "")[:7],
+                str(r["time"] or ""),
+                str(r["who"] or ""),
+                str(r["state"]),
             ]
-            for r in rows
+            for r in found_rows
         ]
         inv.console.table(["", "release", "ref", "sha", "deployed", "by", "state"], table)
     return ExitStatus.OK

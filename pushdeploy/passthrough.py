@@ -1,0 +1,98 @@
+"""Commands whose remote output passes straight through: ``exec`` (and ``monitor``'s stream).
+
+``stream`` runs one script per host, one host after another, printing what each says as it comes
+(prefixed with the host when there are several); ``run_exec`` runs the user's command on every
+host, failures included, and reports each host's status.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from typing import TYPE_CHECKING
+
+from pushdeploy import remote_shell
+from pushdeploy.errors import (
+    ConnectionError,
+    ExitStatus,
+    OutputClosed,
+    RemoteCommandFailed,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from pushdeploy.commands import Invocation
+
+
+def stream(
+    inv: Invocation,
+    command: str,
+    script: str,
+    stdin: io.BufferedIOBase | None = None,
+    *,
+    printed: set[str] | None = None,
+    keep_going: bool = False,
+) -> dict[str, int]:
+    """Run ``script`` on every host, passing its output through (prefixed when several hosts);
+    each host's status, in the order of the config.
+
+    ``stdin`` follows the script: streamed as it comes to one host, read whole first and sent to
+    each when there are several (they run one after another). ``printed`` collects the hosts
+    that printed anything. With ``keep_going`` and several hosts, a host whose connection is
+    lost is warned about and counts as status 4 (ExitStatus.CONNECTION); the others still run.
+    A closed stdout ends the run with ``OutputClosed`` (cli.run: a quiet exit).
+    """
+    session = inv.session(command)
+    several = len(inv.env.hosts) > 1
+    whole = stdin.read() if stdin is not None and several else None
+    statuses = {}
+    try:
+        transports = session.transports()
+        for label in [h.spec for h in inv.env.hosts if h.spec in transports]:
+            prefix = f"{label}: " if several else ""
+
+            def on_line(stream: str, line: str, prefix: str = prefix, label: str = label) -> None:
+                if printed is not None:
+                    printed.add(label)
+                try:
+                    if stream == "out":
+                        inv.console.raw(prefix + line)
+                    else:
+                        inv.console.debug(prefix + line)
+                except BrokenPipeError:  # not an OSError for the transport to call "connection"
+                    raise OutputClosed(f"{label}: stdout closed") from None
+
+            source = io.BytesIO(whole) if whole is not None else stdin
+            try:
+                statuses[label] = transports[label].run(script, on_line, source)
+            except ConnectionError as exc:
+                if not (keep_going and several):
+                    raise
+                inv.console.warn(exc.message)
+                statuses[label] = ExitStatus.CONNECTION
+    finally:
+        session.close()
+    return statuses
+
+
+def run_exec(inv: Invocation) -> int:
+    """Run the command on every host, even after one failed; with several hosts, one status
+    line each (stderr). The exit status is the first failing host's (in config order)."""
+    if not inv.words:
+        raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
+    script = remote_shell.exec_script(inv.env, inv.words)
+    printed: set[str] = set()
+    statuses = stream(inv, "exec", script, inv.stdin, printed=printed, keep_going=True)
+    command = shlex.join(inv.words)
+    if len(statuses) > 1:
+        for label, status in statuses.items():
+            inv.console.info(f"{label}: " + (f"exit status {status}" if status else "ok"))
+    failed = {label: status for label, status in statuses.items() if status}
+    if not failed:
+        return ExitStatus.OK
+    label, status = next(iter(failed.items()))
+    message = f"{label}: {command} exited with status {status}"
+    if len(statuses) > 1:
+        each = ", ".join(f"{label} (status {status})" for label, status in failed.items())
+        message = f"{command} failed on {len(failed)} of {len(statuses)} hosts: {each}"
+    raise RemoteCommandFailed(message, status, output=bool(printed & failed.keys()))
