@@ -1,0 +1,123 @@
+"""The doctor: which commands the hooks name, its script, and how a host's markers become a report."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from pushdeploy import config, doctor
+from pushdeploy.config import Environment
+from pushdeploy.console import Console
+from pushdeploy.errors import DeployFailed, ExitStatus
+from pushdeploy.protocol import Outcome
+from pushdeploy.scripts import Run
+
+
+def environment(**keys: str) -> Environment:
+    """[production] of a deploy.conf with these keys (underscores become dashes)."""
+    lines = ["[production]", "host = app1", "repo = git@x:a.git", "path = /srv/app"]
+    lines += [f"{k.replace('_', '-')} = {v}".replace("\n", "\n    ") for k, v in keys.items()]
+    ini = config.parse("\n".join(lines) + "\n", "deploy.conf")
+    return config.build_environment(
+        "production", "deploy.conf", config.effective(ini, "production")
+    )
+
+
+ENV = environment()
+RUN = Run("token", "owner", "who", "20260101T000000Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("npm ci --omit=dev", ["npm"]),
+        ("npm ci\nnpm run build", ["npm"]),
+        ("bundle install && RAILS_ENV=production rake assets:precompile", ["bundle", "rake"]),
+        ("sudo systemctl restart app", ["sudo", "systemctl"]),
+        ("env -i FOO=1 node x.js | tee log; yarn", ["env", "node", "tee", "yarn"]),
+        ("if test -f x; then make; fi", ["test", "make"]),
+        ("for f in a b; do echo $f; done", ["echo"]),
+        ("./bin/migrate && /usr/bin/python3 x", ["/usr/bin/python3"]),
+        ("$TOOL run; (cd sub && composer install)", ["cd", "composer"]),
+        ("echo 'unbalanced", ["echo"]),
+        ("cmd \\\n  --flag", ["cmd"]),
+    ],
+)
+def test_the_commands_a_hook_names_are_the_first_words_of_its_simple_commands(
+    text: str, named: list[str]
+) -> None:
+    assert named == doctor.commands_named(text)
+
+
+def test_tools_say_which_keys_name_them_and_skip_the_touch_and_monitor_strategies() -> None:
+    env = environment(build="npm ci", test="npm test", restart="touch")
+    assert doctor.tools(env) == {"npm": ["build", "test"]}
+    assert doctor.tools(environment(restart="pm2 reload app")) == {"pm2": ["restart"]}
+
+
+def test_the_script_takes_no_lock_and_looks_up_only_plain_command_names() -> None:
+    env = environment(build="'np m;rm' x\nnpm ci")
+    body = doctor.script(env, RUN).split("step doctor", 1)[1]
+    assert ("lock_take" in body, "np m" in body, "N=npm;" in body) == (False, False, True)
+
+
+def outcome(**values: str) -> Outcome:
+    base = {"path": "/usr/bin:/bin", "hook_path": "/usr/bin:/bin", "bash": "5.2", "git": "git 2.39"}
+    base |= {"disk": "2048000", "inodes": "100 50", "repo": "yes", "setup": "yes", "agent": "no"}
+    return Outcome(0, values=base | values, done=True)
+
+
+def test_a_healthy_host_has_facts_and_no_problem() -> None:
+    report = doctor.read(ENV, outcome())
+    assert (report.problems, report.set_up) == ([], True)
+    assert "PATH /usr/bin:/bin" in report.facts
+
+
+def test_a_missing_tool_unreachable_repo_and_full_disk_are_problems() -> None:
+    env = environment(build="npm ci")
+    found = outcome(repo="no", repo_error="fatal: could not read from remote", disk="12")
+    found.lines = {"tool": ["npm"], "problem": ["/srv/app is not writable by deploy"]}
+    assert doctor.read(env, found).problems == [
+        "npm (named by build) is not found on the hooks' PATH",
+        "/srv/app is not writable by deploy",
+        "the disk holding /srv/app is full (12 KiB free)",
+        "repo git@x:a.git does not answer from the server: fatal: could not read from remote",
+    ]
+
+
+def test_a_script_that_did_not_finish_is_a_problem() -> None:
+    broken = Outcome(1, failure="bash: boom")
+    assert doctor.read(ENV, broken).problems[0] == "the check did not finish: bash: boom"
+
+
+def show(env: Environment, found: Outcome) -> tuple[int | str, str]:
+    out = io.StringIO()
+    try:
+        return doctor.show(env, {"app1": found}, Console(out, io.StringIO())), out.getvalue()
+    except DeployFailed as exc:
+        return f"{exc.status}: {exc.message} / {exc.hint}", out.getvalue()
+
+
+def test_doctor_exits_0_only_when_a_deploy_can_go_ahead() -> None:
+    assert (
+        show(ENV, outcome())[0],
+        "ready to deploy" in show(ENV, outcome())[1],
+    ) == (ExitStatus.OK, True)
+
+
+def test_problems_exit_6_listing_each_one() -> None:
+    status, out = show(ENV, outcome(repo="no", repo_error="denied"))
+    assert (
+        status
+        == "6: doctor: 1 problem(s) on app1 would stop a deploy / fix what is listed above (PROBLEM), then run doctor again"
+    )
+    assert "app1: PROBLEM: repo git@x:a.git does not answer from the server: denied" in out
+
+
+def test_a_host_not_set_up_exits_6_naming_the_setup_command() -> None:
+    status, _ = show(ENV, outcome(setup="no"))
+    assert status == (
+        "6: doctor: app1: not set up yet; everything else a deploy needs is there"
+        " / run 'pushdeploy production setup', then deploy"
+    )
