@@ -20,12 +20,13 @@ import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from pushdeploy import __version__, commands, secrets
-from pushdeploy.config import load
-from pushdeploy.console import Console
+from pushdeploy import __version__
 from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError
+
+if TYPE_CHECKING:
+    from pushdeploy.console import Console as ConsoleType
 
 COMMANDS = {
     "setup": "create the directories and the repo mirror on every host (idempotent)",
@@ -41,8 +42,20 @@ COMMANDS = {
     "monitor": "status|start|stop|reload|logs of the process monitor (status --json, logs -n N)",
     "reload": "reload the app through the monitor with zero downtime; wait for the verdict",
     "systemd": "print systemd units running the monitor (--socket: socket activation; --install)",
+    "doctor": "check every host for what a deploy needs; changes nothing (also: doctor ENV)",
+    "init": "write a starter deploy.conf: pushdeploy init [ENV] --host H --path P (alias: mkconfig)",
+    "update": "say how to upgrade pushdeploy (TJ's deploy updated itself; this is a package)",
 }
-ALIASES = {"curr": "current", "prev": "previous", "run": "exec"}
+ALIASES = {"curr": "current", "prev": "previous", "run": "exec", "mkconfig": "init"}
+# Command words that come before ENV (or take the place of it): `pushdeploy init [ENV]`.
+FIRST_WORDS = {"init", "mkconfig", "doctor"}
+
+
+def Console(stdout: TextIO, stderr: TextIO, **options: Any) -> ConsoleType:
+    """A console.Console; rich (slow to import) is loaded with the first one, never for --help."""
+    from pushdeploy.console import Console as RichConsole
+
+    return RichConsole(stdout, stderr, **options)
 
 
 class Parser(argparse.ArgumentParser):
@@ -99,6 +112,7 @@ def build_parser() -> Parser:
     add("--wait", type=int, default=0, metavar="SECONDS", help="wait up to SECONDS for a held lock")
     add("--host-key", choices=["strict", "accept-new"], help="override the 'host-key' setting")
     add("--json", action="store_true", help="machine-readable output for current/previous/list")
+    add("--all", action="store_true", help="list: show pruned releases too")
     add("-v", "--verbose", action="count", default=0, help="show hook and build output live")
     add("-q", "--quiet", action="store_true", help="only results and errors")
     add("--debug", action="store_true", help="show tracebacks")
@@ -115,9 +129,60 @@ def main(
 ) -> int:
     """The command line; ``stdin`` is the input ``exec`` passes on (default: a piped stdin)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    argv = options_first(sys.argv[1:] if argv is None else argv)
+    answered = help_or_version(argv, stdout)
+    if answered is not None:
+        return answered
     stdin = stdin if stdin is not None else piped_stdin()
     with interrupted_by_sigterm():
         return run(argv, stdout, stderr, stdin)
+
+
+# Commands whose words after them are their own (a command line, a subcommand's options).
+OWN_WORDS = {"exec", "console", "monitor", "systemd"}
+VALUED = {"-c", "--config", "-C", "--chdir", "-H", "--host", "--wait", "--host-key"}
+
+
+def options_first(argv: list[str]) -> list[str]:
+    """Move pushdeploy's own options given after ENV to the front (``pushdeploy production
+    --dry-run``), as TJ's deploy took them anywhere. Not after a command that owns its words
+    (``exec ls -la``), nor after ``--``; an unknown option stays where it is, and dispatch says
+    options go first."""
+    known = {o for action in build_parser()._actions for o in action.option_strings}
+    front: list[str] = []
+    rest: list[str] = []
+    i, env_seen, command = 0, False, None
+    while i < len(argv):
+        word = argv[i]
+        name = word.split("=", 1)[0]
+        if word == "--" or command in OWN_WORDS or (not env_seen and word in FIRST_WORDS):
+            rest += argv[i:]
+            break
+        if name in known:
+            takes = name in VALUED and "=" not in word and i + 1 < len(argv)
+            front += argv[i : i + (2 if takes else 1)]
+            i += 2 if takes else 1
+            continue
+        if not env_seen:
+            env_seen = True
+        elif command is None:
+            command = ALIASES.get(word, word)
+        rest.append(word)
+        i += 1
+    return front + rest
+
+
+def help_or_version(argv: list[str] | None, stdout: TextIO) -> int | None:
+    """Answer --help or --version (status 0) before the commands, rich and Fabric are imported,
+    which keeps them fast; None when ``argv`` asks for anything else (``run`` parses it again)."""
+    try:
+        with contextlib.redirect_stdout(stdout):
+            build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except UsageError:
+        pass
+    return None
 
 
 @contextlib.contextmanager
@@ -144,8 +209,11 @@ def run(
     stderr: TextIO,
     stdin: io.BufferedIOBase | None,
 ) -> int:
+    from pushdeploy import errors
+
     console = Console(stdout, stderr)
     debug = False
+    args: argparse.Namespace | None = None
     try:
         try:
             with contextlib.redirect_stdout(stdout):
@@ -160,13 +228,32 @@ def run(
 
             log_ssh_to(console.debug)
             try:
-                return dispatch(args, console, stdin)
+                status = dispatch(args, console, stdin)
             finally:
                 log_ssh_to(None)
-        return dispatch(args, console, stdin)
+        else:
+            status = dispatch(args, console, stdin)
+        stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return status
     except PushdeployError as exc:
-        console.error(exc.message, exc.hint, exc.details)
+        command, prefix = errors.command_line(args, COMMANDS, ALIASES)
+        message, hint = errors.fit_hint(exc, command, prefix)
+        console.error(message, hint, exc.details)
         return int(exc.status)
+    except (errors.OutputClosed, BrokenPipeError) as exc:
+        # `pushdeploy ENV list | head -1`: the reader has what it wanted. Like `git log | head`,
+        # stop quietly; exit 0 so a `set -o pipefail` script does not fail (README, decisions).
+        # A transport's own broken pipes arrive as ConnectionError, so this one is ours.
+        if debug:
+            console.debug(f"stdout closed: {exc!r}")
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # a test's StringIO
+            # Point the descriptor at /dev/null: the interpreter's last flush of what is still
+            # buffered would otherwise print "Exception ignored ... BrokenPipeError".
+            fd = stdout.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        return ExitStatus.OK
     except KeyboardInterrupt:
         console.error(
             "interrupted", "nothing was changed by this run on a server it had not reached"
@@ -192,8 +279,11 @@ def piped_stdin() -> io.BufferedIOBase | None:
 
 
 def dispatch(
-    args: argparse.Namespace, console: Console, stdin: io.BufferedIOBase | None = None
+    args: argparse.Namespace, console: ConsoleType, stdin: io.BufferedIOBase | None = None
 ) -> int:
+    from pushdeploy import commands, secrets, starter
+    from pushdeploy.config import load
+
     if args.example_config:
         console.raw(commands.example_config())
         return ExitStatus.OK
@@ -205,6 +295,15 @@ def dispatch(
     if args.wait < 0:
         raise UsageError("--wait takes 0 or more seconds")
     config_path = Path(args.config) if Path(args.config).is_absolute() else base / args.config
+    if args.env == "update" and not args.words:  # TJ's `deploy update`: no ENV, no config
+        console.result(commands.UPGRADE)
+        return ExitStatus.OK
+    if args.env in FIRST_WORDS:  # `init [ENV]` needs no config; `doctor ENV` is `ENV doctor`
+        if ALIASES.get(args.env, args.env) == "init":
+            return starter.run_init(args.words, console, config_path, base, args.force)
+        if not args.words:
+            raise UsageError(f"{args.env}: name the environment: 'pushdeploy {args.env} ENV'")
+        args.env, args.words = args.words[0], [args.env, *args.words[1:]]
     env = load(config_path, args.env, warn=console.warn)
     console.mask(secrets.mask_values(env))
     if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
@@ -221,6 +320,8 @@ def dispatch(
     words = list(args.words)
     name = ALIASES.get(words[0], words[0]) if words else "deploy"
     handler = commands.HANDLERS.get(name)
+    if handler is None and name.startswith("-"):
+        raise UsageError(f"unknown option {name!r} after {args.env}: options go before ENV")
     if handler is None:  # a ref to deploy
         handler, words = commands.HANDLERS["deploy"], ["deploy", *words]
     return handler(commands.Invocation(args, console, env, base, words[1:], stdin))

@@ -15,11 +15,22 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from pushdeploy import checkout, deploy, listing, protocol, remote_shell, scripts, secrets, service
+from pushdeploy import (
+    __version__,
+    checkout,
+    deploy,
+    listing,
+    protocol,
+    remote_shell,
+    scripts,
+    secrets,
+    service,
+)
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
 from pushdeploy.errors import ConfigError, ExitStatus, RemoteCommandFailed, UsageError
-from pushdeploy.keys import KEYS, redact
+from pushdeploy.keys import KEYS
+from pushdeploy.passthrough import run_exec, stream
 from pushdeploy.protocol import Outcome
 from pushdeploy.release import check_ref
 from pushdeploy.session import Session
@@ -87,10 +98,14 @@ def run_deploy(inv: Invocation) -> int:
 
 def run_revert(inv: Invocation) -> int:
     inv.no_more_words("revert", 1)
-    try:
-        steps = int(inv.words[0]) if inv.words else 1
-    except ValueError:
-        raise UsageError(f"revert: expected a number of releases, got {inv.words[0]!r}") from None
+    word = inv.words[0] if inv.words else "1"
+    # Checked here, before any connection: int() alone would take "-1", "+1" or " 1".
+    if not (word.isascii() and word.isdigit()) or int(word) < 1:
+        raise UsageError(
+            f"revert: expected a number of good deploys to go back (1 or more), got {word!r}",
+            "'pushdeploy ENV revert' goes back one; 'pushdeploy ENV list' shows the releases",
+        )
+    steps = int(word)
     session = inv.session(f"revert {steps}")
     try:
         targets = deploy.revert(session, steps)
@@ -110,24 +125,45 @@ def run_setup(inv: Invocation) -> int:
 
 
 def run_config(inv: Invocation) -> int:
+    """The values a deploy would use, parsed, secrets hidden; a key left to ssh or the server is
+    said so in a comment (in the listing) or left empty (``config KEY``)."""
     inv.no_more_words("config", 1)
-    settings = inv.env.settings
+    shown = secrets.redacted(inv.env)
     if inv.words:
         key = inv.words[0]
-        if key not in KEYS:
+        if key not in KEYS or key == "inherit":
             raise UsageError(f"config: unknown key {key!r}", "see deploy.conf.example for the keys")
-        value = settings[key].value if key in settings else KEYS[key].default
-        inv.console.raw(redact(key, value))
+        value = config_text(getattr(shown, KEYS[key].attr))
+        if value:
+            inv.console.raw(value)
         return ExitStatus.OK
     for key, spec in KEYS.items():
         if key == "inherit":
             continue
-        if key in settings:
-            value = redact(key, settings[key].value).replace("\n", "\n    ")
+        value = config_text(getattr(shown, spec.attr)).replace("\n", "\n    ")
+        if key in inv.env.settings:
             inv.console.raw(f"{key} = {value}")
-        elif spec.default:
-            inv.console.raw(f"# {key} = {spec.default}")
+        elif value or spec.unset:
+            inv.console.raw(f"# {key} = {value or f'({spec.unset})'}")
     return ExitStatus.OK
+
+
+def pair_value(value: str) -> str:
+    return value if value == secrets.HIDDEN else shlex.quote(value)
+
+
+def config_text(value: object) -> str:
+    """A parsed value as deploy.conf would write it: numbers, yes/no, words, NAME=value pairs."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return " ".join(
+            f"{item[0]}={pair_value(item[1])}" if isinstance(item, tuple) else config_text(item)
+            for item in value
+        )
+    return getattr(value, "spec", None) or str(value)
 
 
 def run_unlock(inv: Invocation) -> int:
@@ -139,47 +175,6 @@ def run_unlock(inv: Invocation) -> int:
         inv.console.result(
             f"{label}: removed the lock held by {holder}" if removed else f"{label}: no lock"
         )
-    return ExitStatus.OK
-
-
-def stream(
-    inv: Invocation, command: str, script: str, stdin: io.BufferedIOBase | None = None
-) -> dict[str, int]:
-    """Run ``script`` on every host, passing its output through (prefixed when several hosts).
-
-    ``stdin`` follows the script: streamed as it comes to one host, read whole first and sent to
-    each when there are several (they run one after another).
-    """
-    session = inv.session(command)
-    several = len(inv.env.hosts) > 1
-    whole = stdin.read() if stdin is not None and several else None
-    statuses = {}
-    try:
-        for label, transport in session.transports().items():
-            prefix = f"{label}: " if several else ""
-
-            def on_line(stream: str, line: str, prefix: str = prefix) -> None:
-                if stream == "out":
-                    inv.console.raw(prefix + line)
-                else:
-                    inv.console.debug(prefix + line)
-
-            source = io.BytesIO(whole) if whole is not None else stdin
-            statuses[label] = transport.run(script, on_line, source)
-    finally:
-        session.close()
-    return statuses
-
-
-def run_exec(inv: Invocation) -> int:
-    if not inv.words:
-        raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
-    script = remote_shell.exec_script(inv.env, inv.words)
-    for label, status in stream(inv, "exec", script, inv.stdin).items():
-        if status:
-            raise RemoteCommandFailed(
-                f"{label}: {shlex.join(inv.words)} exited with status {status}", status
-            )
     return ExitStatus.OK
 
 
@@ -270,8 +265,34 @@ def run_console(inv: Invocation) -> int:
     return ExitStatus.OK
 
 
+def run_doctor(inv: Invocation) -> int:
+    from pushdeploy import doctor
+
+    inv.no_more_words("doctor")
+    session = inv.session("doctor")
+    try:
+        outcomes = session.everywhere(doctor.script(inv.env, session.run))
+    finally:
+        session.close()
+    return ExitStatus.OK if inv.args.dry_run else doctor.show(inv.env, outcomes, inv.console)
+
+
+def run_update(inv: Invocation) -> int:
+    """TJ's ``deploy update`` reinstalled the script; pushdeploy is a package: say how."""
+    inv.no_more_words("update")
+    inv.console.result(UPGRADE)
+    return ExitStatus.OK
+
+
+UPGRADE = (
+    f"pushdeploy {__version__} is a Python package: upgrade it with the tool that installed it,"
+    " e.g. 'pipx upgrade pushdeploy' or 'pip install --upgrade pushdeploy'"
+)
+
+
 HANDLERS: dict[str, Callable[[Invocation], int]] = {
     "deploy": run_deploy,
+    "update": run_update,
     "revert": run_revert,
     "setup": run_setup,
     "config": run_config,
@@ -284,4 +305,5 @@ HANDLERS: dict[str, Callable[[Invocation], int]] = {
     "monitor": run_monitor,
     "reload": run_reload,
     "systemd": run_systemd,
+    "doctor": run_doctor,
 }

@@ -49,42 +49,46 @@ class Setting:
 
 @dataclass(frozen=True)
 class Environment:
-    """The validated settings of one section, with inheritance applied. Immutable."""
+    """The validated settings of one section, with inheritance applied. Immutable.
+
+    Every key's field is set by ``build_environment``, from the file or from the key's default
+    in keys.KEYS (so no default is written here).
+    """
 
     name: str
     source: str
     hosts: tuple[Host, ...]
     repo: str
     path: str
-    user: str | None = None
-    port: int | None = None
-    key: str | None = None
-    forward_agent: bool = False
-    host_key: str = "strict"
-    ref: str | None = None
-    needs_tty: bool = False
-    pre_setup: str | None = None
-    post_setup: str | None = None
-    pre_deploy: str | None = None
-    post_deploy: str | None = None
-    test: str | None = None
-    build: str | None = None
-    restart_file: str = "tmp/restart.txt"
-    restart: str = "touch"
-    health: str | None = None
-    health_timeout: int = 30
-    shared: tuple[str, ...] = ()
+    user: str | None
+    port: int | None
+    key: str | None
+    forward_agent: bool
+    host_key: str
+    ref: str | None
+    needs_tty: bool
+    pre_setup: str | None
+    post_setup: str | None
+    pre_deploy: str | None
+    post_deploy: str | None
+    test: str | None
+    build: str | None
+    restart_file: str
+    restart: str
+    health: str | None
+    health_timeout: int
+    shared: tuple[str, ...]
     # The values are secrets as often as not: kept out of repr (tracebacks, debug output).
-    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    secrets_file: str | None = None
-    keep: int = 5
-    app: str | None = None
-    workers: int = 2
-    listen: tuple[str, ...] = ()
-    ready: str = "accept"
-    ready_timeout: int = 30
-    heartbeat: str | None = None
-    grace: int = 30
+    env: tuple[tuple[str, str], ...] = field(repr=False)
+    secrets_file: str | None
+    keep: int
+    app: str | None
+    workers: int
+    listen: tuple[str, ...]
+    ready: str
+    ready_timeout: int
+    heartbeat: str | None
+    grace: int
     settings: Mapping[str, Setting] = field(default_factory=dict, compare=False, repr=False)
     # (env name, text) for each piece of an env value that came from outside deploy.conf: a
     # $NAME expansion or a secrets-file value. Hidden everywhere (secrets.py).
@@ -97,7 +101,7 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise ConfigError(
             f"no config file at {path}",
-            "create one: 'pushdeploy --example-config > deploy.conf', or pass -c FILE",
+            "create one: 'pushdeploy init ENV --host HOST --path PATH', or pass -c FILE",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
@@ -224,6 +228,8 @@ def build_environment(
                 f"{source}: [{name}] {key}: required key is missing",
                 f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
             )
+        if key not in merged and key != "inherit":  # the default, through the same converter
+            values[spec.attr] = None if spec.default is None else spec.convert(spec.default)
     external: list[tuple[str, str]] = []
     if "env" in merged:
         try:

@@ -38,12 +38,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Key:
+    """One key: its converter, its doc, and its default as deploy.conf text (the converter turns
+    it into the value, so a default is written once); ``unset`` says what happens without one."""
+
     name: str
     convert: Callable[[str], Any]
     doc: str
-    default: str = ""
+    default: str | None = None
     required: bool = False
     field: str = ""
+    unset: str = ""
 
     @property
     def attr(self) -> str:
@@ -64,14 +68,14 @@ KEYS: Mapping[str, Key] = {
             "user",
             check_user,
             "login user when a host does not name one",
-            "ssh config or local user",
+            unset="ssh config or local user",
         ),
-        Key("port", parse_port, "ssh port when a host does not name one", "ssh config or 22"),
+        Key("port", parse_port, "ssh port when a host does not name one", unset="ssh config or 22"),
         Key(
             "key",
             identity_file,
             "private key file (identity) to log in with; a .pub names its private half",
-            "ssh config and agent",
+            unset="ssh config and agent",
         ),
         Key(
             "forward-agent",
@@ -92,7 +96,12 @@ KEYS: Mapping[str, Key] = {
             required=True,
         ),
         Key("path", remote_path, "absolute deploy root on the server", required=True),
-        Key("ref", one_line, "branch, tag or SHA to deploy when none is given", "the newest tag"),
+        Key(
+            "ref",
+            one_line,
+            "branch, tag or SHA to deploy when none is given",
+            unset="the newest tag",
+        ),
         Key(
             "needs_tty",
             parse_bool,
@@ -116,9 +125,12 @@ KEYS: Mapping[str, Key] = {
         Key("health", one_line, "URL or /path checked from the server after the restart"),
         Key("health-timeout", seconds, "seconds the health check may take in all", "30"),
         Key(
-            "shared", path_list, "paths under path/shared linked into every release (dir/ or file)"
+            "shared",
+            path_list,
+            "paths under path/shared linked into every release (dir/ or file)",
+            "",
         ),
-        Key("env", env_pairs, "NAME=value pairs exported to hooks, builds and the app"),
+        Key("env", env_pairs, "NAME=value pairs exported to hooks, builds and the app", ""),
         Key(
             "secrets-file",
             one_line,
@@ -128,7 +140,7 @@ KEYS: Mapping[str, Key] = {
         Key("inherit", one_line, "section to take defaults from", field="inherit"),
         Key("app", one_line, "command the monitor runs in current (e.g. python3 app.py)"),
         Key("workers", positive, "worker processes the monitor runs", "2"),
-        Key("listen", words, "host:port or unix socket paths the monitor binds"),
+        Key("listen", words, "host:port or unix socket paths the monitor binds", ""),
         Key("ready", check_ready, "how a new worker is ready: accept, or an HTTP /path", "accept"),
         Key("ready-timeout", seconds, "seconds a new generation may take to get ready", "30"),
         Key(

@@ -99,6 +99,17 @@ def test_import_pushdeploy_stays_cheap() -> None:
     assert run_python(code) == "False\n"
 
 
+def test_help_and_version_load_no_command_rich_or_ssh_library() -> None:
+    """``pushdeploy --help`` stays fast: cli.py imports the commands only in ``dispatch``."""
+    code = (
+        "import io, sys, pushdeploy.cli as cli; "
+        "[cli.main([a], stdout=io.StringIO()) for a in ('--help', '--version')]; "
+        "heavy = ('rich', 'fabric', 'paramiko', 'invoke', 'pushdeploy.commands', 'iniconfig'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    assert run_python(code) == "[]\n"
+
+
 def run_python(code: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
@@ -133,3 +144,11 @@ def test_no_module_is_over_the_line_limit() -> None:
     for path in sorted((package / "monitor").glob("*.py")):
         lengths[f"monitor.{path.stem}"] = len(path.read_text().splitlines())
     assert {name: n for name, n in lengths.items() if n > LINE_LIMIT} == {}
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    """pytest imports tests/unit and tests/integration (no __init__.py) by basename: a twin
+    stops the whole run at collection."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -41,7 +41,11 @@ def test_example_config_prints_the_annotated_file() -> None:
         ((), "missing ENV"),
         (("--wait", "-3", "app"), "--wait takes 0 or more seconds"),
         (("--bogus", "app"), "unrecognized arguments: --bogus"),
-        (("app", "revert", "two"), "revert: expected a number of releases, got 'two'"),
+        (("app", "revert", "two"), "revert: expected a number of good deploys to go back"),
+        (("app", "revert", "0"), "(1 or more), got '0'"),
+        (("app", "revert", "-1"), "(1 or more), got '-1'"),
+        (("app", "revert", "+1"), "(1 or more), got '+1'"),
+        (("app", "revert", "1", "2"), "revert: unexpected argument '2'"),
         (("app", "list", "extra"), "list: unexpected argument 'extra'"),
         (("app", "exec"), "exec: give the command to run"),
         (("app", "config", "nope"), "config: unknown key 'nope'"),
@@ -98,7 +102,7 @@ def test_unknown_key_suggests_the_near_miss(tmp_path: Path) -> None:
 def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
     result = run_cli("-C", str(tmp_path), "app")
     assert result.status == 3
-    assert "--example-config" in result.stderr
+    assert "pushdeploy init app --host" in result.stderr
 
 
 def test_config_prints_effective_values_with_secrets_hidden(tmp_path: Path) -> None:
@@ -114,7 +118,29 @@ def test_config_prints_effective_values_with_secrets_hidden(tmp_path: Path) -> N
     assert "API_TOKEN=*** MODE=fast" in shown
     assert "# restart-file = tmp/restart.txt" in shown
     assert run_cli("-C", str(tmp_path), "app", "config", "keep").stdout == "9\n"
-    assert run_cli("-C", str(tmp_path), "app", "config", "ref").stdout == "the newest tag\n"
+    assert run_cli("-C", str(tmp_path), "app", "config", "ref").stdout == ""  # unset: newest tag
+    assert "# ref = (the newest tag)\n" in shown
+
+
+def test_config_key_prints_the_parsed_value_a_deploy_would_use(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "[app]\nhost b a:2200\nrepo /r\npath /srv/app/\nport 0022\nkeep  7 \nforward-agent true\n",
+    )
+    values = {
+        key: run_cli("-C", str(tmp_path), "app", "config", key).stdout
+        for key in ("port", "keep", "path", "host", "forward-agent", "host-key", "grace", "env")
+    }
+    assert values == {
+        "port": "22\n",
+        "keep": "7\n",
+        "path": "/srv/app\n",
+        "host": "b a:2200\n",
+        "forward-agent": "yes\n",
+        "host-key": "strict\n",
+        "grace": "30\n",
+        "env": "",
+    }
 
 
 def test_an_unknown_host_filter_is_a_config_error(tmp_path: Path) -> None:
@@ -167,3 +193,47 @@ def test_exec_input_is_a_piped_stdin_never_a_terminal(monkeypatch: pytest.Monkey
     finally:
         for fd in (controller, terminal, read_end, write_end):
             os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["production", "--dry-run"], ["--dry-run", "production"]),
+        (["production", "main", "--force", "-v"], ["--force", "-v", "production", "main"]),
+        (["production", "--wait", "5", "list", "--json"], ["--wait", "5", "--json", "production", "list"]),
+        (["production", "--wait=5", "revert", "2"], ["--wait=5", "production", "revert", "2"]),
+        (["-c", "x.conf", "production", "-H", "a"], ["-c", "x.conf", "-H", "a", "production"]),
+        (["production", "exec", "ls", "-v", "--json"], ["production", "exec", "ls", "-v", "--json"]),
+        (["production", "-q", "run", "grep", "--dry-run"], ["-q", "production", "run", "grep", "--dry-run"]),
+        (["production", "--", "--dry-run"], ["production", "--", "--dry-run"]),
+        (["init", "production", "--host", "h"], ["init", "production", "--host", "h"]),
+        (["production", "--bogus"], ["production", "--bogus"]),
+    ],
+)  # fmt: skip
+def test_options_after_env_are_moved_before_it(argv: list[str], expected: list[str]) -> None:
+    from pushdeploy.cli import options_first
+
+    assert options_first(argv) == expected
+
+
+def test_an_unknown_option_after_env_says_options_go_first(tmp_path: Path) -> None:
+    write(tmp_path, "[app]\nhost = x\nrepo = /r\npath = /p\n")
+    result = run_cli("-C", str(tmp_path), "app", "--bogus")
+    assert result.status == 2
+    assert result.error_lines == [
+        "pushdeploy: error: unknown option '--bogus' after app: options go before ENV"
+    ]
+
+
+def test_options_after_env_work(tmp_path: Path) -> None:
+    write(tmp_path, "[app]\nhost = x\nrepo = /r\npath = /p\n")
+    result = run_cli("-C", str(tmp_path), "app", "--dry-run")
+    assert result.status == 0 and "lock_take" in result.stdout
+
+
+@pytest.mark.parametrize("argv", [["update"], ["app", "update"]])
+def test_update_says_how_to_upgrade_and_is_no_ref(tmp_path: Path, argv: list[str]) -> None:
+    write(tmp_path, "[app]\nhost = x\nrepo = /r\npath = /p\n")
+    result = run_cli("-C", str(tmp_path), *argv)
+    assert result.status == 0
+    assert "pip install --upgrade pushdeploy" in result.stdout

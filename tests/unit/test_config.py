@@ -556,7 +556,7 @@ def test_a_missing_config_file_suggests_the_example(tmp_path: Path) -> None:
         config.load(path, "production")
     expected = (
         f"no config file at {path}",
-        "create one: 'pushdeploy --example-config > deploy.conf', or pass -c FILE",
+        "create one: 'pushdeploy init ENV --host HOST --path PATH', or pass -c FILE",
         3,
     )
     assert expected == (info.value.message, info.value.hint, info.value.status)
@@ -660,3 +660,23 @@ def test_a_bad_secrets_file_line_is_named_by_its_line_not_its_value(tmp_path: Pa
 def test_the_environment_repr_shows_no_env_values(tmp_path: Path) -> None:
     env = load_with(tmp_path, "env = API_TOKEN=hunter22\n")
     assert "hunter22" not in repr(env)
+
+
+def test_every_default_is_written_once_in_the_table_of_keys() -> None:
+    """Environment's fields carry no default of their own: build_environment takes each from
+    KEYS, through the key's converter, so the table is the one place a default is written."""
+    import dataclasses
+
+    attrs = {spec.attr for spec in KEYS.values()} - {"inherit"}
+    defaults = {
+        f.name
+        for f in dataclasses.fields(config.Environment)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+    assert attrs & defaults == set()
+    assert attrs <= {f.name for f in dataclasses.fields(config.Environment)}
+
+
+@pytest.mark.parametrize("key", [k for k, spec in KEYS.items() if spec.default is not None])
+def test_a_default_is_deploy_conf_text_its_converter_takes(key: str) -> None:
+    KEYS[key].convert(KEYS[key].default or "")
