@@ -235,9 +235,11 @@ resolve() {
   done
   return 1
 }
-# link_releases_shared: releases/shared -> ../shared, so a hook's ../shared from a release is
-# path/shared, as it was from TJ's path/current. Not a release: prune and list pass it by.
+# link_releases_shared: releases/shared -> ../shared when user text reaches ../shared (scripts.py
+# says so in SHARED_BESIDE), so that it is path/shared, as it was from TJ's path/current. It is
+# no release: prune and list pass it by.
 link_releases_shared() {
+  [ "${SHARED_BESIDE:-0}" = 1 ] || return 0
   [ -e "$RELEASES/shared" ] || [ -L "$RELEASES/shared" ] || ln -s ../shared "$RELEASES/shared" 2>/dev/null || :
 }
 newest_tag() {

@@ -61,7 +61,8 @@ def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> 
     if user:
         header += [
             f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
-            f"BUILD={q(env.build or '')} NEEDS_TTY={int(env.needs_tty)}",
+            f"BUILD={q(env.build or '')} NEEDS_TTY={int(env.needs_tty)}"
+            f" SHARED_BESIDE={int(reaches_shared_beside(env))}",
             "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
             restart_back(env),
             # The user's env reaches hooks and builds (see `user_shell`), never this shell: a name
@@ -84,6 +85,13 @@ def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> 
         "",
     ]
     return "\n".join(lines)
+
+
+def reaches_shared_beside(env: Environment) -> bool:
+    """Does user text reach ``../shared`` from the release, as TJ's hooks did from path/current?
+    Then releases/shared links to path/shared (prelude.sh); other deploys keep releases/ clean."""
+    texts = (env.pre_deploy, env.post_deploy, env.test, env.build, env.restart, env.post_setup)
+    return any("../shared" in text for text in texts if text)
 
 
 def take_lock(run: Run) -> str:

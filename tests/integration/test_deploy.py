@@ -25,7 +25,7 @@ def test_deploy_before_setup_fails_and_says_to_run_setup(project: Project) -> No
     result = project.run("app")
     assert result.status == 6
     assert "not set up" in result.stderr
-    assert "pushdeploy ENV setup" in result.stderr
+    assert "app setup' first" in result.stderr and "ENV" not in result.stderr
 
 
 def test_deploy_makes_a_release_live_and_logs_it(ready_project: Project) -> None:
@@ -184,9 +184,11 @@ def test_hooks_get_their_variables_and_the_text_arrives_intact(ready_project: Pr
         post_deploy='printf "%s|%s|%s|%s|%s" "$PUSHDEPLOY_ENV" "$GREETING" "$QUOTE" "$(basename "$RELEASE")" "$REVISION" > hook.out',
         pre_deploy="echo '$HOME and `backticks` stay literal' > \"$SHARED/pre.out\"",
     )
-    p.ok("app")
+    first = p.ok("app")
+    assert "pre-deploy skipped: nothing is live yet" in first.stderr  # a first deploy has no tree
     fields = (p.root / "current" / "hook.out").read_text().split("|")
     assert fields == ["app", "hello world", "it's", p.live_release, p.origin.sha("main")]
+    p.deploy_new("v2", "app")  # pre-deploy runs in the live release
     assert (p.root / "shared" / "pre.out").read_text() == "$HOME and `backticks` stay literal\n"
 
 

@@ -94,6 +94,7 @@ def test_env_values_never_appear_on_any_command_line_during_a_deploy(
     ready_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p = ready_project
+    p.ok("app")  # something live, so that pre-deploy runs (a first deploy skips it)
     if p.host_line == "host = local":
         slow_carriers(tmp_path / "shims", monkeypatch)
     secret = unique()
@@ -107,6 +108,7 @@ def test_env_values_never_appear_on_any_command_line_during_a_deploy(
     )
     poller = CmdlinePoller(secret, str(tmp_path / "gate-"))
     results: list[Result] = []
+    p.origin.commit({"VERSION": "v2\n"}, "v2")
     deploy = threading.Thread(target=lambda: results.append(p.run("app")), daemon=True)
     deploy.start()
     watcher = threading.Thread(target=poller.watch, args=(deploy.is_alive,), daemon=True)

@@ -153,7 +153,7 @@ post-deploy echo "$PUSHDEPLOY_ENV" one  two > ../shared/words && test -n "$SHARE
 
 def test_releases_shared_is_no_release(tj: TJProject) -> None:
     """The link that makes ../shared work is passed by list, prune and revert."""
-    tj.write("ref origin/master\nkeep 1\n")
+    tj.write("ref origin/master\nkeep 1\npost-deploy touch ../shared/seen\n")
     tj.ok("setup")
     tj.ok()
     tj.origin.commit({"VERSION": "v2\n"}, "v2")
@@ -183,6 +183,9 @@ def test_a_server_tj_deployed_is_adopted_and_reverted_into_its_tj_history(tj: TJ
     source_head = (tj.root / "source" / ".git" / "HEAD").read_text()
     tj.ok("setup")
     assert os.readlink(tj.root / "current") == str(tj.root / "source")  # the app kept running
+    listed = tj.ok("list").stdout
+    assert shorts[0] in listed and shorts[1] in listed and listed.count(" tj") == 2
+    assert tj.ok("current").stdout.startswith(f"source (TJ's deploy) {shorts[1]}")
     reverted = tj.ok("revert")  # from TJ's live source to the deploy before it
     assert tj.live == "v1" and shorts[0] in reverted.stdout
     tj.origin.commit({"VERSION": "v3\n"}, "v3")
@@ -194,3 +197,12 @@ def test_a_server_tj_deployed_is_adopted_and_reverted_into_its_tj_history(tj: TJ
     assert lines[:2] == shorts  # nothing TJ wrote is deleted
     assert (tj.root / "source" / ".git" / "HEAD").read_text() == source_head
     assert (tj.root / "source" / "VERSION").read_text() == "v2\n"
+
+
+def test_releases_holds_only_releases_when_no_hook_reaches_shared_beside(tj: TJProject) -> None:
+    tj.write('ref origin/master\npost-deploy touch "$SHARED/seen"\n')
+    tj.ok("setup")
+    tj.ok()
+    assert [p.name for p in (tj.root / "releases").iterdir()] == [
+        os.readlink(tj.root / "current").split("/")[-1]
+    ]

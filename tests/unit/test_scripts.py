@@ -157,7 +157,7 @@ def test_a_value_appears_only_single_quoted(
     [
         (f"P={qpath(PATH)}", WRAPPED),
         (f"REPO={q(REPO)} RESTART_FILE='tmp/re start.txt' KEEP_RELEASES=5", USER),
-        (f"BUILD={q(BUILD)} NEEDS_TTY=0", USER),
+        (f"BUILD={q(BUILD)} NEEDS_TTY=0 SHARED_BESIDE=0", USER),
         ("SHARED_ITEMS=(logs/ .env 'it'\"'\"'s$(id)')", USER),
         ("USER_ENV=(A='x y $(id)' B='don'\"'\"'t stop' C=plain)", USER),
         (f"TOKEN=t0k3n OWNER={q(RUN.owner)} WHO=me@laptop", LOCKING),
