@@ -10,6 +10,7 @@ and the hosts that went live with it are rolled back too, so all hosts keep serv
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
 from pushdeploy import history, protocol, scripts
 from pushdeploy.config import Environment
@@ -34,6 +35,9 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
             "free space on the server (old releases, logs), then run the command again;"
             " nothing half-done was left behind",
         )
+    elif outcome.status == protocol.EXIT_NO_REF:
+        known = outcome.lines.get("refs", [])
+        error = Refused(f"{label}: {what}", near_refs(outcome.values.get("ref", ""), known))
     elif outcome.status == protocol.EXIT_SWITCHED_BACK:
         error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
     elif outcome.status == protocol.KILLED:
@@ -50,6 +54,15 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
         error = DeployFailed(f"{label}: {step} failed: {what}")
     error.details = outcome.tail()
     return error
+
+
+def near_refs(ref: str, known: list[str]) -> str:
+    """A "did you mean" among the repository's branches and tags (names read from the server,
+    shown as data), or what to check."""
+    close = difflib.get_close_matches(ref.removeprefix("origin/"), known, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(f"'{name}'" for name in close) + "?"
+    return "check the name: 'git ls-remote' on the repo lists its branches and tags"
 
 
 def check_all(outcomes: dict[str, Outcome]) -> None:

@@ -242,6 +242,11 @@ link_releases_shared() {
   [ "${SHARED_BESIDE:-0}" = 1 ] || return 0
   [ -e "$RELEASES/shared" ] || [ -L "$RELEASES/shared" ] || ln -s ../shared "$RELEASES/shared" 2>/dev/null || :
 }
+# refs_known: the branch and tag names of the mirror, for a "did you mean" (at most 1000).
+refs_known() {
+  git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
+    while IFS= read -r name; do mark "line refs $name"; done
+}
 newest_tag() {
   git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
 }

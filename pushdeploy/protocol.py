@@ -30,6 +30,7 @@ EXIT_SWITCHED_BACK = 77  # went live, failed a later step, switched back
 EXIT_NOT_SET_UP = 78  # the deploy root has no mirror yet
 EXIT_DISK_FULL = 79  # a write failed and the disk holding the deploy root is full
 EXIT_ABORTED = 80  # stopped by a signal or the client going away before going live; cleaned up
+EXIT_NO_REF = 81  # the ref names no branch, tag or commit (the names it could be follow)
 # What a transport reports for a script that ended by a signal, without an exit status:
 KILLED = -1
 # The monitor's CLI says "nothing runs" with this status (pushdeploy/monitor/control.py).
@@ -50,6 +51,7 @@ CONTRACT = {
     "EXIT_NOT_SET_UP": EXIT_NOT_SET_UP,
     "EXIT_DISK_FULL": EXIT_DISK_FULL,
     "EXIT_ABORTED": EXIT_ABORTED,
+    "EXIT_NO_REF": EXIT_NO_REF,
     "MONITOR_NOT_RUNNING": MONITOR_NOT_RUNNING,
     "LOCK_OWNER": LOCK_OWNER,
     "LOCK_TOKEN": LOCK_TOKEN,

@@ -79,10 +79,19 @@ def test_unknown_ref_fails_and_leaves_the_live_release(ready_project: Project) -
     p.ok("app")
     before = p.live_release
     result = p.run("app", "no-such-branch")
-    assert result.status == 6
+    assert result.status == 8  # refused before changing anything, as documented
     assert "no branch, tag or commit named 'no-such-branch'" in result.stderr
     assert p.live_release == before
     assert len(p.releases()) == 1
+
+
+def test_a_misspelled_ref_is_refused_with_a_did_you_mean(ready_project: Project) -> None:
+    p = ready_project
+    p.origin.branch("feature/login")
+    p.origin.tag("v1.2.0")
+    assert p.run("app", "feature/logn").stderr.endswith("hint: did you mean 'feature/login'?\n")
+    assert "did you mean 'v1.2.0'?" in p.run("app", "v1.2.O").stderr
+    assert "did you mean 'main'?" in p.run("app", "origin/mian").stderr
 
 
 def test_failed_build_removes_the_half_built_release(ready_project: Project) -> None:
