@@ -2,9 +2,9 @@
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
 # L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the contract's
 # names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER and WHO. Markers go to stdout
-# (protocol.py); everything else, hook and build output included, goes to stderr. fd 3 is the
-# client's input: it ends when the client goes away (Ctrl-C, a lost connection), which the guard
-# turns into a clean stop before the switch.
+# (protocol.py), hook and build output as `out` markers among them; the rest goes to stderr.
+# fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection),
+# which the guard turns into a clean stop before the switch.
 #
 # Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
 # live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
@@ -85,8 +85,15 @@ wait_for() {
     kill -0 "$1" 2>/dev/null || return "$status"
   done
 }
-# relay: pass output on to stderr; once the client is gone, swallow it (never fail the writer).
-relay() { cat 2>/dev/null || exec cat >/dev/null; }
+# relay: a hook's output as marker lines on stdout, in order with the steps (protocol.py `out`);
+# once the client is gone, swallow it (never fail the writer). Without awk: plain, on stderr.
+relay() {
+  if command -v awk >/dev/null; then
+    awk '{ print "::pushdeploy::out " $0; fflush() }' 2>/dev/null || exec cat >/dev/null
+  else
+    cat >&2 2>/dev/null || exec cat >/dev/null
+  fi
+}
 # user_shell DIR TEXT: bash -e running user text in DIR, the user's env exported by the shell itself
 # (never on a command line), without the client's input; its output goes through relay.
 user_shell() {
@@ -98,9 +105,9 @@ user_shell() {
       exec script -qefc 'exec bash -e -c "$PUSHDEPLOY_HOOK"' /dev/null
     fi
     exec bash -e -c "$2"
-  ) </dev/null 3<&- 2>&1 | relay >&2
+  ) </dev/null 3<&- 2>&1 | relay
 }
-# hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; its output goes to stderr.
+# hook NAME DIR TEXT [ON_FAIL]: run user text with bash -e in DIR; its output goes through relay.
 hook() {
   local status=0
   step "$1"

@@ -1,13 +1,15 @@
 """The step-marker protocol between a generated remote script and the client.
 
-A script prints marker lines on stdout and nothing else there (hook and build output is sent to
-stderr), so the client can follow it live over one channel::
+A script prints marker lines on stdout and nothing else there (hook and build output travels as
+``out`` markers, so it keeps its place among the steps and can never pass for a marker), so the
+client can follow it live over one channel::
 
     ::pushdeploy::step fetch                 a step begins
     ::pushdeploy::value sha 3f2a...          a value read back (one word key, rest of line value)
     ::pushdeploy::warn the lock was stale    something the user should see; the run goes on
     ::pushdeploy::fail build the build ...   the step that failed and why; the script then exits
     ::pushdeploy::line deploys <text>        one line of a multi-line read-back (e.g. .deploys)
+    ::pushdeploy::out <text>                 a line of hook or build output, in order with steps
     ::pushdeploy::done                       the script reached its end
 
 ``parse`` is pure and total: any other line is returned as ``Marker("output", "", line)``.
@@ -84,6 +86,8 @@ def parse(line: str) -> Marker:
         return Marker(kind, "", rest)
     if kind == "done":
         return Marker(kind, "", "")
+    if kind == "out":  # a line a hook or build printed, in its place among the steps
+        return Marker("output", "", rest)
     if kind in {"value", "fail", "line"}:
         key, _, text = rest.partition(" ")
         return Marker(kind, key, text)

@@ -398,3 +398,12 @@ def test_a_restart_command_runs_again_for_the_release_switched_back_to(
     assert p.run("app").status == 7
     bad = p.history()[-1][2]
     assert (p.root / "shared" / "restarts").read_text().split() == [good, bad, good]
+
+
+def test_verbose_shows_hook_output_in_order_with_the_steps(ready_project: Project) -> None:
+    p = ready_project
+    p.configure(build="echo built-it", post_deploy="echo posted-it >&2", test="echo tested-it")
+    lines = p.ok("-v", "app").stderr.splitlines()
+    order = ["› build", "built-it", "› switch", "› post-deploy", "posted-it", "› test", "tested-it"]
+    found = [next(i for i, line in enumerate(lines) if part in line) for part in order]
+    assert found == sorted(found), lines

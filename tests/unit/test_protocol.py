@@ -148,3 +148,17 @@ def test_the_release_id_pattern_is_the_one_release_ids_are_made_with() -> None:
     assert re.fullmatch(protocol.RELEASE_ID_PATTERN, made + ".2")
     for bad in ("../../etc", made + "/x", "-rf", made[:-1], "/" + made):
         assert not re.fullmatch(protocol.RELEASE_ID_PATTERN, bad), bad
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("::pushdeploy::out npm WARN x", Marker("output", "", "npm WARN x")),
+        ("::pushdeploy::out ::pushdeploy::fail build spoofed", Marker("output", "", "::pushdeploy::fail build spoofed")),
+        ("::pushdeploy::out ", Marker("output", "", "")),
+    ],
+)  # fmt: skip
+def test_hook_output_travels_as_out_markers_and_can_never_pass_for_a_marker(
+    line: str, expected: Marker
+) -> None:
+    assert protocol.parse(line) == expected
