@@ -44,7 +44,10 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
         at = outcome.steps[-1] if outcome.steps else "its start"
         killed = f"{label}: the script on the server was killed at step {at}"
         if outcome.values.get("live") and "checked" not in outcome.values:
-            error = DeployReverted(f"{killed}; its guard switches back to the previous release")
+            error = DeployReverted(
+                f"{killed} after going live; its guard has it switched back to the previous"
+                " release within a second"
+            )
         else:
             error = DeployFailed(
                 f"{killed}; its guard stops what it started, removes the half-built release"

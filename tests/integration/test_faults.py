@@ -330,6 +330,8 @@ CLIENT_FAULTS = [
 SERVER_FAULTS = [
     *(("server sigterm", step) for step in STEPS),
     *(("server sigkill", "lock"), ("server sigkill", "pre-deploy"), ("server sigkill", "build")),
+    # After the switch no trap runs either: the guard sees the script gone and switches back.
+    *(("server sigkill", "post-deploy"), ("server sigkill", "test")),
 ]
 
 

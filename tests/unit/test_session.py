@@ -223,9 +223,9 @@ def test_left_at(values: dict[str, str], status: int, expected: str) -> None:
 @pytest.mark.parametrize(
     ("values", "status", "then"),
     [
-        ({}, 6, "its guard stops what it started, removes the half-built release and drops the lock: the host is left unchanged"),
-        ({"live": "R"}, 7, "its guard switches back to the previous release"),
-        ({"live": "R", "checked": "yes"}, 6, "its guard stops what it started, removes the half-built release and drops the lock: the host is left unchanged"),
+        ({}, 6, "; its guard stops what it started, removes the half-built release and drops the lock: the host is left unchanged"),
+        ({"live": "R"}, 7, " after going live; its guard has it switched back to the previous release within a second"),
+        ({"live": "R", "checked": "yes"}, 6, "; its guard stops what it started, removes the half-built release and drops the lock: the host is left unchanged"),
     ],
 )  # fmt: skip
 def test_a_script_killed_on_the_server_says_what_its_guard_does(
@@ -234,7 +234,7 @@ def test_a_script_killed_on_the_server_says_what_its_guard_does(
     error = deploy.failure("h", protocol.Outcome(protocol.KILLED, values=values, steps=["build"]))
     assert (error.status, error.message) == (
         status,
-        f"h: the script on the server was killed at step build; {then}",
+        f"h: the script on the server was killed at step build{then}",
     )
 
 
