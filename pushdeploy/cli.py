@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import os
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from pushdeploy import __version__
+from pushdeploy.argv import options_first
 from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError
 
 if TYPE_CHECKING:
@@ -129,47 +129,15 @@ def main(
 ) -> int:
     """The command line; ``stdin`` is the input ``exec`` passes on (default: a piped stdin)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
-    argv = options_first(sys.argv[1:] if argv is None else argv)
+    known = {o for action in build_parser()._actions for o in action.option_strings}
+    given = sys.argv[1:] if argv is None else argv
+    argv = options_first(given, known, ALIASES, FIRST_WORDS)
     answered = help_or_version(argv, stdout)
     if answered is not None:
         return answered
     stdin = stdin if stdin is not None else piped_stdin()
     with interrupted_by_sigterm():
         return run(argv, stdout, stderr, stdin)
-
-
-# Commands whose words after them are their own (a command line, a subcommand's options).
-OWN_WORDS = {"exec", "console", "monitor", "systemd"}
-VALUED = {"-c", "--config", "-C", "--chdir", "-H", "--host", "--wait", "--host-key"}
-
-
-def options_first(argv: list[str]) -> list[str]:
-    """Move pushdeploy's own options given after ENV to the front (``pushdeploy production
-    --dry-run``), as TJ's deploy took them anywhere. Not after a command that owns its words
-    (``exec ls -la``), nor after ``--``; an unknown option stays where it is, and dispatch says
-    options go first."""
-    known = {o for action in build_parser()._actions for o in action.option_strings}
-    front: list[str] = []
-    rest: list[str] = []
-    i, env_seen, command = 0, False, None
-    while i < len(argv):
-        word = argv[i]
-        name = word.split("=", 1)[0]
-        if word == "--" or command in OWN_WORDS or (not env_seen and word in FIRST_WORDS):
-            rest += argv[i:]
-            break
-        if name in known:
-            takes = name in VALUED and "=" not in word and i + 1 < len(argv)
-            front += argv[i : i + (2 if takes else 1)]
-            i += 2 if takes else 1
-            continue
-        if not env_seen:
-            env_seen = True
-        elif command is None:
-            command = ALIASES.get(word, word)
-        rest.append(word)
-        i += 1
-    return front + rest
 
 
 def help_or_version(argv: list[str] | None, stdout: TextIO) -> int | None:
@@ -304,19 +272,24 @@ def dispatch(
         if not args.words:
             raise UsageError(f"{args.env}: name the environment: 'pushdeploy {args.env} ENV'")
         args.env, args.words = args.words[0], [args.env, *args.words[1:]]
-    env = load(config_path, args.env, warn=console.warn)
-    console.mask(secrets.mask_values(env))
-    if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
-        env = secrets.redacted(env)
-    if args.only:
-        hosts = tuple(h for h in env.hosts if h.spec in args.only or h.name in args.only)
+    # Options that set a key go through the file's own path (config.load's overrides), so
+    # `--host-key accept-new ENV config host-key` says accept-new.
+    overrides = {"host-key": args.host_key} if args.host_key else {}
+    if args.no_tests:
+        overrides["test"] = ""
+    env = load(config_path, args.env, overrides, warn=console.warn)
+    if args.only:  # -H picks among the hosts of the file: the same path once they are known
+        hosts = [h.spec for h in env.hosts if h.spec in args.only or h.name in args.only]
         if len(hosts) != len(set(args.only)):
             known = ", ".join(h.spec for h in env.hosts)
             raise ConfigError(
                 f"--host {' '.join(args.only)}: not among the hosts of [{env.name}]",
                 f"hosts: {known}",
             )
-        env = dataclasses.replace(env, hosts=hosts)
+        env = load(config_path, args.env, {**overrides, "host": " ".join(hosts)}, warn=console.warn)
+    console.mask(secrets.mask_values(env))
+    if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
+        env = secrets.redacted(env)
     words = list(args.words)
     name = ALIASES.get(words[0], words[0]) if words else "deploy"
     handler = commands.HANDLERS.get(name)

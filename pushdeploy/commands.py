@@ -65,7 +65,6 @@ class Invocation:
             self.console,
             command=command,
             dry_run=self.args.dry_run,
-            host_key=self.args.host_key,
             wait=self.args.wait,
         )
 
@@ -81,8 +80,7 @@ def run_deploy(inv: Invocation) -> int:
         check_ref(ref)
     if not inv.args.force and not inv.args.dry_run:
         checkout.check(inv.base, inv.console.warn)
-    env = deploy.without_tests(inv.env) if inv.args.no_tests else inv.env
-    session = inv.session(f"deploy {ref or '(newest tag)'}", env)
+    session = inv.session(f"deploy {ref or '(newest tag)'}")
     try:
         prepared = deploy.deploy(session, ref)
     finally:

@@ -13,7 +13,6 @@ import dataclasses
 import difflib
 
 from pushdeploy import history, protocol, scripts
-from pushdeploy.config import Environment
 from pushdeploy.errors import DeployFailed, DeployReverted, LockHeld, PushdeployError, Refused
 from pushdeploy.protocol import Outcome
 from pushdeploy.session import Barrier, Session
@@ -114,10 +113,6 @@ def deploy(session: Session, ref: str | None) -> dict[str, Outcome]:
     if live and not isinstance(error, DeployReverted):
         error = DeployReverted(error.message + "; the other hosts were rolled back")
     raise error
-
-
-def without_tests(env: Environment) -> Environment:
-    return dataclasses.replace(env, test=None)
 
 
 def read_status(session: Session) -> dict[str, Outcome]:

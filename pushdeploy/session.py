@@ -44,12 +44,10 @@ class Session:
         *,
         command: str,
         dry_run: bool = False,
-        host_key: str | None = None,
         wait: int = 0,
         opener: Opener | None = None,
     ) -> None:
         self.env, self.console, self.dry_run = env, console, dry_run
-        self.host_key = host_key or env.host_key
         self.opener = opener
         claim = lock.claim(command)
         self.run = scripts.Run(
@@ -74,7 +72,7 @@ class Session:
                 }
             else:
                 opened = Parallel({h.spec: h for h in self.env.hosts}).run(
-                    lambda host: opener(self.env, host, self.console.warn, self.host_key)
+                    lambda host: opener(self.env, host, self.console.warn, self.env.host_key)
                 )
                 self._transports = opened
         return self._transports

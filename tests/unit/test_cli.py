@@ -211,9 +211,11 @@ def test_exec_input_is_a_piped_stdin_never_a_terminal(monkeypatch: pytest.Monkey
     ],
 )  # fmt: skip
 def test_options_after_env_are_moved_before_it(argv: list[str], expected: list[str]) -> None:
-    from pushdeploy.cli import options_first
+    from pushdeploy.argv import options_first
+    from pushdeploy.cli import ALIASES, FIRST_WORDS, build_parser
 
-    assert options_first(argv) == expected
+    known = {o for action in build_parser()._actions for o in action.option_strings}
+    assert options_first(argv, known, ALIASES, FIRST_WORDS) == expected
 
 
 def test_an_unknown_option_after_env_says_options_go_first(tmp_path: Path) -> None:
@@ -237,3 +239,20 @@ def test_update_says_how_to_upgrade_and_is_no_ref(tmp_path: Path, argv: list[str
     result = run_cli("-C", str(tmp_path), *argv)
     assert result.status == 0
     assert "pip install --upgrade pushdeploy" in result.stdout
+
+
+def test_options_that_set_keys_go_through_the_files_own_path(tmp_path: Path) -> None:
+    write(tmp_path, "[app]\nhost = a b\nrepo = /r\npath = /p\ntest = ./check\n")
+    said = {
+        argv: run_cli("-C", str(tmp_path), *argv.split()).stdout
+        for argv in (
+            "--host-key accept-new app config host-key",
+            "-T app config test",
+            "-H b app config host",
+        )
+    }
+    assert said == {
+        "--host-key accept-new app config host-key": "accept-new\n",
+        "-T app config test": "",
+        "-H b app config host": "b\n",
+    }

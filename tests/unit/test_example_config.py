@@ -78,3 +78,14 @@ def test_the_demo_runs_locally() -> None:
 def test_the_packaged_copy_is_identical() -> None:
     packaged = files("pushdeploy").joinpath("deploy.conf.example").read_text(encoding="utf-8")
     assert packaged == TEXT
+
+
+@pytest.mark.parametrize("key", [k for k, spec in KEYS.items() if spec.default])
+def test_the_example_states_each_default_as_the_table_of_keys_has_it(key: str) -> None:
+    """The "(default)" that closes a key's comment is KEYS' default: the example cannot drift."""
+    found = re.search(rf"^(?:# ?)?{re.escape(key)} =", TEXT, re.MULTILINE)
+    assert found is not None
+    comment = [line for line in TEXT[: found.start()].splitlines() if line.startswith("#")][-1]
+    stated = re.search(r"\(([^()]*)\)$", comment)
+    assert stated is not None, f"{key}: no (default) at the end of {comment!r}"
+    assert KEYS[key].default in re.split(r"[;,]\s*", stated[1]), (key, stated[1])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, deploy, remote_shell, scripts
+from pushdeploy import config, remote_shell, scripts
 from pushdeploy.config import Environment
 from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
@@ -367,9 +367,12 @@ def test_a_health_path_is_asked_of_the_first_listen_address(
     assert [line.startswith(f"health {url} 30 || back health ") for line in lines] == [True]
 
 
-def test_no_tests_removes_only_the_test_hook(nasty: Environment) -> None:
+def test_no_tests_removes_only_the_test_hook(tmp_path: Path, nasty: Environment) -> None:
+    """-T is the override test = "" (cli.py), through the same path as the file."""
+    path = tmp_path / "deploy.conf"
+    without_tests = config.load(path, "production", {"test": ""})
     with_tests = scripts.deploy(nasty, RUN, "main").splitlines()
-    without = scripts.deploy(deploy.without_tests(nasty), RUN, "main").splitlines()
+    without = scripts.deploy(without_tests, RUN, "main").splitlines()
     test_line = f'hook test "$RELEASES/$ID" {q(TEST)} back'
     assert [line for line in with_tests if line != test_line] == without
 
