@@ -12,6 +12,7 @@ release, ``REVISION`` never empty; and once the filler is gone, the next deploy 
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,18 @@ def test_a_disk_filled_after_the_switch_never_leaves_an_unlogged_release_live(
             problems.append("the deploy failed, yet .deploys logs the new release ok")
     p.configure(post_deploy="true")
     verdict(problems + next_deploy_works(p), result)
+
+
+def test_a_deploy_root_it_cannot_write_says_so_and_what_to_check(disk: Project) -> None:
+    """Root ignores file modes, so a read-only remount stands in for a permission problem."""
+    mount = disk.root.parent
+    remount = ["mount", "-o", "remount,ro", str(mount)]
+    subprocess.run(remount, check=True, capture_output=True, timeout=30)
+    try:
+        result = disk.run("app")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True, timeout=30)
+    assert result.status == 6, result.stderr
+    assert "cannot write the lock in" in result.error_lines[0]
+    assert "(check its owner and permissions)" in result.error_lines[0]
+    assert disk.live == "v1"
