@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 import shlex
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
@@ -129,10 +129,6 @@ class Interrupted(PushdeployError):
 
     status = ExitStatus.INTERRUPTED
     default_hint = "check with 'pushdeploy ENV current' (or 'list'), then run the command again"
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.outcomes: dict[str, Any] = {}  # host -> its protocol.Outcome so far
 
 
 class OutputClosed(Exception):

@@ -140,7 +140,6 @@ class Session:
             self.close()
         error = Interrupted("interrupted")
         error.details = [f"{label}: {left_at(o)}" for label, o in outcomes.items()]
-        error.outcomes = outcomes
         raise error
 
     def everywhere(self, script: str) -> dict[str, Outcome]:
