@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from pushdeploy import history, listing, protocol
 from pushdeploy.deploy import HostHistory
-from pushdeploy.streams import Control, OnLine
+from pushdeploy.local import RecordingTransport
 from tests.support.cli import Result, run_cli
 
 SHA = "0123456789abcdef" * 2 + "01234567"
@@ -21,41 +20,20 @@ def line(release: str, *, action: str = "deploy", outcome: str = "ok") -> str:
     return "\t".join([SHA, "2024-01-01T12:00:00Z", release, "main", "ann@laptop", action, outcome])
 
 
-class StatusHost:
+def status_host(live: str, on_disk: list[str], deploys: list[str]) -> RecordingTransport:
     """A fake host answering the status script: what is live, on disk and in .deploys."""
-
-    label = "fake"
-
-    def __init__(self, live: str, on_disk: list[str], deploys: list[str]) -> None:
-        self.replies = [f"value live {live}"]
-        self.replies += [f"line releases {r}" for r in on_disk]
-        self.replies += [f"line deploys {d}" for d in deploys] + ["done"]
-
-    def run(
-        self,
-        script: str,
-        on_line: OnLine,
-        stdin: io.BufferedIOBase | None = None,
-        *,
-        control: Control | None = None,
-    ) -> int:
-        if control is not None:
-            control.attach(lambda data: None, lambda: None)
-        for reply in self.replies:
-            on_line("out", protocol.PREFIX + reply)
-        return 0
-
-    def interactive(self, command: str) -> int:
-        raise AssertionError("not used")
-
-    def close(self) -> None:
-        pass
+    replies = [f"value live {live}"]
+    replies += [f"line releases {r}" for r in on_disk]
+    replies += [f"line deploys {d}" for d in deploys] + ["done"]
+    return RecordingTransport(
+        "fake", lambda host, script: None, [protocol.PREFIX + r for r in replies]
+    )
 
 
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Four deploys, the third live, the fourth bad, the first pruned; deploy.conf for [app]."""
-    host = StatusHost(
+    host = status_host(
         IDS[2],
         IDS[1:],
         [line(r) for r in IDS] + [line(IDS[3], action="deploy", outcome="bad")],
@@ -136,7 +114,7 @@ def test_current_and_previous_json_use_the_same_types(served: Path) -> None:
 def test_nothing_live_is_null_not_an_empty_string(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pushdeploy.transport.open_transport", lambda *a: StatusHost("", [], []))
+    monkeypatch.setattr("pushdeploy.transport.open_transport", lambda *a: status_host("", [], []))
     (tmp_path / "deploy.conf").write_text("[app]\nhost = example.test\nrepo = /r\npath = /p\n")
     data = json.loads(run(tmp_path, "--json", "app", "current").stdout)
     assert data == {"example.test": dict.fromkeys(("release", "sha", "ref", "time", "who"))}
