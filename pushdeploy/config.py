@@ -32,6 +32,7 @@ from pushdeploy import keys, secrets
 from pushdeploy.errors import ConfigError
 from pushdeploy.hosts import Host
 from pushdeploy.keys import KEYS
+from pushdeploy.values import BatchSize
 
 DEFAULTS_SECTION = "defaults"
 # TJ's `key value` line: a bare key, blanks, then a value that does not start with = or :.
@@ -69,8 +70,11 @@ class Environment:
     needs_tty: bool
     pre_setup: str | None
     post_setup: str | None
+    pre_deploy_local: str | None
     pre_deploy: str | None
     post_deploy: str | None
+    migrate: str | None
+    primary: str | None
     test: str | None
     build: str | None
     restart_file: str
@@ -81,6 +85,10 @@ class Environment:
     # The values are secrets as often as not: kept out of repr (tracebacks, debug output).
     env: tuple[tuple[str, str], ...] = field(repr=False)
     secrets_file: str | None
+    post_deploy_local: str | None
+    batch: BatchSize | None
+    batch_pause: int
+    parallel: int
     keep: int
     app: str | None
     workers: int

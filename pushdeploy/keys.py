@@ -15,6 +15,7 @@ from pushdeploy.errors import ConfigError
 from pushdeploy.hosts import check_user, parse_hosts
 from pushdeploy.secrets import HIDDEN, is_secret_name, redact_urls
 from pushdeploy.values import (
+    batch_size,
     check_heartbeat,
     check_ready,
     env_pairs,
@@ -111,8 +112,19 @@ KEYS: Mapping[str, Key] = {
         ),
         Key("pre-setup", text, "hook run by setup in the login directory before it starts"),
         Key("post-setup", text, "hook run by setup in path once it is done"),
+        Key(
+            "pre-deploy-local",
+            text,
+            "command run on this machine before any connection; failing stops the deploy",
+        ),
         Key("pre-deploy", text, "hook run in the live release before anything changes"),
         Key("post-deploy", text, "hook run in the new release after it went live"),
+        Key(
+            "migrate",
+            text,
+            "command run once, on the primary host, in the new release before any switch",
+        ),
+        Key("primary", one_line, "the host that runs migrate", unset="the first host"),
         Key("test", text, "check run in the new release; failure switches back"),
         Key("build", text, "commands run in the new release before it goes live (one per line)"),
         Key(
@@ -136,6 +148,19 @@ KEYS: Mapping[str, Key] = {
             one_line,
             "local dotenv file (relative to deploy.conf) whose NAME=value lines join env",
         ),
+        Key(
+            "post-deploy-local",
+            text,
+            "command run on this machine after the deploy, whether it succeeded or failed",
+        ),
+        Key(
+            "batch",
+            batch_size,
+            "hosts that go live at once (N or N%), each batch checked before the next",
+            unset="all hosts at once",
+        ),
+        Key("batch-pause", seconds, "seconds to wait between batches", "0"),
+        Key("parallel", positive, "hosts connected to and prepared at once", "32"),
         Key("keep", positive, "releases kept on the server", "5"),
         Key("inherit", one_line, "section to take defaults from", field="inherit"),
         Key("app", one_line, "command the monitor runs in current (e.g. python3 app.py)"),
@@ -159,6 +184,13 @@ def check_combination(env: Environment, source: str) -> None:
         raise ConfigError(
             f"{source}: [{env.name}] restart: 'monitor' needs the 'app' key",
             "set 'app' to the command that runs your app, or use restart = touch",
+        )
+    if env.primary is not None and env.primary not in {h.spec for h in env.hosts} | {
+        h.name for h in env.hosts
+    }:
+        raise ConfigError(
+            f"{source}: [{env.name}] primary: {env.primary!r} is not one of the hosts",
+            "name one of the section's hosts, as written in 'host'",
         )
     if env.app and not env.listen:
         raise ConfigError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -39,6 +40,33 @@ def positive(value: str) -> int:
     if number < 1:
         raise ValueError(f"expected a whole number of at least 1, got {shown(value)}")
     return number
+
+
+@dataclass(frozen=True)
+class BatchSize:
+    """How many hosts go live at once in a rolling deploy: a count, or a percentage of the fleet
+    (rounded up, at least one host)."""
+
+    count: int
+    percent: bool = False
+
+    @property
+    def spec(self) -> str:
+        return f"{self.count}%" if self.percent else str(self.count)
+
+    def size(self, hosts: int) -> int:
+        if self.percent:
+            return max(1, -(-hosts * self.count // 100))
+        return self.count
+
+
+def batch_size(value: str) -> BatchSize:
+    text = value.strip()
+    percent = text.endswith("%")
+    number = positive(text.removesuffix("%"))
+    if percent and number > 100:
+        raise ValueError(f"expected a percentage from 1% to 100%, got {shown(value)}")
+    return BatchSize(number, percent)
 
 
 def seconds(value: str) -> int:
