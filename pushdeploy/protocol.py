@@ -35,6 +35,9 @@ EXIT_ABORTED = 80  # stopped by a signal or the client going away before going l
 EXIT_NO_REF = 81  # the ref names no branch, tag or commit (the names it could be follow)
 # What a transport reports for a script that ended by a signal, without an exit status:
 KILLED = -1
+# An Outcome's status while its script has not ended (yet), and when the connection failed:
+RUNNING = -2
+LOST = -3
 # The monitor's CLI says "nothing runs" with this status (pushdeploy/monitor/control.py).
 MONITOR_NOT_RUNNING = NOT_RUNNING
 # Files in the lock directory (layout.py names the directory itself):
@@ -43,6 +46,7 @@ LOCK_TOKEN = "token"  # a secret of the holding run: only it may drop or use the
 LOCK_BUILDING = "building"  # the release being built (removed by whoever cleans up)
 LOCK_CLIENT_GONE = "client-gone"  # the guard saw the client's input end (for the message)
 LOCK_SWITCHING = "switching"  # went live, checks not done: ID, SHA, REF, PREV, ACTION, size
+LOCK_LOG = "log"  # this run's log until its release exists (then releases/<ID>.log)
 # A release ID (release.py makes them) and a full commit SHA, as bash's [[ =~ ]] reads them:
 RELEASE_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\.[0-9]+)?$"
 SHA_PATTERN = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
@@ -60,6 +64,7 @@ CONTRACT = {
     "LOCK_BUILDING": LOCK_BUILDING,
     "LOCK_CLIENT_GONE": LOCK_CLIENT_GONE,
     "LOCK_SWITCHING": LOCK_SWITCHING,
+    "LOCK_LOG": LOCK_LOG,
     "RELEASE_ID_RE": RELEASE_ID_PATTERN,
     "SHA_RE": SHA_PATTERN,
 }
@@ -107,14 +112,20 @@ class Outcome:
     failure: str | None = None
     done: bool = False
     output: list[str] = field(default_factory=list)
+    # When it started and ended and when each step began (time.monotonic seconds, given by the
+    # caller: this module stays pure); report.HostReport turns them into durations.
+    started: float = 0.0
+    ended: float = 0.0
+    step_times: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == 0 and self.failed_step is None
 
-    def add(self, marker: Marker) -> None:
+    def add(self, marker: Marker, at: float = 0.0) -> None:
         if marker.kind == "step":
             self.steps.append(marker.text)
+            self.step_times.append(at)
         elif marker.kind == "value":
             self.values[marker.key] = marker.text
         elif marker.kind == "line":

@@ -69,6 +69,7 @@ def test_collect_gathers_what_a_script_said() -> None:
         failure=None,
         done=True,
         output=["remote: counting objects"],
+        step_times=[0.0, 0.0],
     )
     assert expected == collect(0, lines)
 
