@@ -1,21 +1,34 @@
 """Orchestration across hosts: open connections, run each phase everywhere, decide what follows.
 
 A deploy is two phases per host in one script: ``prepare`` (lock, fetch, build; nothing live
-changes), then ``activate`` (switch, restart, check). With several hosts the scripts meet at a
-barrier between the two (session.Barrier): a host that fails to prepare makes every other host
-stop and remove its prepared release; a host that fails after going live switches itself back,
-and the hosts that went live with it are rolled back too, so all hosts keep serving one release.
+changes), then ``activate`` (switch, restart, check). With several hosts the scripts wait between
+the two for their word (rollout.py): a host that fails to prepare makes every other host stop and
+remove its prepared release; the migration runs once; hosts go live batch by batch; a host that
+fails after going live switches itself back, and the hosts that went live before or with it are
+rolled back too, so all hosts keep serving one release. Every command returns a DeployReport,
+and every failure carries one (``error.report``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable, Sequence
 
 from pushdeploy import history, protocol, scripts
-from pushdeploy.errors import DeployFailed, DeployReverted, LockHeld, PushdeployError, Refused
-from pushdeploy.protocol import Outcome
-from pushdeploy.session import Barrier, Session
+from pushdeploy.config import Environment
+from pushdeploy.errors import (
+    ConnectionError,
+    DeployFailed,
+    DeployReverted,
+    LockHeld,
+    PushdeployError,
+    Refused,
+)
+from pushdeploy.protocol import LOST, Outcome
+from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.rollout import Rollout, batches, pick
+from pushdeploy.session import Session
 
 
 def failure(label: str, outcome: Outcome) -> PushdeployError:
@@ -37,6 +50,8 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
     elif outcome.status == protocol.EXIT_NO_REF:
         known = outcome.lines.get("refs", [])
         error = Refused(f"{label}: {what}", near_refs(outcome.values.get("ref", ""), known))
+    elif outcome.status == LOST:
+        error = ConnectionError(f"{label}: {what}")
     elif outcome.status == protocol.EXIT_SWITCHED_BACK:
         error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
     elif outcome.status == protocol.KILLED:
@@ -73,46 +88,84 @@ def check_all(outcomes: dict[str, Outcome]) -> None:
             raise failure(label, outcome)
 
 
-def deploy(session: Session, ref: str | None) -> dict[str, Outcome]:
-    """Deploy ``ref`` on every host: one script each, meeting at a barrier between the phases
-    when there are several (nothing goes live anywhere until every host has prepared)."""
+def reported(
+    session: Session, command: str, outcomes: dict[str, Outcome], rolled_back: Sequence[str] = ()
+) -> DeployReport:
+    """The command's report: each host's, the ones rolled back marked so, the time it took."""
+    hosts = [HostReport.of(label, o) for label, o in outcomes.items()]
+    hosts = [h.rolled_back() if h.host in rolled_back else h for h in hosts]
+    seconds = round(session.clock() - session.started, 3)
+    return DeployReport.of(command, session.env.name, hosts, seconds=seconds)
+
+
+def primary(env: Environment) -> str:
+    """The host that runs ``migrate``: ``primary`` (a spec or a name), or the first."""
+    return next((h.spec for h in env.hosts if env.primary in {h.spec, h.name}), env.hosts[0].spec)
+
+
+def deploy(session: Session, ref: str | None) -> DeployReport:
+    """Deploy ``ref`` on every host, one script each. Alone, a host goes straight on; a fleet
+    waits until every host has prepared, migrates once, then goes live batch by batch
+    (rollout.py), and a failure anywhere puts every host that went live back."""
     env = session.env
-    if len(env.hosts) == 1:
+    labels = [h.spec for h in env.hosts]
+    if len(labels) == 1:
         outcomes = session.everywhere(scripts.deploy(env, session.run, ref))
-        check_all(outcomes)
-        return outcomes
-    barrier = Barrier()
+        report = reported(session, "deploy", outcomes)
+        try:
+            check_all(outcomes)
+        except PushdeployError as exc:
+            exc.report = report
+            raise
+        return report
+    rollout = Rollout(
+        batches(labels, env.batch),
+        migrate_on=primary(env) if env.migrate else None,
+        pause=env.batch_pause,
+        on_batch=lambda n, hosts: session.console.info(f"batch {n}: {', '.join(hosts)}"),
+    )
     script = scripts.deploy(env, session.run, ref, fleet=True)
-    outcomes = session.phase({h.spec: script for h in env.hosts}, barrier)
+    outcomes = session.phase({label: script for label in labels}, rollout)
     broken = {label: o for label, o in outcomes.items() if not (o.ok and o.done)}
     if not broken:
-        return outcomes
-    live = [label for label, o in outcomes.items() if label not in broken and o.values.get("live")]
+        return reported(session, "deploy", outcomes)
+    # Went live here (or may have: the connection was lost after its "go"), while the fleet failed.
+    live = [
+        label
+        for label, o in outcomes.items()
+        if (label not in broken and o.values.get("live"))
+        or (o.status == LOST and label in rollout.sent and o.values.get("release"))
+    ]
     if live:
         session.console.warn(f"rolling back {', '.join(live)} so every host serves one release")
+        undo = dataclasses.replace(session.run, wait=max(session.run.wait, ROLLBACK_WAIT))
         session.phase(
             {
                 label: scripts.rollback(
-                    env,
-                    session.run,
-                    outcomes[label].values["live"],
-                    outcomes[label].values["previous"],
+                    env, undo, outcomes[label].values["release"], outcomes[label].values["previous"]
                 )
                 for label in live
-            }
+            },
+            quiet=True,
         )
     # The first host's own failure says why; hosts stopped at the barrier only followed it.
-    stopped = protocol.EXIT_ABORTED
-    label, outcome = next(
-        ((label, o) for label, o in broken.items() if o.status != stopped),
-        ("all hosts", Outcome(1, failure=barrier.reason))
-        if barrier.reason
-        else next(iter(broken.items())),
-    )
-    error = failure(label, outcome)
+    error = first_failure(broken, rollout)
     if live and not isinstance(error, DeployReverted):
-        error = DeployReverted(error.message + "; the other hosts were rolled back")
+        error = DeployReverted(error.message + "; the hosts that went live were rolled back")
+    error.report = reported(session, "deploy", outcomes, live)
     raise error
+
+
+ROLLBACK_WAIT = 60  # seconds a rollback waits for the lock a lost connection's script holds
+
+
+def first_failure(broken: dict[str, Outcome], rollout: Rollout) -> PushdeployError:
+    own = [(label, o) for label, o in broken.items() if o.status != protocol.EXIT_ABORTED]
+    if own:
+        return failure(*own[0])
+    if rollout.error is not None:
+        return DeployFailed(rollout.error.message, rollout.error.hint or None)
+    return failure(*next(iter(broken.items())))
 
 
 def read_status(session: Session) -> dict[str, Outcome]:
@@ -131,36 +184,52 @@ class HostHistory:
     tj_live: bool = False  # current -> TJ's path/source: a server adopted from TJ's deploy
 
 
+def host_history(label: str, outcome: Outcome, warn: Callable[[str], None]) -> HostHistory:
+    """A host's status read as untrusted data: malformed history lines are warned about and
+    left out, a live "release" that is not a release ID counts as none."""
+    problems: list[str] = []
+    entries = history.parse(outcome.lines.get("deploys", []), problems)
+    for problem in problems:
+        warn(f"{label}: {problem}")
+    live = history.live_release(outcome.values.get("live", ""))
+    link = outcome.values.get("link", "").rstrip("/")
+    tj_live = not live and (link == "source" or link.endswith("/source"))
+    return HostHistory(live, entries, outcome.lines.get("releases", []), tj_live)
+
+
 def read_histories(session: Session) -> dict[str, HostHistory]:
-    """Every host's status, read as untrusted data: malformed history lines are warned about
-    and left out, a live "release" that is not a release ID counts as none."""
-    found = {}
-    for label, outcome in read_status(session).items():
-        problems: list[str] = []
-        entries = history.parse(outcome.lines.get("deploys", []), problems)
-        for problem in problems:
-            session.console.warn(f"{label}: {problem}")
-        live = history.live_release(outcome.values.get("live", ""))
-        link = outcome.values.get("link", "").rstrip("/")
-        tj_live = not live and (link == "source" or link.endswith("/source"))
-        found[label] = HostHistory(live, entries, outcome.lines.get("releases", []), tj_live)
-    return found
+    return {
+        label: host_history(label, outcome, session.console.warn)
+        for label, outcome in read_status(session).items()
+    }
 
 
-def revert(session: Session, steps: int) -> dict[str, history.Entry]:
-    """Go back ``steps`` good deploys on every host, as each host's own history says."""
-    statuses = read_histories(session)
-    targets: dict[str, history.Entry] = {}
-    for label, host in statuses.items():
-        try:
-            targets[label] = history.revert_target(host.entries, host.live, steps, host.tj_live)
-        except Refused as exc:
-            raise Refused(f"{label}: {exc.message}", exc.hint) from None
-    reverted = session.phase(
-        {
-            label: scripts.revert(session.env, session.run, target, statuses[label].live)
-            for label, target in targets.items()
-        }
-    )
-    check_all(reverted)
-    return targets
+def revert(session: Session, steps: int) -> DeployReport:
+    """Go back ``steps`` good deploys on every host, as each host's own history says, in one
+    session per host: the script reads the history with the lock held and waits for the pick.
+    If any host has nowhere to go, no host changes."""
+
+    def decide(arrived: dict[str, Outcome]) -> dict[str, str]:
+        picks = {}
+        for label, outcome in arrived.items():
+            host = host_history(label, outcome, session.console.warn)
+            try:
+                target = history.revert_target(host.entries, host.live, steps, host.tj_live)
+            except Refused as exc:
+                raise Refused(f"{label}: {exc.message}", exc.hint) from None
+            picks[label] = pick(target)
+        return picks
+
+    labels = [h.spec for h in session.env.hosts]
+    rollout = Rollout([labels], decide=decide)
+    script = scripts.revert(session.env, session.run)
+    outcomes = session.phase({label: script for label in labels}, rollout)
+    report = reported(session, "revert", outcomes)
+    try:
+        if rollout.error is not None:
+            raise rollout.error
+        check_all(outcomes)
+    except PushdeployError as exc:
+        exc.report = report
+        raise
+    return report

@@ -12,7 +12,13 @@ set -u -o pipefail
 umask 022
 OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" MAIN=$$
 
-mark() { printf '::pushdeploy::%s\n' "$*"; }
+# mark: one marker line; once the lock is held, also a line of this run's log on the server
+# (RUNLOG: in the lock, then beside the release; never a reason to fail).
+RUNLOG=""
+mark() {
+  printf '::pushdeploy::%s\n' "$*"
+  if [ -n "$RUNLOG" ]; then TZ=UTC0 printf '%(%Y-%m-%dT%H:%M:%SZ)T %s\n' -1 "$*" >>"$RUNLOG" 2>/dev/null || :; fi
+}
 step() { mark "step $1"; }
 value() { mark "value $1 $2"; }
 warn() { mark "warn $*"; }
@@ -89,7 +95,8 @@ wait_for() {
 # once the client is gone, swallow it (never fail the writer). Without awk: plain, on stderr.
 relay() {
   if command -v awk >/dev/null; then
-    awk '{ print "::pushdeploy::out " $0; fflush() }' 2>/dev/null || exec cat >/dev/null
+    awk -v log="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
+      if (log != "") { print "out " $0 >>log; fflush(log) } }' 2>/dev/null || exec cat >/dev/null
   else
     cat >&2 2>/dev/null || exec cat >/dev/null
   fi
@@ -123,7 +130,8 @@ lock_owner_of() {
   owner=$(head -c 1000 -- "$1/$LOCK_OWNER" 2>/dev/null | tr -d '\000-\037')
   printf '%s' "${owner:-an unknown holder (no owner recorded)}"
 }
-lock_mine() { [ "$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)" = "$TOKEN" ]; }
+# A read-only script has no token (TOKEN is empty): no lock is ever its own.
+lock_mine() { [ -n "$TOKEN" ] && [ "$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)" = "$TOKEN" ]; }
 # lock_drop: renamed away first, so that a reader never sees the lock without its owner.
 lock_drop() { if lock_mine && mv -T -- "$L" "$L.gone.$$"; then rm -rf -- "$L.gone.$$"; fi; }
 # lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
@@ -138,8 +146,10 @@ lock_take() {
       fail lock "cannot write the lock in $STATE (check its owner and permissions)"
     fi
     if mv -T -- "$new" "$L" 2>/dev/null; then
+      exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
       guard &
       GUARD=$!
+      RUNLOG="$L/$LOCK_LOG"
       return 0
     fi
     rm -rf -- "$new"
@@ -170,24 +180,34 @@ drop_building() {
   local id
   id=$(head -n 1 -- "$1/$LOCK_BUILDING" 2>/dev/null)
   valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ] || return 1
-  rm -rf -- "${RELEASES:?}/$id"
+  rm -rf -- "${RELEASES:?}/$id" "${RELEASES:?}/$id.log"
 }
 stale_cleanup() {
   if drop_building "$1"; then warn "removed the release the stale lock's holder had half-built"; fi
 }
-# await_go: a fleet's barrier (session.Barrier). Wait, lock held, until the guard reads the
-# client's "go" (every host has prepared); the end of the client's input stops us instead.
-GO=0
-trap 'GO=1' USR1
+# await_word: wait, lock held, for the client's next word, which the guard passes on through
+# WAKE the moment it arrives; WORD is set. The end of the client's input stops us instead (the
+# guard), so the wait lasts as long as the client's decision.
+await_word() { until read -r -t 1 -u "$WAKE" WORD; do :; done; }
+# await_go: a fleet's barrier (session.Rollout): say so and wait for "go" (every host prepared,
+# this host's batch is next); "migrate" runs the migration here first (the primary host).
 await_go() {
-  local nap
-  exec {nap}<> <(:)
-  while [ "$GO" != 1 ]; do read -r -t 1 -u "$nap" _; done
-  exec {nap}<&-
+  value prepared yes
+  while await_word; do
+    case $WORD in
+      go) return 0 ;;
+      migrate) migrate_release ;;
+    esac
+  done
+}
+# migrate_release: the run-once migration (MIGRATE_CMD), in the new release, before any switch.
+migrate_release() {
+  hook migrate "$RELEASES/$ID" "$MIGRATE_CMD"
+  value migrated yes
 }
 # guard: the lock holder's helper, in the background. Each second: if the script died without
 # cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
-# script; a line "go" from the client opens a fleet's barrier (await_go). Every 20 s: refresh the
+# script; a line from the client is passed on to the script (await_word). Every 20 s: refresh the
 # lock. It starts no process (it waits with `read -t`).
 guard() {
   local open=1 nap line refresh=$((SECONDS + 20))
@@ -198,7 +218,7 @@ guard() {
   while kill -0 "$MAIN" 2>/dev/null; do
     if [ "$open" = 1 ]; then
       if read -r -t 1 -u 3 line; then
-        if [ "$line" = go ]; then kill -USR1 "$MAIN"; fi
+        printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
       elif [ $? -le 128 ]; then  # end of input, not a time-out
         open=0
         if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi
@@ -267,6 +287,8 @@ build_release() {
     rm -f -- "$L/$LOCK_BUILDING"  # not ours to remove
     fail release "cannot create $R (exists already?)"
   fi
+  # This run's log goes beside the release, and lives and goes with it (prune, clean-up).
+  if mv -- "$RUNLOG" "$R.log" 2>/dev/null || : >"$R.log" 2>/dev/null; then RUNLOG="$R.log"; fi
   bg extract "$R" "$2" || fail release "git archive of $2 failed"
   [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
@@ -420,6 +442,6 @@ prune() {
     done |
     head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
       if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
-      rm -rf -- "${RELEASES:?}/$old" || warn "could not remove old release $old"
+      rm -rf -- "${RELEASES:?}/$old" "${RELEASES:?}/$old.log" || warn "could not remove old release $old"
     done
 }

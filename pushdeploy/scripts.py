@@ -19,7 +19,6 @@ from importlib.resources import files
 
 from pushdeploy import protocol, service
 from pushdeploy.config import Environment
-from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
 from pushdeploy.layout import quote as qpath
 
@@ -45,7 +44,7 @@ class Run:
     stale_after: int = 120
 
 
-def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> str:
+def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False, kind: str = "") -> str:
     """One whole script: header, prelude.sh, ``body``; ``user``: the body runs the user's commands.
 
     Only a script that runs user commands (hooks, build, a restart command) carries what they
@@ -68,10 +67,12 @@ def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False) -> 
             # The user's env reaches hooks and builds (see `user_shell`), never this shell: a name
             # like P, REPO or PATH must not redirect the script's own variables and commands.
             "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
+            f"MIGRATE_CMD={q(env.migrate or '')}",
         ]
     else:
         header.append("USER_ENV=(); restart_back() { :; }")
     lines = [
+        f"# pushdeploy {kind or 'script'}",  # what it is, for a reader (and the fake transport)
         "main() {",
         *header,
         PRELUDE.rstrip("\n"),
@@ -123,7 +124,7 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     if env.test:
         body.append(f"hook test {release_dir} {q(env.test)} back")
     if env.health:
-        url = health_url(env.health, env.listen)
+        url = service.health_url(env.health, env.listen)
         body.append(
             f"health {q(url)} {env.health_timeout} || back health {q(url + ' did not answer in time')}"
         )
@@ -149,19 +150,6 @@ def restart(env: Environment, release_dir: str) -> list[str]:
     if env.restart == "monitor":
         return service.restart_steps(env)
     return [f"hook restart {release_dir} {q(env.restart)} back"]
-
-
-def health_url(health: str, listen: tuple[str, ...]) -> str:
-    """A ``/path`` is asked of the first TCP ``listen`` address; anything else is a full URL."""
-    if not health.startswith("/"):
-        return health
-    address = next((item for item in listen if not item.startswith("/")), "127.0.0.1:80")
-    host, _, port = address.rpartition(":")
-    if host in {"", "0.0.0.0", "*"}:
-        host = "127.0.0.1"
-    elif host in {"[::]", "::"}:
-        host = "[::1]"
-    return f"http://{host}:{port}{health}"
 
 
 def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
@@ -197,24 +185,36 @@ def activate_steps(env: Environment) -> list[str]:
 
 def deploy(env: Environment, run: Run, ref: str | None, *, fleet: bool = False) -> str:
     """The whole deploy of one host. In a ``fleet`` it stops between the phases: it says
-    ``prepared`` and waits, its lock held, for the client's "go" (session.Barrier), which comes
-    once every host has prepared; the end of its input instead stops it, cleaning up."""
-    barrier = ["value prepared yes", "await_go"] if fleet else []
-    return wrap(
-        env, run, [*prepare_steps(env, run, ref), *barrier, *activate_steps(env)], user=True
-    )
+    ``prepared`` and waits, its lock held, for the client's word (session.Rollout): "migrate"
+    (the primary host runs the migration), then "go" when its batch is next; the end of its
+    input instead stops it, cleaning up. Alone, it migrates (if asked) and goes on."""
+    alone = ["migrate_release"] if env.migrate else []
+    body = [
+        *prepare_steps(env, run, ref),
+        *(["await_go"] if fleet else alone),
+        *activate_steps(env),
+    ]
+    return wrap(env, run, body, user=True, kind="deploy")
 
 
-def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
-    """Go back to ``target`` (an earlier deploy): a symlink switch, or a rebuild when pruned."""
+def revert(env: Environment, run: Run) -> str:
+    """Go back to an earlier deploy, in one session: with the lock held, say what is live and the
+    history (as ``status`` does), then wait for the client's pick (``to TJ ID SHA REF``, read by
+    the client from that history: rollout.pick) and switch to it, or rebuild it when it was pruned."""
     body = [
         take_lock(run),
         need_setup(),
         "read_live",
-        f'[ "$PREV" = {q(live)} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
-        f"ID={q(target.release)} SHA={q(target.sha)} REF={q(target.ref or '-')}",
-        *(tj_release(run) if target.tj else []),
+        *history_lines(),
+        "value asked yes",
+        "await_word",
+        'read -r TJ ID SHA REF <<<"${WORD#to }"',
+        '[ "${WORD%% *}" = to ] || fail revert "no release was picked"',
+        'if [ "$TJ" = 1 ]; then',
+        *(f"  {line}" for line in tj_release(run)),
+        "fi",
         'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
+        'value release "$ID"; value sha "$SHA"; value ref "$REF"; value previous "$PREV"',
         'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
         'if [ ! -d "$RELEASES/$ID" ]; then',
         '  warn "release $ID was pruned; rebuilding it from $SHA"',
@@ -223,7 +223,19 @@ def revert(env: Environment, run: Run, target: Entry, live: str) -> str:
         "fi",
         *go_live(env, "$ID", "revert"),
     ]
-    return wrap(env, run, body, user=True)
+    return wrap(env, run, body, user=True, kind="revert")
+
+
+def history_lines() -> list[str]:
+    """What is live, what is on disk and the history, as ``value``/``line`` markers."""
+    return [
+        'value live "$(live_release)"',
+        'value link "$(readlink -- "$CURRENT" 2>/dev/null | head -c 1000)"',
+        'for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',
+        'if [ -f "$DEPLOYS" ]; then',
+        '  tail -n 2000 -- "$DEPLOYS" | cut -c 1-2000 | while IFS= read -r line; do mark "line deploys $line"; done',
+        "fi",
+    ]
 
 
 def new_release_id(run: Run) -> list[str]:
@@ -258,7 +270,7 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
         '[ -z "$PREV" ] || ln -sfn -- "releases/$PREV" "$BACK_CURRENT" || fail rollback "cannot create a link in $P"',
         "switch_back deploy",
     ]
-    return wrap(env, run, body, user=True)
+    return wrap(env, run, body, user=True, kind="rollback")
 
 
 def setup(env: Environment, run: Run) -> str:
@@ -286,22 +298,17 @@ def setup(env: Environment, run: Run) -> str:
         *(service.install_steps(env) if env.app else []),
         *([f'hook post-setup "$P" {q(env.post_setup)}'] if env.post_setup else []),
     ]
-    return wrap(env, run, body, user=True)
+    return wrap(env, run, body, user=True, kind="setup")
 
 
 def status(env: Environment) -> str:
     """Read back what is live, the releases on disk, the history and the lock (no lock taken)."""
     body = [
-        'value live "$(live_release)"',
-        'value link "$(readlink -- "$CURRENT" 2>/dev/null | head -c 1000)"',
+        *history_lines(),
         '[ -d "$REPO_DIR" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
-        'for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done',
-        'if [ -f "$DEPLOYS" ]; then',
-        '  tail -n 2000 -- "$DEPLOYS" | cut -c 1-2000 | while IFS= read -r line; do mark "line deploys $line"; done',
-        "fi",
     ]
-    return wrap(env, Run("", "", "", ""), body)
+    return wrap(env, Run("", "", "", ""), body, kind="status")
 
 
 def unlock(env: Environment) -> str:
@@ -315,4 +322,4 @@ def unlock(env: Environment) -> str:
         "  value removed yes",
         "fi",
     ]
-    return wrap(env, Run("", "", "", ""), body)
+    return wrap(env, Run("", "", "", ""), body, kind="unlock")

@@ -200,3 +200,16 @@ def install_unit_steps(
         )
     steps.append("$S systemctl daemon-reload || fail systemd 'systemctl daemon-reload failed'")
     return steps
+
+
+def health_url(health: str, listen: tuple[str, ...]) -> str:
+    """A ``/path`` is asked of the first TCP ``listen`` address; anything else is a full URL."""
+    if not health.startswith("/"):
+        return health
+    address = next((item for item in listen if not item.startswith("/")), "127.0.0.1:80")
+    host, _, port = address.rpartition(":")
+    if host in {"", "0.0.0.0", "*"}:
+        host = "127.0.0.1"
+    elif host in {"[::]", "::"}:
+        host = "[::1]"
+    return f"http://{host}:{port}{health}"

@@ -1,8 +1,9 @@
 """One invocation against one environment: connections, scripts run on every host, interrupts.
 
-``Session`` opens a transport per host (in parallel, on first use) and runs one script per host
-at once (``phase``), following each script's markers live. A fleet's scripts can meet at a
-``Barrier``: each host prepares, says so and waits; when all have, they all go on together.
+``Session`` opens a transport per host (on first use, ``parallel`` hosts at a time) and runs one
+script per host at once (``phase``), following each script's markers live, timing each step and
+telling the console as each host ends. A fleet's scripts can wait for their word from a
+``Rollout`` (rollout.py): all prepare, then go live batch by batch.
 
 Lifecycle of an interrupt (Ctrl-C, or SIGTERM made one by cli.py): every running script is asked
 to stop (the end of its input: see the guard in prelude.sh); the phase waits for the hosts' own
@@ -11,30 +12,35 @@ word, a second Ctrl-C stops waiting; ``Interrupted`` then says where each host w
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pushdeploy import lock, protocol, scripts
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
-from pushdeploy.errors import Interrupted
+from pushdeploy.errors import Interrupted, PushdeployError
 from pushdeploy.hosts import Host
-from pushdeploy.protocol import Outcome
+from pushdeploy.protocol import LOST, RUNNING, Outcome
 from pushdeploy.release import now
+from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.rollout import ARRIVALS, Rollout
 from pushdeploy.streams import Control
 
 if TYPE_CHECKING:  # the transport module imports Fabric: only load it when a host is contacted
     from pushdeploy.transport import Transport
 
 Opener = Callable[[Environment, Host, Callable[[str], None], str], "Transport"]
-RUNNING = -2  # an Outcome's status while its script has not ended
 
 
 class Session:
     """One invocation against one environment: the hosts' transports, the lock claim, the console.
 
-    Transports are opened on first use, all hosts in parallel, and closed by ``close``.
+    A host's transport is opened when its first script starts (``parallel`` hosts at a time
+    connect and run, see ``phase``) and kept for the invocation's later scripts; ``close`` closes
+    them. A transport whose connection was lost is dropped, so a later script reconnects.
     """
 
     def __init__(
@@ -46,9 +52,11 @@ class Session:
         dry_run: bool = False,
         wait: int = 0,
         opener: Opener | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.env, self.console, self.dry_run = env, console, dry_run
-        self.opener = opener
+        self.opener, self.clock = opener, clock
+        self.started = clock()
         claim = lock.claim(command)
         self.run = scripts.Run(
             claim.token,
@@ -59,74 +67,103 @@ class Session:
             lock.STALE_AFTER,
         )
         self._transports: dict[str, Transport] = {}
+        self._opening = threading.Lock()
+        self.slots = threading.BoundedSemaphore(env.parallel)
+        self.hosts = {h.spec: h for h in env.hosts}
 
-    def transports(self) -> dict[str, Transport]:
+    def transport(self, label: str) -> Transport:
+        """The host's transport, opened now if it is not yet (safe from the hosts' threads)."""
         from pushdeploy.local import RecordingTransport
         from pushdeploy.transport import open_transport
 
-        opener = self.opener or open_transport
-        if not self._transports:
-            if self.dry_run:
-                self._transports = {
-                    h.spec: RecordingTransport(h.spec, self._print_script) for h in self.env.hosts
-                }
-            else:
-                opened = Parallel({h.spec: h for h in self.env.hosts}).run(
-                    lambda host: opener(self.env, host, self.console.warn, self.env.host_key)
-                )
-                self._transports = opened
-        return self._transports
+        with self._opening:
+            found = self._transports.get(label)
+        if found is not None:
+            return found
+        if self.dry_run:
+            opened: Transport = RecordingTransport(label, self._print_script)
+        else:
+            opener = self.opener or open_transport
+            opened = opener(self.env, self.hosts[label], self.console.warn, self.env.host_key)
+        with self._opening:
+            return self._transports.setdefault(label, opened)
+
+    def transports(self) -> dict[str, Transport]:
+        """Every host's transport (opened ``parallel`` at a time), in the order of the config."""
+        Parallel(dict(self.hosts), self.env.parallel).run(lambda host: self.transport(host.spec))
+        return {label: self._transports[label] for label in self.hosts}
 
     def _print_script(self, host: str, script: str) -> None:
         self.console.raw(f"# ---- {host} ----\n{script}")
 
     def phase(
-        self, scripts_by_host: dict[str, str], barrier: Barrier | None = None
+        self,
+        scripts_by_host: dict[str, str],
+        rollout: Rollout | None = None,
+        *,
+        quiet: bool = False,
     ) -> dict[str, Outcome]:
-        """Run each host's script, all hosts at once; follow their markers live.
+        """Run each host's script, ``parallel`` hosts at a time; follow their markers live.
 
-        With a ``barrier``, each script's ``prepared`` marker is its arrival there.
+        ``quiet``: the console is not told as each host ends (a rollback after the deploy's
+        own end was shown). With a ``rollout``, a script that says ``prepared`` (or ``asked``) waits there for its
+        word (rollout.py) and gives its slot to the next host. A host whose connection fails or
+        drops ends with status LOST and the error's message (deploy.py decides what follows).
         Ctrl-C (or SIGTERM) asks every script to stop (the end of its input): before its switch it
         stops and cleans up, after it the server finishes the checks or switches back on its own.
         The phase then waits for the hosts' own word; a second Ctrl-C stops waiting. Either way
         ``Interrupted`` says where each host was left.
         """
-        transports = self.transports()
         outcomes = {label: Outcome(RUNNING) for label in scripts_by_host}
         controls = {label: Control() for label in scripts_by_host}
 
         def run_one(label: str) -> Outcome:
             outcome = outcomes[label]
+            slot = Slot(self.slots)
 
             def on_line(stream: str, line: str) -> None:
                 marker = (
                     protocol.parse(line) if stream == "out" else protocol.Marker("output", "", line)
                 )
-                outcome.add(marker)
-                if marker.kind == "step":
-                    self.console.step(label, marker.text)
-                elif marker.kind == "warn":
-                    self.console.warn(f"{label}: {marker.text}")
-                elif marker.kind == "output":
-                    self.console.remote_output(label, marker.text)
-                elif barrier and marker.kind == "value" and marker.key == "prepared":
-                    barrier.arrive(label, outcome)
+                outcome.add(marker, self.clock())
+                said = f"{marker.key} {marker.text}" if marker.key else marker.text
+                self.console.record(label, marker.kind, said)
+                self.show(label, marker, outcome)
+                if rollout and marker.kind == "value":
+                    if marker.key in ARRIVALS:
+                        slot.release()
+                        rollout.arrive(label, outcome)
+                    else:
+                        rollout.notify()
 
+            slot.acquire()
+            outcome.started = self.clock()
             try:
-                script = scripts_by_host[label]
-                outcome.status = transports[label].run(script, on_line, control=controls[label])
+                transport = self.transport(label)
+                status = transport.run(scripts_by_host[label], on_line, control=controls[label])
+                outcome.status = status
+            except PushdeployError as exc:  # could not connect, or the connection dropped
+                outcome.status, outcome.failed_step = LOST, "connection"
+                outcome.failure = exc.message
+                self.drop(label)
             finally:
-                if barrier:
-                    barrier.leave(label)
-            if self.dry_run:
-                outcome.done = True
+                slot.release()
+                outcome.ended = self.clock()
+                if self.dry_run:
+                    outcome.done = True
+                if rollout:
+                    rollout.leave(label, outcome)
+                if outcome.status != RUNNING and not quiet:
+                    self.console.host_done(HostReport.of(label, outcome))
             return outcome
 
-        if barrier:
-            barrier.meet(controls)
-        work = Parallel({label: label for label in scripts_by_host})
+        if rollout:
+            rollout.meet(controls)
+        work = Parallel({label: label for label in scripts_by_host}, limit=len(scripts_by_host))
         try:
             work.start(run_one)
+            if rollout:
+                rollout.conduct()
             return work.join()
         except KeyboardInterrupt:
             self.console.warn(
@@ -140,14 +177,55 @@ class Session:
             self.close()
         error = Interrupted("interrupted")
         error.details = [f"{label}: {left_at(o)}" for label, o in outcomes.items()]
+        hosts = [HostReport.of(label, o) for label, o in outcomes.items()]
+        error.report = DeployReport.of("", self.env.name, hosts, outcome="interrupted")
         raise error
+
+    def show(self, label: str, marker: protocol.Marker, outcome: Outcome) -> None:
+        """What the console shows of a marker as it arrives (a migration's output in full)."""
+        if marker.kind == "step":
+            self.console.step(label, marker.text)
+        elif marker.kind == "warn":
+            self.console.warn(f"{label}: {marker.text}")
+        elif marker.kind == "output" and outcome.steps[-1:] == ["migrate"]:
+            self.console.info(f"{label} migrate │ {marker.text}")
+        elif marker.kind == "output":
+            self.console.remote_output(label, marker.text)
 
     def everywhere(self, script: str) -> dict[str, Outcome]:
         return self.phase({h.spec: script for h in self.env.hosts})
 
+    def drop(self, label: str) -> None:
+        """Forget a host's transport (its connection is gone): the next script reconnects."""
+        with self._opening:
+            transport = self._transports.pop(label, None)
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.close()
+
     def close(self) -> None:
-        for transport in self._transports.values():
+        for transport in list(self._transports.values()):
             transport.close()
+
+
+class Slot:
+    """One of the session's ``parallel`` slots, held by a host from its connection until its
+    script waits at the rollout (or ends); released once, whichever comes first."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self.slots, self.held, self.lock = slots, False, threading.Lock()
+
+    def acquire(self) -> None:
+        # Short waits: a Ctrl-C must still reach the main thread (these are daemon threads).
+        while not self.slots.acquire(timeout=0.5):
+            pass
+        self.held = True
+
+    def release(self) -> None:
+        with self.lock:
+            if self.held:
+                self.held = False
+                self.slots.release()
 
 
 class Parallel:
@@ -201,50 +279,6 @@ class Parallel:
         return self.join()
 
 
-class Barrier:
-    """Where a fleet's scripts meet: every host prepares, says ``prepared`` and waits (holding its
-    lock, its release built). When all have arrived, and resolved the same commit, each is told
-    to go on ("go" on its input); when one ends before arriving (it failed), or they disagree,
-    the others' input is ended instead, so they stop and remove what they prepared.
-    ``reason`` then says why, when no host's own failure does.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.controls: dict[str, Control] = {}
-        self.arrived: dict[str, Outcome] = {}
-        self.decided = False
-        self.reason = ""
-
-    def meet(self, controls: dict[str, Control]) -> None:
-        self.controls = controls
-
-    def arrive(self, label: str, outcome: Outcome) -> None:
-        with self.lock:
-            self.arrived[label] = outcome
-            if self.decided or len(self.arrived) < len(self.controls):
-                return
-            self.decided = True
-            shas = {o.values.get("sha") for o in self.arrived.values()}
-            if len(shas) > 1:
-                self.reason = "the hosts resolved the ref to different commits"
-                self._stop()
-            else:
-                for control in self.controls.values():
-                    control.send(b"go\n")
-
-    def leave(self, label: str) -> None:
-        """A host's script ended: if before the barrier opened, no host may go live."""
-        with self.lock:
-            if not self.decided:
-                self.decided = True
-                self._stop()
-
-    def _stop(self) -> None:
-        for control in self.controls.values():
-            control.end()
-
-
 def left_at(outcome: Outcome) -> str:
     """Where an interrupted script left its host, as truthfully as its markers tell."""
     live = outcome.values.get("live")
@@ -263,6 +297,8 @@ def left_at(outcome: Outcome) -> str:
         )
     if outcome.ok and outcome.done:
         return f"{live} is live and passed its checks" if live else "finished before the interrupt"
+    if outcome.status == LOST:
+        return f"{outcome.failure}; the server goes on (or stops) on its own"
     if outcome.status == protocol.EXIT_SWITCHED_BACK:
         return f"{live} went live, then was switched back: {outcome.failure}"
     if outcome.status == protocol.EXIT_ABORTED:

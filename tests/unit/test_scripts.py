@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, remote_shell, scripts
+from pushdeploy import config, remote_shell, scripts, service
 from pushdeploy.config import Environment
 from pushdeploy.history import Entry
 from pushdeploy.layout import Layout
@@ -75,7 +75,7 @@ def every_script(env: Environment) -> dict[str, str]:
     return {
         "deploy": scripts.deploy(env, RUN, "main"),
         "fleet": scripts.deploy(env, RUN, "main", fleet=True),
-        "revert": scripts.revert(env, RUN, TARGET, LIVE),
+        "revert": scripts.revert(env, RUN),
         "rollback": scripts.rollback(env, RUN, LIVE, TARGET.release),
         "setup": scripts.setup(env, RUN),
         "status": scripts.status(env),
@@ -137,7 +137,6 @@ LOCKING = USER
         ("tmp/re start.txt", USER),
         ("it's$(id)", USER),
         (RUN.owner, LOCKING),
-        (TARGET.ref, ["revert"]),
     ],
 )
 def test_a_value_appears_only_single_quoted(
@@ -210,7 +209,10 @@ def test_every_script_is_one_function_run_on_one_line_with_the_input_kept_for_th
 ) -> None:
     """bash reads the whole last line before main runs, so the guard's fd 3 holds no script."""
     shapes = {
-        name: (text.startswith("main() {\n"), text.endswith("}\nmain 3<&0 </dev/null; exit\n"))
+        name: (
+            text.split("\n", 1)[1].startswith("main() {\n"),
+            text.endswith("}\nmain 3<&0 </dev/null; exit\n"),
+        )
         for name, text in nasty_scripts.items()
         if name in WRAPPED
     }
@@ -241,15 +243,21 @@ def test_the_switch_is_logged_and_checked_before_anything_is_pruned(nasty: Envir
     assert order == sorted(order)
 
 
-def test_only_a_fleet_deploy_waits_at_the_barrier(nasty_scripts: dict[str, str]) -> None:
+def test_only_a_fleet_deploy_waits_for_its_word(nasty_scripts: dict[str, str]) -> None:
     """Between its phases a fleet's script says it is prepared and waits for the client's go."""
     fleet, single = body(nasty_scripts["fleet"]), body(nasty_scripts["deploy"])
-    assert fleet.index("await_go") == fleet.index("value prepared yes") + 1
     assert fleet.index("await_go") < fleet.index('switch "$ID" deploy')
-    assert "await_go" not in single and [x for x in fleet if x not in single] == [
-        "value prepared yes",
-        "await_go",
-    ]
+    assert "await_go" not in single and [x for x in fleet if x not in single] == ["await_go"]
+
+
+def test_each_script_says_first_what_kind_it_is(nasty_scripts: dict[str, str]) -> None:
+    kinds = {
+        name: text.split("\n", 1)[0] for name, text in nasty_scripts.items() if name in WRAPPED
+    }
+    assert kinds == {name: f"# pushdeploy {KINDS.get(name, name)}" for name in WRAPPED}
+
+
+KINDS = {"fleet": "deploy"}
 
 
 def test_exec_joins_argv_like_ssh_and_quotes_it(nasty: Environment) -> None:
@@ -292,7 +300,7 @@ def test_in_current_changes_to_current_and_exports_the_hook_variables(nasty: Env
     ],
 )
 def test_health_url(health: str, listen: tuple[str, ...], expected: str) -> None:
-    assert expected == scripts.health_url(health, listen)
+    assert expected == service.health_url(health, listen)
 
 
 def positions(lines: list[str], *starts: str) -> list[int]:
@@ -318,14 +326,19 @@ def test_activate_lines_for_each_step(nasty: Environment) -> None:
     assert [True] * len(expected) == [line in lines for line in expected]
 
 
-def test_revert_goes_live_like_a_deploy_but_logs_a_revert(nasty: Environment) -> None:
-    lines = body(scripts.revert(nasty, RUN, TARGET, LIVE))
+def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
+    nasty: Environment,
+) -> None:
+    lines = body(scripts.revert(nasty, RUN))
     expected = [
-        f"ID=20240101T000000Z-0123456 SHA={SHA} REF='v1 $(id)'",
-        f'[ "$PREV" = {LIVE} ] || fail revert "current changed meanwhile (now ${{PREV:-none}}); try again"',
+        "lock_take 0 120",
+        "value asked yes",
+        "await_word",
+        'read -r TJ ID SHA REF <<<"${WORD#to }"',
+        'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
         'switch "$ID" revert',
     ]
-    assert [True] * len(expected) == [line in lines for line in expected]
+    assert positions(lines, *expected) == sorted(positions(lines, *expected))
     found = positions(lines, *ORDER[:-1])
     assert sorted(found) == found
 
@@ -388,7 +401,7 @@ def test_setup_creates_the_shared_directories(nasty: Environment) -> None:
 def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
     """The health line, run with ``health`` failing, passes the URL on unchanged and runs nothing."""
     env = load(tmp_path, NASTY.replace("health = /health", f"health = {health}"))
-    url = scripts.health_url(env.health or "", env.listen)
+    url = service.health_url(env.health or "", env.listen)
     workdir = tmp_path / "run"
     workdir.mkdir()
     stubs = "health() { return 1; }; back() { printf '%s\\n' \"$@\"; }; "

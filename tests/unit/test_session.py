@@ -2,7 +2,7 @@
 
 A scripted fake transport stands in for the servers: each host plays a list of moves (print a
 marker, wait for the client's "go" or for the end of its input, end with a status), so every
-path of ``Session.phase`` and ``Barrier`` runs here in milliseconds; the real-sshd tests in
+path of ``Session.phase`` and ``Rollout`` runs here in milliseconds; the real-sshd tests in
 tests/integration prove the same paths end to end.
 """
 
@@ -19,7 +19,8 @@ from pushdeploy import config, deploy, protocol
 from pushdeploy.console import Console
 from pushdeploy.errors import DeployFailed, Interrupted
 from pushdeploy.hosts import Host
-from pushdeploy.session import Barrier, Parallel, Session, left_at
+from pushdeploy.rollout import Rollout
+from pushdeploy.session import Parallel, Session, left_at
 from pushdeploy.streams import Control, OnLine
 
 SHA = "0123456789abcdef" * 2 + "01234567"
@@ -120,9 +121,9 @@ def live(release: str = "20240101T000000Z-0123456") -> list[tuple[str, ...] | in
 
 def test_every_host_goes_live_only_once_all_have_prepared(tmp_path: Path) -> None:
     fakes = {h: Fake(h, [*prepared(), ("go",), *live()]) for h in ("a1", "a2", "a3")}
-    outcomes = deploy.deploy(session(tmp_path, fakes), "main")
-    assert {h: (o.status, o.done, o.values["live"]) for h, o in outcomes.items()} == {
-        h: (0, True, "20240101T000000Z-0123456") for h in fakes
+    report = deploy.deploy(session(tmp_path, fakes), "main")
+    assert {h.host: (h.status, h.result, h.live) for h in report.hosts} == {
+        h: (0, "ok", "20240101T000000Z-0123456") for h in fakes
     }
     assert [f.received for f in fakes.values()] == [b"go\n"] * 3
 
@@ -149,9 +150,8 @@ def test_hosts_that_resolve_different_commits_all_stop(tmp_path: Path) -> None:
     }
     with pytest.raises(DeployFailed) as caught:
         deploy.deploy(session(tmp_path, fakes), "main")
-    assert (
-        caught.value.message
-        == "all hosts: script failed: the hosts resolved the ref to different commits"
+    assert caught.value.message == (
+        "the hosts resolved the ref to different commits (a1 0123456, a2 fffffff)"
     )
     assert all(f.ended.is_set() for f in fakes.values())
 
@@ -258,15 +258,16 @@ def test_parallel_join_can_be_interrupted_and_resumed() -> None:
     assert work.join() == {"a": 10, "b": 20}
 
 
-def test_a_barrier_opens_once_and_never_after_a_host_left() -> None:
+def test_a_rollout_tells_nobody_to_go_once_a_host_left_before_it_prepared() -> None:
     controls = {h: Control() for h in ("a", "b")}
     sent: dict[str, list[bytes]] = {h: [] for h in controls}
     for h, control in controls.items():
         control.attach(sent[h].append, lambda: None)
-    barrier = Barrier()
-    barrier.meet(controls)
-    barrier.leave("a")
-    barrier.arrive("b", protocol.Outcome(0, values={"sha": SHA}))
+    rollout = Rollout([["a", "b"]])
+    rollout.meet(controls)
+    rollout.leave("a", protocol.Outcome(1))
+    rollout.arrive("b", protocol.Outcome(0, values={"sha": SHA}))
+    rollout.conduct()
     assert sent == {"a": [], "b": []} and all(c.ended for c in controls.values())
 
 
