@@ -1,10 +1,12 @@
-"""The command line: parse arguments, build the console and session, dispatch, map errors to exits.
+"""The command line: parse arguments, build the console, dispatch, map errors to exit statuses.
 
 ``main(argv) -> int`` is the one place where exceptions become exit statuses (errors.py draws the
-tree). Options come before ENV; after ENV the first word is a command, or else a ref to deploy::
+tree). Options come before ENV (``argv.options_first`` moves those given after it); after ENV the
+first word is a command of ``commands.TABLE``, which parses its own arguments, or else a ref::
 
-    pushdeploy [options] ENV [setup | revert [N] | config [KEY] | current | previous | list |
-                              exec CMD... | console | unlock | deploy REF | REF]
+    pushdeploy [options] ENV [command [its arguments] | REF]
+
+Parsing happens twice: the global options here, then the command's own (``argv.resolve``).
 """
 
 from __future__ import annotations
@@ -21,34 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from pushdeploy import __version__
-from pushdeploy.argv import options_first
-from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError
+from pushdeploy import __version__, commands
+from pushdeploy.argv import options_first, resolve
+from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError, exit_statuses
 
 if TYPE_CHECKING:
+    from pushdeploy.config import Environment
     from pushdeploy.console import Console as ConsoleType
-
-COMMANDS = {
-    "setup": "create the directories and the repo mirror on every host (idempotent)",
-    "deploy": "deploy REF (the same as giving REF alone; use it for a ref named like a command)",
-    "revert": "go back N good deploys (default 1): a symlink switch, or a rebuild if pruned",
-    "config": "print the effective config (secrets hidden), or one KEY's value",
-    "current": "show the live release (alias: curr)",
-    "previous": "show the release 'revert' would go to (alias: prev)",
-    "list": "list the deployed releases, newest last",
-    "exec": "run a command in the live release on every host (alias: run)",
-    "console": "open an interactive shell in the live release",
-    "unlock": "remove a deploy lock left behind, and say who held it",
-    "monitor": "status|start|stop|reload|logs of the process monitor (status --json, logs -n N)",
-    "reload": "reload the app through the monitor with zero downtime; wait for the verdict",
-    "systemd": "print systemd units running the monitor (--socket: socket activation; --install)",
-    "doctor": "check every host for what a deploy needs; changes nothing (also: doctor ENV)",
-    "init": "write a starter deploy.conf: pushdeploy init [ENV] --host H --path P (alias: mkconfig)",
-    "update": "say how to upgrade pushdeploy (TJ's deploy updated itself; this is a package)",
-}
-ALIASES = {"curr": "current", "prev": "previous", "run": "exec", "mkconfig": "init"}
-# Command words that come before ENV (or take the place of it): `pushdeploy init [ENV]`.
-FIRST_WORDS = {"init", "mkconfig", "doctor"}
 
 
 def Console(stdout: TextIO, stderr: TextIO, **options: Any) -> ConsoleType:
@@ -64,12 +45,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    epilog = "commands:\n" + "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
-    epilog += "\n\nexit statuses: 0 ok, 2 usage, 3 config, 4 connection/host key, 5 locked,\n"
-    epilog += "  6 deploy failed (nothing changed), 7 failed after going live and switched back,\n"
-    epilog += (
-        "  8 refused before changing anything, 130 interrupted; exec passes on the command's own."
-    )
+    epilog = commands.help_epilog() + "\n\n" + exit_statuses()
     parser = Parser(
         prog="pushdeploy",
         usage="pushdeploy [options] ENV [command | ref]",
@@ -111,8 +87,18 @@ def build_parser() -> Parser:
     )
     add("--wait", type=int, default=0, metavar="SECONDS", help="wait up to SECONDS for a held lock")
     add("--host-key", choices=["strict", "accept-new"], help="override the 'host-key' setting")
-    add("--json", action="store_true", help="machine-readable output for current/previous/list")
-    add("--all", action="store_true", help="list: show pruned releases too")
+    add(
+        "--batch",
+        metavar="N|N%",
+        help="override the 'batch' key: hosts that go live at once, each batch checked first",
+    )
+    add(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON object"
+        " (deploy, revert, setup, exec, status, current, previous, list)",
+    )
+    add("--all", action="store_true", help="list: show pruned releases too (as 'list --all')")
     add("-v", "--verbose", action="count", default=0, help="show hook and build output live")
     add("-q", "--quiet", action="store_true", help="only results and errors")
     add("--debug", action="store_true", help="show tracebacks")
@@ -129,15 +115,19 @@ def main(
 ) -> int:
     """The command line; ``stdin`` is the input ``exec`` passes on (default: a piped stdin)."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
-    known = {o for action in build_parser()._actions for o in action.option_strings}
     given = sys.argv[1:] if argv is None else argv
-    argv = options_first(given, known, ALIASES, FIRST_WORDS)
+    argv = options_first(given, option_strings(), commands.own_options, commands.FIRST_WORDS)
     answered = help_or_version(argv, stdout)
     if answered is not None:
         return answered
     stdin = stdin if stdin is not None else piped_stdin()
     with interrupted_by_sigterm():
         return run(argv, stdout, stderr, stdin)
+
+
+def option_strings() -> dict[str, bool]:
+    """Every global option string, and whether it takes a value (for ``options_first``)."""
+    return {o: a.nargs != 0 for a in build_parser()._actions for o in a.option_strings}
 
 
 def help_or_version(argv: list[str] | None, stdout: TextIO) -> int | None:
@@ -186,9 +176,11 @@ def run(
         try:
             with contextlib.redirect_stdout(stdout):
                 args = build_parser().parse_args(argv)
-        except SystemExit as exc:  # --help and --version
+                debug = args.debug
+                wanted = args.env and not args.example_config
+                invoked = resolve(args) if wanted else None
+        except SystemExit as exc:  # --help and --version, or a command's own --help
             return int(exc.code or 0)
-        debug = args.debug
         verbosity = 0 if args.quiet else 1 + args.verbose
         console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
         if debug:  # Paramiko's own log (its transport thread's tracebacks too); silent otherwise
@@ -196,16 +188,19 @@ def run(
 
             log_ssh_to(console.debug)
             try:
-                status = dispatch(args, console, stdin)
+                status = dispatch(args, console, stdin, invoked, argv)
             finally:
                 log_ssh_to(None)
         else:
-            status = dispatch(args, console, stdin)
+            status = dispatch(args, console, stdin, invoked, argv)
         stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
         return status
     except PushdeployError as exc:
-        command, prefix = errors.command_line(args, COMMANDS, ALIASES)
+        command, prefix = errors.command_line(args, commands.NAMES, commands.ALIASES)
         message, hint = errors.fit_hint(exc, command, prefix)
+        if exc.report is not None:  # what each host did, before the error line
+            report = exc.report.ended(int(exc.status), message, hint)
+            console.finish(report if report.command else report.renamed(command))
         console.error(message, hint, exc.details)
         return int(exc.status)
     except (errors.OutputClosed, BrokenPipeError) as exc:
@@ -234,6 +229,9 @@ def run(
             f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug and report it"
         )
         return ExitStatus.ERROR
+    finally:
+        if console.log is not None:
+            console.log.close()
 
 
 def piped_stdin() -> io.BufferedIOBase | None:
@@ -247,15 +245,20 @@ def piped_stdin() -> io.BufferedIOBase | None:
 
 
 def dispatch(
-    args: argparse.Namespace, console: ConsoleType, stdin: io.BufferedIOBase | None = None
+    args: argparse.Namespace,
+    console: ConsoleType,
+    stdin: io.BufferedIOBase | None = None,
+    invoked: tuple[commands.Command, argparse.Namespace] | None = None,
+    argv: list[str] | None = None,
 ) -> int:
-    from pushdeploy import commands, secrets, starter
-    from pushdeploy.config import load
+    """Run the command ``argv.resolve`` found (``invoked``) with its config loaded (unless
+    the table says it needs none); its handler's result is the exit status."""
+    from pushdeploy.handlers import Invocation
 
     if args.example_config:
         console.raw(commands.example_config())
         return ExitStatus.OK
-    if not args.env:
+    if invoked is None:
         raise UsageError("missing ENV: name a section of deploy.conf, e.g. 'pushdeploy production'")
     base = Path(args.chdir) if args.chdir else Path.cwd()
     if args.chdir and not base.is_dir():
@@ -263,18 +266,31 @@ def dispatch(
     if args.wait < 0:
         raise UsageError("--wait takes 0 or more seconds")
     config_path = Path(args.config) if Path(args.config).is_absolute() else base / args.config
-    if args.env == "update" and not args.words:  # TJ's `deploy update`: no ENV, no config
-        console.result(commands.UPGRADE)
-        return ExitStatus.OK
-    if args.env in FIRST_WORDS:  # `init [ENV]` needs no config; `doctor ENV` is `ENV doctor`
-        if ALIASES.get(args.env, args.env) == "init":
-            return starter.run_init(args.words, console, config_path, base, args.force)
-        if not args.words:
-            raise UsageError(f"{args.env}: name the environment: 'pushdeploy {args.env} ENV'")
-        args.env, args.words = args.words[0], [args.env, *args.words[1:]]
+    command, opts = invoked
+    env = environment(args, config_path, console) if command.needs_config else None
+    if env is not None and command.logged and not args.dry_run:
+        from pushdeploy import secrets
+        from pushdeploy.logbook import Logbook
+
+        mask = secrets.Masker(secrets.mask_values(env))
+        console.log = Logbook.open(env.name, command.name, argv or [], mask=mask)
+        if console.log.problem:
+            console.warn(console.log.problem)
+    result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
+    return int(getattr(result, "exit_status", result))  # an int, or a report.DeployReport
+
+
+def environment(args: argparse.Namespace, config_path: Path, console: ConsoleType) -> Environment:
+    """The section ENV of the config file, with the options that set keys applied; its secret
+    values masked in all output from now on (and redacted out of it for ``--dry-run``)."""
+    from pushdeploy import secrets
+    from pushdeploy.config import load
+
     # Options that set a key go through the file's own path (config.load's overrides), so
     # `--host-key accept-new ENV config host-key` says accept-new.
     overrides = {"host-key": args.host_key} if args.host_key else {}
+    if args.batch is not None:
+        overrides["batch"] = args.batch
     if args.no_tests:
         overrides["test"] = ""
     env = load(config_path, args.env, overrides, warn=console.warn)
@@ -290,11 +306,4 @@ def dispatch(
     console.mask(secrets.mask_values(env))
     if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
         env = secrets.redacted(env)
-    words = list(args.words)
-    name = ALIASES.get(words[0], words[0]) if words else "deploy"
-    handler = commands.HANDLERS.get(name)
-    if handler is None and name.startswith("-"):
-        raise UsageError(f"unknown option {name!r} after {args.env}: options go before ENV")
-    if handler is None:  # a ref to deploy
-        handler, words = commands.HANDLERS["deploy"], ["deploy", *words]
-    return handler(commands.Invocation(args, console, env, base, words[1:], stdin))
+    return env

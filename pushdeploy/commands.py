@@ -1,307 +1,290 @@
-"""What each command word does: one small handler per command, wiring config, session and output.
+"""The one table of commands: each one's name, aliases, help, handler and its own arguments.
 
-Handlers take an ``Invocation`` and return an exit status; they raise errors.py exceptions for
-failures and print results through the console. Reading commands (current, previous, list) share
-one read-back script (scripts.status) and the pure history module.
+``pushdeploy --help``, alias resolution, the command word in error hints, which options
+``argv.options_first`` may move, and dispatch all read ``TABLE``, so they cannot disagree. This
+module stays cheap to import (argparse, no handler): ``--help`` reads it. A handler is named as
+``"module:function"`` and imported when its command runs; it takes a ``handlers.Invocation`` and
+returns an exit status, or an object with an ``exit_status`` (``report.DeployReport``).
+
+After ENV the first word is a command (or an alias of one), or else a ref to deploy::
+
+    pushdeploy [options] ENV [command [its own arguments] | REF]
+
+A few commands may stand in ENV's place (``before_env``): ``init [ENV]``, ``update`` and
+``doctor ENV`` (the same as ``ENV doctor``). ``exec`` takes every word after it as the command
+line to run. ``argv.resolve`` reads the words after ENV with this table.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import shlex
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
 
-from pushdeploy import (
-    __version__,
-    checkout,
-    deploy,
-    listing,
-    protocol,
-    remote_shell,
-    scripts,
-    secrets,
-    service,
-)
-from pushdeploy.config import Environment
-from pushdeploy.console import Console
-from pushdeploy.errors import ConfigError, ExitStatus, RemoteCommandFailed, UsageError
-from pushdeploy.keys import KEYS
-from pushdeploy.passthrough import run_exec, stream
-from pushdeploy.protocol import Outcome
-from pushdeploy.release import check_ref
-from pushdeploy.session import Session
+from pushdeploy.errors import UsageError
+
+Arguments = Callable[[argparse.ArgumentParser], object]
 
 
-@dataclass
-class Invocation:
-    args: argparse.Namespace
-    console: Console
-    env: Environment
-    base: Path
-    words: list[str]
-    stdin: io.BufferedIOBase | None = None  # piped input, for exec
+class CommandParser(argparse.ArgumentParser):
+    """A command's own parser: a mistake is a usage error naming the command, with its usage."""
 
-    def no_more_words(self, command: str, allowed: int = 0) -> None:
-        if len(self.words) > allowed:
-            raise UsageError(f"{command}: unexpected argument {self.words[allowed]!r}")
+    def __init__(self, command: str, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
+        self.command = command
 
-    def everywhere(self, command: str, build: Callable[[scripts.Run], str]) -> dict[str, Outcome]:
-        """Run the script ``build`` makes (given this run's lock claim) on every host; check it."""
-        session = self.session(command)
-        try:
-            outcomes = session.everywhere(build(session.run))
-            deploy.check_all(outcomes)
-        finally:
-            session.close()
-        return outcomes
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.command}: {message}", self.format_usage().strip())
 
-    def session(self, command: str, env: Environment | None = None) -> Session:
-        return Session(
-            env or self.env,
-            self.console,
-            command=command,
-            dry_run=self.args.dry_run,
-            wait=self.args.wait,
+    def parse_words(self, words: list[str]) -> argparse.Namespace:
+        opts, extra = self.parse_known_args(words)
+        if extra:
+            what = "unknown option" if extra[0].startswith("-") else "unexpected argument"
+            self.error(f"{what} {extra[0]!r}")
+        return opts
+
+
+class Command(NamedTuple):  # not a dataclass: importing dataclasses costs --help 7 ms
+    """One command: ``handler`` is ``"module:function"``; ``arguments`` adds its own arguments
+    to its parser; ``before_env``: it may stand in ENV's place; ``needs_config``: deploy.conf is
+    loaded for it; ``every_word``: the words after it are all its own (a command line);
+    ``dashed``: its positional is taken even when it starts with "-" (deploy's REF: a ref like
+    ``--upload-pack=...`` is refused as a ref, exit 8, not read as an option); ``logged``: a run
+    with its config loaded writes a local log (not ``config`` and ``log``, which only read)."""
+
+    name: str
+    help: str
+    handler: str
+    aliases: tuple[str, ...] = ()
+    arguments: Arguments | None = None
+    before_env: bool = False
+    needs_config: bool = True
+    every_word: bool = False
+    dashed: bool = False
+    logged: bool = True  # its runs are written to a local log (logbook.py)
+
+    @property
+    def summary(self) -> str:
+        """The line ``pushdeploy --help`` shows."""
+        alias = f" (alias: {', '.join(self.aliases)})" if self.aliases else ""
+        return self.help + alias
+
+    def parser(self) -> CommandParser:
+        place = "pushdeploy" if self.before_env and not self.needs_config else "pushdeploy ENV"
+        # every_word: no option syntax at all ("\0" is in no argv), every word is the command's
+        parser = CommandParser(
+            self.name,
+            prog=f"{place} {self.name}",
+            description=self.summary,
+            prefix_chars="\0" if self.every_word else "-",
+            add_help=not self.every_word,
         )
+        if self.arguments is not None:
+            self.arguments(parser)
+        return parser
+
+    def parse(self, words: list[str]) -> argparse.Namespace:
+        """This command's own arguments (a usage error, or SystemExit(0) for its ``--help``)."""
+        if self.dashed and words and words[0] not in {"-h", "--help"}:
+            # "--" is argparse's own way to say: a positional, whatever it looks like
+            words = ["--", *words]
+        return self.parser().parse_words(words)
+
+    def own_options(self) -> frozenset[str] | None:
+        """The option strings that belong to this command after its word (None: every word)."""
+        if self.every_word:
+            return None
+        return frozenset(o for action in self.parser()._actions for o in action.option_strings)
+
+    def load(self) -> Callable[..., object]:
+        module, function = self.handler.split(":")
+        handler: Callable[..., object] = getattr(importlib.import_module(module), function)
+        return handler
+
+
+def positive(expected: str, hint: str | None = None) -> Callable[[str], int]:
+    """An argument converter: a whole number of at least 1, written plainly (int() alone would
+    take "-1", "+1" or " 1"); else the usage error "``expected``, got 'WORD'"."""
+
+    def convert(word: str) -> int:
+        if not (word.isascii() and word.isdigit()) or int(word) < 1:
+            raise UsageError(f"{expected}, got {word!r}", hint)
+        return int(word)
+
+    return convert
+
+
+def revert_arguments(parser: argparse.ArgumentParser) -> None:
+    steps = positive(
+        "revert: expected a number of good deploys to go back (1 or more)",
+        "'pushdeploy ENV revert' goes back one; 'pushdeploy ENV list' shows the releases",
+    )
+    parser.add_argument("steps", nargs="?", type=steps, default=1, metavar="N")
+
+
+def log_arguments(parser: argparse.ArgumentParser) -> None:
+    number = positive(
+        "log: expected the number of a log (1 is the latest)",
+        "'pushdeploy ENV log' lists the recent logs with their numbers",
+    )
+    parser.add_argument("n", nargs="?", type=number, metavar="N", help="print log N")
+
+
+def monitor_arguments(parser: argparse.ArgumentParser) -> None:
+    from pushdeploy.service import MONITOR_COMMANDS
+
+    parser.add_argument("action", nargs="?", metavar="|".join(MONITOR_COMMANDS))
+    parser.add_argument("--json", action="store_true", help="status: as JSON")
+    lines = positive("monitor logs: expected a number of lines (1 or more)")
+    parser.add_argument("-n", "--lines", type=lines, metavar="N", help="logs: lines per log")
+
+
+def systemd_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--socket", action="store_true", help="socket activation, no monitor")
+    parser.add_argument("--install", action="store_true", help="write the units and reload")
+
+
+def init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("env", nargs="?", metavar="ENV", help="the section (default: production)")
+    parser.add_argument("--host", action="append", default=[], help="repeatable")
+    parser.add_argument("--path", help="the deploy root on the servers")
+    parser.add_argument("--repo", help="default: the checkout's origin")
+    parser.add_argument("--ref", help="default: the checkout's branch")
+    for name in ("user", "port", "key"):
+        parser.add_argument(f"--{name}", help="default: ~/.ssh/config")
+    parser.add_argument("--force", action="store_true", help="replace an existing file")
+
+
+TABLE = (
+    Command(
+        "setup",
+        "create the directories and the repo mirror on every host (idempotent)",
+        "pushdeploy.handlers:run_setup",
+    ),
+    Command(
+        "deploy",
+        "deploy REF (the same as giving REF alone; use it for a ref named like a command)",
+        "pushdeploy.handlers:run_deploy",
+        arguments=lambda p: p.add_argument("ref", nargs="?", metavar="REF", help="default: ref"),
+        dashed=True,
+    ),
+    Command(
+        "revert",
+        "go back N good deploys (default 1): a symlink switch, or a rebuild if pruned",
+        "pushdeploy.handlers:run_revert",
+        arguments=revert_arguments,
+    ),
+    Command(
+        "config",
+        "print the effective config (secrets hidden), or one KEY's value",
+        "pushdeploy.handlers:run_config",
+        arguments=lambda p: p.add_argument("key", nargs="?", metavar="KEY", help="only its value"),
+        logged=False,
+    ),
+    Command("current", "show the live release", "pushdeploy.listing:run_current", ("curr",)),
+    Command(
+        "previous",
+        "show the release 'revert' would go to",
+        "pushdeploy.listing:run_previous",
+        ("prev",),
+    ),
+    Command(
+        "list",
+        "list the deployed releases, newest last (--all: pruned ones too)",
+        "pushdeploy.listing:run_list",
+        arguments=lambda p: p.add_argument("--all", action="store_true", help="pruned ones too"),
+    ),
+    Command(
+        "status",
+        "per host: live release and SHA, lock, monitor, free disk; exit 9 on drift",
+        "pushdeploy.status:run_status",
+        arguments=lambda p: p.add_argument("--json", action="store_true", help="one JSON object"),
+    ),
+    Command(
+        "log",
+        "show the local logs of recent runs: `log` lists them, `log N` prints one",
+        "pushdeploy.logbook:run_log",
+        arguments=log_arguments,
+        logged=False,
+    ),
+    Command(
+        "exec",
+        "run a command in the live release on every host",
+        "pushdeploy.passthrough:run_exec",
+        ("run",),
+        arguments=lambda p: p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD"),
+        every_word=True,
+    ),
+    Command(
+        "console",
+        "open an interactive shell in the live release",
+        "pushdeploy.handlers:run_console",
+    ),
+    Command(
+        "unlock",
+        "remove a deploy lock left behind, and say who held it",
+        "pushdeploy.handlers:run_unlock",
+    ),
+    Command(
+        "monitor",
+        "status|start|stop|reload|logs of the process monitor (status --json, logs -n N)",
+        "pushdeploy.handlers:run_monitor",
+        arguments=monitor_arguments,
+    ),
+    Command(
+        "reload",
+        "reload the app through the monitor with zero downtime; wait for the verdict",
+        "pushdeploy.handlers:run_reload",
+    ),
+    Command(
+        "systemd",
+        "print systemd units running the monitor (--socket: socket activation; --install)",
+        "pushdeploy.handlers:run_systemd",
+        arguments=systemd_arguments,
+    ),
+    Command(
+        "doctor",
+        "check every host for what a deploy needs; changes nothing (also: doctor ENV)",
+        "pushdeploy.doctor:run_doctor",
+        before_env=True,
+    ),
+    Command(
+        "init",
+        "write a starter deploy.conf: pushdeploy init [ENV] --host H --path P",
+        "pushdeploy.starter:run_init",
+        ("mkconfig",),
+        arguments=init_arguments,
+        before_env=True,
+        needs_config=False,
+    ),
+    Command(
+        "update",
+        "say how to upgrade pushdeploy (TJ's deploy updated itself; this is a package)",
+        "pushdeploy.handlers:run_update",
+        before_env=True,
+        needs_config=False,
+    ),
+)
+NAMES = tuple(command.name for command in TABLE)
+ALIASES = {alias: command.name for command in TABLE for alias in command.aliases}
+BY_WORD = {word: c for c in TABLE for word in (c.name, *c.aliases)}
+FIRST_WORDS = frozenset(word for word, command in BY_WORD.items() if command.before_env)
+
+
+def own_options(word: str) -> frozenset[str] | None:
+    """What belongs to the command ``word`` after it (``Command.own_options``); nothing for a ref."""
+    command = BY_WORD.get(word)
+    return frozenset() if command is None else command.own_options()
+
+
+def help_epilog() -> str:
+    """The commands, as ``pushdeploy --help`` lists them after the options."""
+    return "commands:\n" + "\n".join(f"  {c.name:<10} {c.summary}" for c in TABLE)
 
 
 def example_config() -> str:
+    """The annotated example deploy.conf that ships in the package (``--example-config``)."""
+    from importlib.resources import files  # not at the top: it costs --help 9 ms
+
     return files("pushdeploy").joinpath("deploy.conf.example").read_text(encoding="utf-8")
-
-
-def run_deploy(inv: Invocation) -> int:
-    inv.no_more_words("deploy", 1)
-    ref = inv.words[0] if inv.words else inv.env.ref
-    if ref is not None:
-        check_ref(ref)
-    if not inv.args.force and not inv.args.dry_run:
-        checkout.check(inv.base, inv.console.warn)
-    session = inv.session(f"deploy {ref or '(newest tag)'}")
-    try:
-        prepared = deploy.deploy(session, ref)
-    finally:
-        session.close()
-    if not inv.args.dry_run:
-        first = next(iter(prepared.values())).values
-        hosts = ", ".join(prepared)
-        inv.console.result(
-            f"deployed {first['ref']} ({first['sha'][:7]}) as {first['release']} to {hosts}"
-        )
-    return ExitStatus.OK
-
-
-def run_revert(inv: Invocation) -> int:
-    inv.no_more_words("revert", 1)
-    word = inv.words[0] if inv.words else "1"
-    # Checked here, before any connection: int() alone would take "-1", "+1" or " 1".
-    if not (word.isascii() and word.isdigit()) or int(word) < 1:
-        raise UsageError(
-            f"revert: expected a number of good deploys to go back (1 or more), got {word!r}",
-            "'pushdeploy ENV revert' goes back one; 'pushdeploy ENV list' shows the releases",
-        )
-    steps = int(word)
-    session = inv.session(f"revert {steps}")
-    try:
-        targets = deploy.revert(session, steps)
-    finally:
-        session.close()
-    for label, entry in targets.items():
-        inv.console.result(f"reverted {label} to {entry.release} ({entry.ref}, {entry.sha[:7]})")
-    return ExitStatus.OK
-
-
-def run_setup(inv: Invocation) -> int:
-    inv.no_more_words("setup")
-    inv.everywhere("setup", lambda run: scripts.setup(inv.env, run))
-    if not inv.args.dry_run:
-        inv.console.result(f"set up {inv.env.path} on {', '.join(h.spec for h in inv.env.hosts)}")
-    return ExitStatus.OK
-
-
-def run_config(inv: Invocation) -> int:
-    """The values a deploy would use, parsed, secrets hidden; a key left to ssh or the server is
-    said so in a comment (in the listing) or left empty (``config KEY``)."""
-    inv.no_more_words("config", 1)
-    shown = secrets.redacted(inv.env)
-    if inv.words:
-        key = inv.words[0]
-        if key not in KEYS or key == "inherit":
-            raise UsageError(f"config: unknown key {key!r}", "see deploy.conf.example for the keys")
-        value = config_text(getattr(shown, KEYS[key].attr))
-        if value:
-            inv.console.raw(value)
-        return ExitStatus.OK
-    for key, spec in KEYS.items():
-        if key == "inherit":
-            continue
-        value = config_text(getattr(shown, spec.attr)).replace("\n", "\n    ")
-        if key in inv.env.settings:
-            inv.console.raw(f"{key} = {value}")
-        elif value or spec.unset:
-            inv.console.raw(f"# {key} = {value or f'({spec.unset})'}")
-    return ExitStatus.OK
-
-
-def pair_value(value: str) -> str:
-    return value if value == secrets.HIDDEN else shlex.quote(value)
-
-
-def config_text(value: object) -> str:
-    """A parsed value as deploy.conf would write it: numbers, yes/no, words, NAME=value pairs."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, tuple):
-        return " ".join(
-            f"{item[0]}={pair_value(item[1])}" if isinstance(item, tuple) else config_text(item)
-            for item in value
-        )
-    return getattr(value, "spec", None) or str(value)
-
-
-def run_unlock(inv: Invocation) -> int:
-    inv.no_more_words("unlock")
-    outcomes = inv.everywhere("unlock", lambda run: scripts.unlock(inv.env))
-    for label, outcome in outcomes.items():
-        removed = outcome.values.get("removed") == "yes"
-        holder = outcome.values.get("holder", "")
-        inv.console.result(
-            f"{label}: removed the lock held by {holder}" if removed else f"{label}: no lock"
-        )
-    return ExitStatus.OK
-
-
-def run_monitor(inv: Invocation) -> int:
-    if not inv.words or inv.words[0] not in service.MONITOR_COMMANDS:
-        choices = "|".join(service.MONITOR_COMMANDS)
-        raise UsageError(f"monitor: expected one of {choices}, e.g. pushdeploy ENV monitor status")
-    if not inv.env.app:
-        raise UsageError(
-            f"[{inv.env.name}] has no 'app' key, so there is no monitor",
-            "set app and listen in deploy.conf, then run setup",
-        )
-    command, extra = inv.words[0], inv.words[1:]
-    allowed = {"status": {"--json"}, "logs": {"-n", "--lines"}}.get(command, set())
-    for word in extra:
-        if word.startswith("-") and word not in allowed:
-            raise UsageError(f"monitor {command}: unknown option {word!r}")
-    if inv.args.json and command == "status" and "--json" not in extra:
-        extra = [*extra, "--json"]
-    script = service.monitor_script(inv.env, command, extra)
-    for label, status in stream(inv, f"monitor {command}", script).items():
-        if status == protocol.MONITOR_NOT_RUNNING:
-            raise RemoteCommandFailed(
-                f"{label}: the monitor is not running",
-                3,
-                "start it with 'pushdeploy ENV monitor start' (or deploy)",
-            )
-        if status:
-            raise RemoteCommandFailed(
-                f"{label}: monitor {command} failed (status {status})", status
-            )
-    return ExitStatus.OK
-
-
-def run_reload(inv: Invocation) -> int:
-    inv.no_more_words("reload")
-    inv.words = ["reload"]
-    return run_monitor(inv)
-
-
-def run_systemd(inv: Invocation) -> int:
-    unknown = [w for w in inv.words if w not in {"--socket", "--install"}]
-    if unknown:
-        raise UsageError(f"systemd: unknown argument {unknown[0]!r} (use --socket, --install)")
-    if not inv.env.app:
-        raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
-    socket = "--socket" in inv.words
-    try:
-        units = service.units(inv.env, socket=socket)
-        env_file = service.environment_file(inv.env) if socket else None
-        shown = service.environment_file(secrets.redacted(inv.env)) if socket else None
-    except ValueError as exc:
-        raise ConfigError(f"[{inv.env.name}] systemd: {exc}") from None
-    if "--install" not in inv.words:
-        for name, text in units.items():
-            inv.console.raw(f"# {name}\n{text}")
-        if shown is not None:
-            path, text = shown
-            inv.console.raw(f"# {path} (mode 0600, written by --install; secrets hidden)\n{text}")
-        return ExitStatus.OK
-    steps = service.install_unit_steps(units, env_file)
-    inv.everywhere("systemd --install", lambda run: scripts.wrap(inv.env, run, steps))
-    if not inv.args.dry_run:
-        inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
-    return ExitStatus.OK
-
-
-def run_console(inv: Invocation) -> int:
-    inv.no_more_words("console")
-    if len(inv.env.hosts) > 1:
-        raise UsageError("console opens one shell: pick a host with -H HOST")
-    session = inv.session("console")
-    token = session.run.token
-    try:
-        label, transport = next(iter(session.transports().items()))
-        said: list[str] = []
-        prepared = transport.run(
-            remote_shell.console_prepare(inv.env, token), lambda stream, line: said.append(line)
-        )
-        if prepared:
-            why = said[-1] if said else f"status {prepared}"
-            raise RemoteCommandFailed(f"{label}: cannot open the console: {why}", prepared)
-        status = transport.interactive(remote_shell.console_command(inv.env, token))
-    finally:
-        session.close()
-    if status:
-        raise RemoteCommandFailed(f"the console shell exited with status {status}", status)
-    return ExitStatus.OK
-
-
-def run_doctor(inv: Invocation) -> int:
-    from pushdeploy import doctor
-
-    inv.no_more_words("doctor")
-    session = inv.session("doctor")
-    try:
-        outcomes = session.everywhere(doctor.script(inv.env, session.run))
-    finally:
-        session.close()
-    return ExitStatus.OK if inv.args.dry_run else doctor.show(inv.env, outcomes, inv.console)
-
-
-def run_update(inv: Invocation) -> int:
-    """TJ's ``deploy update`` reinstalled the script; pushdeploy is a package: say how."""
-    inv.no_more_words("update")
-    inv.console.result(UPGRADE)
-    return ExitStatus.OK
-
-
-UPGRADE = (
-    f"pushdeploy {__version__} is a Python package: upgrade it with the tool that installed it,"
-    " e.g. 'pipx upgrade pushdeploy' or 'pip install --upgrade pushdeploy'"
-)
-
-
-HANDLERS: dict[str, Callable[[Invocation], int]] = {
-    "deploy": run_deploy,
-    "update": run_update,
-    "revert": run_revert,
-    "setup": run_setup,
-    "config": run_config,
-    "current": listing.run_current,
-    "previous": listing.run_previous,
-    "list": listing.run_list,
-    "unlock": run_unlock,
-    "exec": run_exec,
-    "console": run_console,
-    "monitor": run_monitor,
-    "reload": run_reload,
-    "systemd": run_systemd,
-    "doctor": run_doctor,
-}

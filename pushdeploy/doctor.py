@@ -7,8 +7,8 @@ environment), write access to ``path`` (or to its nearest existing parent before
 there, whether ``repo`` answers ``git ls-remote`` from the server (through the forwarded agent when
 ``forward-agent`` is set), whether setup was done, the lock, and the monitor when ``app`` is set.
 
-``read`` turns one host's markers into a ``Report`` (facts, warnings, problems); ``show`` prints
-them and decides: exit 0 only when nothing would stop a deploy, else exit 6 with the problems.
+``run_doctor`` (the command's handler) runs it on every host; ``read`` turns one host's markers
+into a ``Report`` (facts, warnings, problems); ``show`` prints them and decides: exit 0 only when nothing would stop a deploy, else exit 6 with the problems.
 What the server says is untrusted: it is printed through the console, which escapes it.
 """
 
@@ -28,6 +28,7 @@ from pushdeploy.protocol import Outcome
 
 if TYPE_CHECKING:
     from pushdeploy.console import Console
+    from pushdeploy.handlers import Invocation
 
 q = shlex.quote
 # The keys whose text runs as commands (pre-/post-setup where the config knows them).
@@ -246,3 +247,13 @@ def show(env: Environment, outcomes: dict[str, Outcome], console: Console) -> in
     if not console.json_output:
         console.result(f"ready to deploy [{env.name}] to {', '.join(reports)}")
     return ExitStatus.OK
+
+
+def run_doctor(inv: Invocation) -> int:
+    """``pushdeploy ENV doctor`` (or ``doctor ENV``): every host's script at once, then ``show``."""
+    session = inv.session("doctor")
+    try:
+        outcomes = session.everywhere(script(inv.env, session.run))
+    finally:
+        session.close()
+    return ExitStatus.OK if inv.args.dry_run else show(inv.env, outcomes, inv.console)

@@ -13,6 +13,7 @@ them into a printed line (``pushdeploy: error: ...`` plus ``hint: ...``) and an 
     │   └── DeployReverted               7  went live, failed its test, switched back
     ├── Refused                          8  refused before touching anything (dirty tree,
     │                                       bad ref, revert past history, ...)
+    ├── Drift                            9  status found hosts that disagree or need a look
     ├── RemoteCommandFailed              the remote command's own status (exec/run, console)
     └── Interrupted                    130  Ctrl-C or SIGTERM; says what state each host is in
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import enum
 import shlex
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -48,7 +49,33 @@ class ExitStatus(enum.IntEnum):
     FAILED = 6
     REVERTED = 7
     REFUSED = 8
+    DRIFT = 9  # status: the hosts disagree or something needs a look (docs/status)
     INTERRUPTED = 130
+
+
+# Each status in a few words, as `pushdeploy --help` lists them (README's table says more).
+MEANINGS = {
+    ExitStatus.OK: "ok",
+    ExitStatus.ERROR: "internal error",
+    ExitStatus.USAGE: "usage",
+    ExitStatus.CONFIG: "config",
+    ExitStatus.CONNECTION: "connection/host key",
+    ExitStatus.LOCKED: "locked",
+    ExitStatus.FAILED: "deploy failed (nothing changed)",
+    ExitStatus.REVERTED: "failed after going live and switched back",
+    ExitStatus.REFUSED: "refused before changing anything",
+    ExitStatus.DRIFT: "status found drift",
+    ExitStatus.INTERRUPTED: "interrupted",
+}
+
+
+def exit_statuses(width: int = 100) -> str:
+    """The exit statuses as a paragraph for ``pushdeploy --help``, from ``MEANINGS``."""
+    import textwrap
+
+    listed = ", ".join(f"{int(status)} {meaning}" for status, meaning in MEANINGS.items())
+    text = f"exit statuses: {listed}; exec and console pass on the command's own."
+    return textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False)
 
 
 class PushdeployError(Exception):
@@ -62,9 +89,15 @@ class PushdeployError(Exception):
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
         self.details: list[str] = []  # last lines of remote output, shown above the error
+        self.report: Any = None  # the command's report.DeployReport, when it reached hosts
 
     def __str__(self) -> str:
         return self.message
+
+
+class Drift(PushdeployError):
+    status = ExitStatus.DRIFT
+    default_hint = "deploy (or revert) to bring every host to one release; unlock a stale lock"
 
 
 class UsageError(PushdeployError):

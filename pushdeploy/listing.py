@@ -11,7 +11,7 @@ from pushdeploy import deploy, history
 from pushdeploy.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from pushdeploy.commands import Invocation
+    from pushdeploy.handlers import Invocation
 
 
 def read(inv: Invocation) -> dict[str, deploy.HostHistory]:
@@ -62,14 +62,12 @@ def show(inv: Invocation, found: dict[str, dict[str, str | None]]) -> int:
 
 
 def run_current(inv: Invocation) -> int:
-    inv.no_more_words("current")
     return show(
         inv, {label: describe(live_entry(host), host.live) for label, host in read(inv).items()}
     )
 
 
 def run_previous(inv: Invocation) -> int:
-    inv.no_more_words("previous")
     found = {}
     for label, host in read(inv).items():
         target = history.revert_target(host.entries, host.live, 1, host.tj_live)
@@ -114,12 +112,11 @@ def rows(host: deploy.HostHistory) -> list[Row]:
 
 def run_list(inv: Invocation) -> int:
     """The releases per host; pruned ones (no longer on disk) only with ``--all``."""
-    inv.no_more_words("list")
     payload: dict[str, list[Row]] = {}
     hidden = 0
     for label, host in read(inv).items():
         found = rows(host)
-        shown = [r for r in found if inv.args.all or r["state"] != "pruned"]
+        shown = [r for r in found if inv.opts.all or r["state"] != "pruned"]
         hidden += len(found) - len(shown)
         payload[label] = shown
     if hidden:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shlex
+import time
 from typing import TYPE_CHECKING
 
 from pushdeploy import remote_shell
@@ -19,9 +20,10 @@ from pushdeploy.errors import (
     RemoteCommandFailed,
     UsageError,
 )
+from pushdeploy.report import TAIL, DeployReport, HostReport
 
 if TYPE_CHECKING:
-    from pushdeploy.commands import Invocation
+    from pushdeploy.handlers import Invocation
 
 
 def stream(
@@ -32,6 +34,7 @@ def stream(
     *,
     printed: set[str] | None = None,
     keep_going: bool = False,
+    kept: dict[str, dict[str, list[str]]] | None = None,
 ) -> dict[str, int]:
     """Run ``script`` on every host, passing its output through (prefixed when several hosts);
     each host's status, in the order of the config.
@@ -40,7 +43,8 @@ def stream(
     each when there are several (they run one after another). ``printed`` collects the hosts
     that printed anything. With ``keep_going`` and several hosts, a host whose connection is
     lost is warned about and counts as status 4 (ExitStatus.CONNECTION); the others still run.
-    A closed stdout ends the run with ``OutputClosed`` (cli.run: a quiet exit).
+    A closed stdout ends the run with ``OutputClosed`` (cli.run: a quiet exit). With ``kept``
+    (``--json``), each host's lines are kept there (``stdout``, ``stderr``), not printed.
     """
     session = inv.session(command)
     several = len(inv.env.hosts) > 1
@@ -54,6 +58,10 @@ def stream(
             def on_line(stream: str, line: str, prefix: str = prefix, label: str = label) -> None:
                 if printed is not None:
                     printed.add(label)
+                if kept is not None:
+                    lines = kept.setdefault(label, {"stdout": [], "stderr": []})
+                    lines["stdout" if stream == "out" else "stderr"].append(line)
+                    return
                 try:
                     if stream == "out":
                         inv.console.raw(prefix + line)
@@ -75,24 +83,52 @@ def stream(
     return statuses
 
 
-def run_exec(inv: Invocation) -> int:
+def run_exec(inv: Invocation) -> DeployReport:
     """Run the command on every host, even after one failed; with several hosts, one status
     line each (stderr). The exit status is the first failing host's (in config order)."""
-    if not inv.words:
+    words: list[str] = inv.opts.command
+    if not words:
         raise UsageError("exec: give the command to run, e.g. pushdeploy ENV exec 'ls -l'")
-    script = remote_shell.exec_script(inv.env, inv.words)
+    script = remote_shell.exec_script(inv.env, words)
     printed: set[str] = set()
-    statuses = stream(inv, "exec", script, inv.stdin, printed=printed, keep_going=True)
-    command = shlex.join(inv.words)
-    if len(statuses) > 1:
+    kept: dict[str, dict[str, list[str]]] | None = {} if inv.args.json else None
+    started = time.monotonic()
+    statuses = stream(inv, "exec", script, inv.stdin, printed=printed, keep_going=True, kept=kept)
+    command = shlex.join(words)
+    report = reported(inv, statuses, kept or {}, time.monotonic() - started)
+    if len(statuses) > 1 and kept is None:
         for label, status in statuses.items():
             inv.console.info(f"{label}: " + (f"exit status {status}" if status else "ok"))
     failed = {label: status for label, status in statuses.items() if status}
     if not failed:
-        return ExitStatus.OK
+        if kept is not None:
+            inv.console.finish(report)
+        return report
     label, status = next(iter(failed.items()))
     message = f"{label}: {command} exited with status {status}"
     if len(statuses) > 1:
         each = ", ".join(f"{label} (status {status})" for label, status in failed.items())
         message = f"{command} failed on {len(failed)} of {len(statuses)} hosts: {each}"
-    raise RemoteCommandFailed(message, status, output=bool(printed & failed.keys()))
+    error = RemoteCommandFailed(message, status, output=bool(printed & failed.keys()))
+    if kept is not None:
+        error.report = report
+    raise error
+
+
+def reported(
+    inv: Invocation, statuses: dict[str, int], kept: dict[str, dict[str, list[str]]], took: float
+) -> DeployReport:
+    """exec's report: each host's exit status, its last lines, and (``--json``) all of them."""
+    hosts = [
+        HostReport(
+            label,
+            "ok" if status == 0 else "failed",
+            status,
+            seconds=0.0,
+            output=tuple(kept.get(label, {}).get("stdout", [])[-TAIL:]),
+        )
+        for label, status in statuses.items()
+    ]
+    return DeployReport.of(
+        "exec", inv.env.name, hosts, seconds=round(took, 3), host_extra=dict(kept)
+    )

@@ -1,6 +1,7 @@
 """``pushdeploy init``: the starter deploy.conf, what goes into it, and writing it without loss.
 
 ``init [ENV] [--host H] [--path P] [--repo URL] [--ref REF] [--user U] [--port N] [--key FILE]``
+(its arguments are declared in commands.TABLE; ``pushdeploy ENV init`` names the section too)
 writes a minimal config: one section (default ``production``) with ``host``, ``repo``, ``path``
 and ``ref``; every optional key as a commented-out line. ``repo`` defaults to the local checkout's
 ``origin`` (without any password or token in its URL) and ``ref`` to its current branch. ``user``,
@@ -22,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pushdeploy import config
 from pushdeploy.errors import ConfigError, UsageError
@@ -31,7 +32,7 @@ from pushdeploy.secrets import url_secrets
 from pushdeploy.values import identity_file, one_line, parse_port, remote_path
 
 if TYPE_CHECKING:
-    from pushdeploy.console import Console
+    from pushdeploy.handlers import Invocation
 
 DEFAULT_ENV = "production"
 _SECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -50,21 +51,6 @@ OPTIONAL = """\
 # shared = logs/ .env           paths under path/shared linked into every release
 # keep = 5
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise UsageError(f"init: {message}", "pushdeploy init [ENV] --host HOST --path PATH")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="pushdeploy init", add_help=False)
-    p.add_argument("env", nargs="?", default=DEFAULT_ENV)
-    p.add_argument("--host", action="append", default=[])
-    for name in ("path", "repo", "ref", "user", "port", "key"):
-        p.add_argument(f"--{name}")
-    p.add_argument("--force", action="store_true")
-    return p
 
 
 @dataclass(frozen=True)
@@ -96,25 +82,28 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-def starter(words: list[str], base: Path, warn: Callable[[str], None]) -> Starter:
-    """The starter config ``init WORDS`` asks for, run in ``base``; every given value checked."""
-    args = parser().parse_args(words)
-    if not _SECTION.match(args.env) or args.env == config.DEFAULTS_SECTION:
-        raise UsageError(f"init: {args.env!r} cannot name a section (letters, digits, . _ -)")
-    given = {name: getattr(args, name) for name in _CHECKS if name != "host"}
-    given["host"] = " ".join(args.host) if args.host else None
-    for name, value in given.items():
+def starter(
+    opts: argparse.Namespace, base: Path, warn: Callable[[str], None], env: str | None = None
+) -> Starter:
+    """The starter config ``init``'s arguments (``opts``, commands.TABLE) ask for, run in
+    ``base``; every given value checked. ``env``: the ENV given before ``init``, if any."""
+    name = opts.env or env or DEFAULT_ENV
+    if not _SECTION.match(name) or name == config.DEFAULTS_SECTION:
+        raise UsageError(f"init: {name!r} cannot name a section (letters, digits, . _ -)")
+    given = {key: getattr(opts, key) for key in _CHECKS if key != "host"}
+    given["host"] = " ".join(opts.host) if opts.host else None
+    for key, value in given.items():
         if value is None:
             continue
         try:
-            _CHECKS[name](value)
+            _CHECKS[key](value)
         except ValueError as exc:
-            raise UsageError(f"init --{name}: {exc}") from None
+            raise UsageError(f"init --{key}: {exc}") from None
     if given["repo"] is None:
         given["repo"] = origin_url(base, warn)
     if given["ref"] is None:
         given["ref"] = git_output(base, "symbolic-ref", "--short", "-q", "HEAD")
-    return Starter(env=args.env, **given)
+    return Starter(env=name, **given)
 
 
 def git_output(base: Path, *args: str) -> str | None:
@@ -226,12 +215,12 @@ def write(target: Path, text: str, *, force: bool) -> None:
         raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def run_init(words: list[str], console: Console, target: Path, base: Path, force: bool) -> int:
-    """``pushdeploy init``: write the starter config to ``target`` and say what comes next."""
-    force = force or "--force" in words
+def run_init(inv: Invocation) -> int:
+    """``pushdeploy init``: write the starter config to ``-c FILE`` and say what comes next."""
+    console, target, base, force = inv.console, inv.config_path, inv.base, inv.opts.force
     if not force and (target.exists() or target.is_symlink()):
         write(target, "", force=False)  # says why, before any look at the checkout
-    s = starter(words, base, console.warn)
+    s = starter(inv.opts, base, console.warn, inv.args.env)
     text = render(s)
     check(text, s, str(target))
     write(target, text, force=force)

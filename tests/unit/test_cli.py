@@ -207,15 +207,23 @@ def test_exec_input_is_a_piped_stdin_never_a_terminal(monkeypatch: pytest.Monkey
         (["production", "-q", "run", "grep", "--dry-run"], ["-q", "production", "run", "grep", "--dry-run"]),
         (["production", "--", "--dry-run"], ["production", "--", "--dry-run"]),
         (["init", "production", "--host", "h"], ["init", "production", "--host", "h"]),
+        (["init", "production", "--force", "-C", "d"], ["-C", "d", "init", "production", "--force"]),
+        (["doctor", "production", "--dry-run"], ["--dry-run", "doctor", "production"]),
+        (["production", "list", "--all", "-v"], ["-v", "production", "list", "--all"]),
+        (["production", "status", "--json"], ["production", "status", "--json"]),
+        (["production", "systemd", "--socket", "-q"], ["-q", "production", "systemd", "--socket"]),
+        (["production", "monitor", "logs", "-n", "5", "-v"], ["-v", "production", "monitor", "logs", "-n", "5"]),
         (["production", "--bogus"], ["production", "--bogus"]),
     ],
 )  # fmt: skip
-def test_options_after_env_are_moved_before_it(argv: list[str], expected: list[str]) -> None:
+def test_options_after_env_are_moved_before_it_unless_the_command_owns_them(
+    argv: list[str], expected: list[str]
+) -> None:
+    from pushdeploy import commands
     from pushdeploy.argv import options_first
-    from pushdeploy.cli import ALIASES, FIRST_WORDS, build_parser
 
-    known = {o for action in build_parser()._actions for o in action.option_strings}
-    assert options_first(argv, known, ALIASES, FIRST_WORDS) == expected
+    moved = options_first(argv, cli.option_strings(), commands.own_options, commands.FIRST_WORDS)
+    assert expected == moved
 
 
 def test_an_unknown_option_after_env_says_options_go_first(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import cli, errors
+from pushdeploy import cli, commands, errors
 from pushdeploy.errors import (
     ConnectionError,
     DeployFailed,
@@ -44,12 +44,12 @@ def namespace(*argv: str) -> argparse.Namespace:
 def test_the_command_line_is_read_back_as_the_user_typed_it(
     argv: tuple[str, ...], command: str, prefix: str
 ) -> None:
-    assert errors.command_line(namespace(*argv), cli.COMMANDS, cli.ALIASES) == (command, prefix)
+    assert errors.command_line(namespace(*argv), commands.NAMES, commands.ALIASES) == (command, prefix)
 
 
 def test_without_env_nothing_is_substituted() -> None:
-    assert errors.command_line(namespace(), cli.COMMANDS, cli.ALIASES) == ("", None)
-    assert errors.command_line(None, cli.COMMANDS, cli.ALIASES) == ("", None)
+    assert errors.command_line(namespace(), commands.NAMES, commands.ALIASES) == ("", None)
+    assert errors.command_line(None, commands.NAMES, commands.ALIASES) == ("", None)
     hint = errors.fit_hint(LockHeld("held"), "", None)[1]
     assert "pushdeploy ENV unlock" in hint
 

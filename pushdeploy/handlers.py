@@ -1,0 +1,292 @@
+"""What the command words do: the ``Invocation`` every handler gets, and the handlers of most commands.
+
+``commands.TABLE`` names each handler (``"pushdeploy.handlers:run_deploy"``); dispatch imports
+it when its command runs. A handler takes an ``Invocation`` and returns an exit status (or an
+object with an ``exit_status``); it raises errors.py exceptions for failures and prints results
+through the console. Commands with more to say keep their handlers in their own modules:
+listing.py (current, previous, list), passthrough.py (exec), doctor.py, starter.py (init).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pushdeploy import (
+    __version__,
+    checkout,
+    deploy,
+    localhooks,
+    protocol,
+    remote_shell,
+    scripts,
+    secrets,
+    service,
+)
+from pushdeploy.config import Environment
+from pushdeploy.console import Console
+from pushdeploy.errors import (
+    ConfigError,
+    ExitStatus,
+    PushdeployError,
+    RemoteCommandFailed,
+    UsageError,
+)
+from pushdeploy.keys import KEYS
+from pushdeploy.passthrough import stream
+from pushdeploy.protocol import Outcome
+from pushdeploy.release import check_ref
+from pushdeploy.report import DeployReport
+from pushdeploy.session import Session
+
+
+@dataclass
+class Invocation:
+    """One run of one command: the global options (``args``: ``-C``, ``--dry-run``, ``env``...),
+    the command's own arguments (``opts``, from its parser in commands.TABLE), the console, the
+    directory pushdeploy works from and the config file's path, the loaded environment (none for
+    a command that needs no config: init, update) and piped input (for exec)."""
+
+    args: argparse.Namespace
+    opts: argparse.Namespace
+    console: Console
+    base: Path
+    config_path: Path
+    loaded: Environment | None = None
+    stdin: io.BufferedIOBase | None = None
+
+    @property
+    def env(self) -> Environment:
+        if self.loaded is None:  # a bug: the table says this command needs no config
+            raise AssertionError("this command was dispatched without its config")
+        return self.loaded
+
+    def everywhere(self, command: str, build: Callable[[scripts.Run], str]) -> dict[str, Outcome]:
+        """Run the script ``build`` makes (given this run's lock claim) on every host; check it."""
+        session = self.session(command)
+        try:
+            outcomes = session.everywhere(build(session.run))
+            deploy.check_all(outcomes)
+        finally:
+            session.close()
+        return outcomes
+
+    def across(
+        self, name: str, command: str, work: Callable[[Session], DeployReport]
+    ) -> DeployReport:
+        """Run ``work`` in a session of its own with the console's progress across the hosts,
+        ended by the report's summary (on failure, cli.run shows the error's report)."""
+        self.console.start(name, [h.spec for h in self.env.hosts])
+        session = self.session(command)
+        try:
+            report = work(session)
+        finally:
+            session.close()
+        if not self.args.dry_run:
+            self.console.finish(report)
+        return report
+
+    def session(self, command: str, env: Environment | None = None) -> Session:
+        return Session(
+            env or self.env,
+            self.console,
+            command=command,
+            dry_run=self.args.dry_run,
+            wait=self.args.wait,
+        )
+
+
+def run_deploy(inv: Invocation) -> DeployReport:
+    """Local pre hook, the deploy across the fleet (deploy.py), the local post hook: on success
+    and on failure alike, with the report's facts."""
+    ref = inv.env.ref if inv.opts.ref is None else inv.opts.ref
+    if ref is not None:
+        check_ref(ref)
+    if not inv.args.force and not inv.args.dry_run:
+        checkout.check(inv.base, inv.console.warn)
+    if not inv.args.dry_run:
+        localhooks.before(inv.env, ref, inv.base, inv.console.info)
+    try:
+        report = inv.across(
+            "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref)
+        )
+    except PushdeployError as exc:
+        if exc.report is not None and not inv.args.dry_run:
+            ended = exc.report.ended(int(exc.status), exc.message)
+            localhooks.after(inv.env, ref, ended, inv.base, inv.console.info, inv.console.warn)
+        raise
+    if not inv.args.dry_run:
+        localhooks.after(inv.env, ref, report, inv.base, inv.console.info, inv.console.warn)
+    return report
+
+
+def run_revert(inv: Invocation) -> DeployReport:
+    steps: int = inv.opts.steps  # checked by its parser, before any connection
+    return inv.across("revert", f"revert {steps}", lambda s: deploy.revert(s, steps))
+
+
+def run_setup(inv: Invocation) -> DeployReport:
+    def setup(session: Session) -> DeployReport:
+        outcomes = session.everywhere(scripts.setup(inv.env, session.run))
+        report = deploy.reported(session, "setup", outcomes)
+        try:
+            deploy.check_all(outcomes)
+        except PushdeployError as exc:
+            exc.report = report
+            raise
+        return report
+
+    return inv.across("setup", "setup", setup)
+
+
+def run_config(inv: Invocation) -> int:
+    """The values a deploy would use, parsed, secrets hidden; a key left to ssh or the server is
+    said so in a comment (in the listing) or left empty (``config KEY``)."""
+    shown = secrets.redacted(inv.env)
+    key = inv.opts.key
+    if key is not None:
+        if key not in KEYS or key == "inherit":
+            raise UsageError(f"config: unknown key {key!r}", "see deploy.conf.example for the keys")
+        value = config_text(getattr(shown, KEYS[key].attr))
+        if value:
+            inv.console.raw(value)
+        return ExitStatus.OK
+    for key, spec in KEYS.items():
+        if key == "inherit":
+            continue
+        value = config_text(getattr(shown, spec.attr)).replace("\n", "\n    ")
+        if key in inv.env.settings:
+            inv.console.raw(f"{key} = {value}")
+        elif value or spec.unset:
+            inv.console.raw(f"# {key} = {value or f'({spec.unset})'}")
+    return ExitStatus.OK
+
+
+def pair_value(value: str) -> str:
+    return value if value == secrets.HIDDEN else shlex.quote(value)
+
+
+def config_text(value: object) -> str:
+    """A parsed value as deploy.conf would write it: numbers, yes/no, words, NAME=value pairs."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return " ".join(
+            f"{item[0]}={pair_value(item[1])}" if isinstance(item, tuple) else config_text(item)
+            for item in value
+        )
+    return getattr(value, "spec", None) or str(value)
+
+
+def run_unlock(inv: Invocation) -> int:
+    outcomes = inv.everywhere("unlock", lambda run: scripts.unlock(inv.env))
+    for label, outcome in outcomes.items():
+        removed = outcome.values.get("removed") == "yes"
+        holder = outcome.values.get("holder", "")
+        inv.console.result(
+            f"{label}: removed the lock held by {holder}" if removed else f"{label}: no lock"
+        )
+    return ExitStatus.OK
+
+
+def run_monitor(inv: Invocation) -> int:
+    """``monitor ACTION``: ``--json`` counts for status (the global one too), ``-n`` for logs."""
+    command = inv.opts.action
+    if command not in service.MONITOR_COMMANDS:
+        choices = "|".join(service.MONITOR_COMMANDS)
+        raise UsageError(f"monitor: expected one of {choices}, e.g. pushdeploy ENV monitor status")
+    if inv.opts.lines is not None and command != "logs":
+        raise UsageError(f"monitor {command}: -n/--lines is for 'monitor logs'")
+    extra = ["--json"] if inv.opts.json and command == "status" else []
+    extra += ["--lines", str(inv.opts.lines)] if inv.opts.lines is not None else []
+    return monitor(inv, command, extra)
+
+
+def run_reload(inv: Invocation) -> int:
+    return monitor(inv, "reload", [])
+
+
+def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
+    """Run the monitor's own ``command`` on every host, its output passing through."""
+    if not inv.env.app:
+        raise UsageError(
+            f"[{inv.env.name}] has no 'app' key, so there is no monitor",
+            "set app and listen in deploy.conf, then run setup",
+        )
+    script = service.monitor_script(inv.env, command, extra)
+    for label, status in stream(inv, f"monitor {command}", script).items():
+        if status == protocol.MONITOR_NOT_RUNNING:
+            raise RemoteCommandFailed(
+                f"{label}: the monitor is not running",
+                3,
+                "start it with 'pushdeploy ENV monitor start' (or deploy)",
+            )
+        if status:
+            raise RemoteCommandFailed(
+                f"{label}: monitor {command} failed (status {status})", status
+            )
+    return ExitStatus.OK
+
+
+def run_systemd(inv: Invocation) -> int:
+    if not inv.env.app:
+        raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
+    socket: bool = inv.opts.socket
+    try:
+        units = service.units(inv.env, socket=socket)
+        env_file = service.environment_file(inv.env) if socket else None
+        shown = service.environment_file(secrets.redacted(inv.env)) if socket else None
+    except ValueError as exc:
+        raise ConfigError(f"[{inv.env.name}] systemd: {exc}") from None
+    if not inv.opts.install:
+        for name, text in units.items():
+            inv.console.raw(f"# {name}\n{text}")
+        if shown is not None:
+            path, text = shown
+            inv.console.raw(f"# {path} (mode 0600, written by --install; secrets hidden)\n{text}")
+        return ExitStatus.OK
+    steps = service.install_unit_steps(units, env_file)
+    inv.everywhere("systemd --install", lambda run: scripts.wrap(inv.env, run, steps))
+    if not inv.args.dry_run:
+        inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
+    return ExitStatus.OK
+
+
+def run_console(inv: Invocation) -> int:
+    if len(inv.env.hosts) > 1:
+        raise UsageError("console opens one shell: pick a host with -H HOST")
+    session = inv.session("console")
+    token = session.run.token
+    try:
+        label, transport = next(iter(session.transports().items()))
+        said: list[str] = []
+        prepared = transport.run(
+            remote_shell.console_prepare(inv.env, token), lambda stream, line: said.append(line)
+        )
+        if prepared:
+            why = said[-1] if said else f"status {prepared}"
+            raise RemoteCommandFailed(f"{label}: cannot open the console: {why}", prepared)
+        status = transport.interactive(remote_shell.console_command(inv.env, token))
+    finally:
+        session.close()
+    if status:
+        raise RemoteCommandFailed(f"the console shell exited with status {status}", status)
+    return ExitStatus.OK
+
+
+def run_update(inv: Invocation) -> int:
+    """TJ's ``deploy update`` reinstalled the script; pushdeploy is a package: say how."""
+    inv.console.result(UPGRADE)
+    return ExitStatus.OK
+
+
+UPGRADE = (
+    f"pushdeploy {__version__} is a Python package: upgrade it with the tool that installed it,"
+    " e.g. 'pipx upgrade pushdeploy' or 'pip install --upgrade pushdeploy'"
+)
