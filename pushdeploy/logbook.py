@@ -1,0 +1,311 @@
+"""The local log of every run that contacts hosts, kept under the user's state directory; ``log``.
+
+Where: ``$XDG_STATE_HOME/pushdeploy/logs/<env>/`` (``~/.local/state/...`` when XDG_STATE_HOME is
+unset or relative, which the XDG spec ignores), ``<env>`` made filename-safe (``safe_name``);
+directories 0700, files 0600 (logs hold remote output). One file per run, named
+``<UTC %Y%m%dT%H%M%S.%fZ>-<command>.log`` to sort by time; opening one deletes the oldest beyond
+``KEEP`` (nothing not named like a log). First line ``# pushdeploy VERSION ARGV (env ENV)``, then
+a line per event, ``TIME HOST KIND TEXT`` (UTC with milliseconds; ``-`` for the run itself)::
+
+    2026-11-30T07:41:02.123Z web1 step fetch
+    2026-11-30T07:41:04.512Z - result deployed main (3f2a9c1) to 2 hosts in 2.4 s
+
+A text of several lines gives several lines with the same prefix (a server cannot forge one of
+ours); each line is masked (the caller's ``secrets.Masker``), then its terminal controls shown as
+escapes, as the console does. How a run ended is its last ``ENDINGS`` line (an ``error`` starting
+``interrupted``, errors.Interrupted's message, counts as interrupted), else ``unfinished``.
+
+Logging never breaks a run: a state directory it cannot write gives a disabled Logbook (a no-op)
+whose ``problem`` says why; the first failed write (a full disk) disables it too, said once in
+``problem``. Host threads write at once: one lock, each event written and flushed whole.
+``run_log`` is the ``log`` command: the newest ``LISTED`` logs numbered as ``revert N`` counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from pushdeploy import __version__
+from pushdeploy.errors import ConfigError, ExitStatus, UsageError
+
+if TYPE_CHECKING:
+    from pushdeploy.handlers import Invocation
+
+KEEP = 100  # logs kept per environment
+LISTED = 20  # logs `log` lists
+ENV_LIMIT, COMMAND_LIMIT = 64, 40  # characters of a name in a path
+TAIL = 64 * 1024  # bytes read from a log's end to find how it ended
+ENDINGS = {"result": "ok", "error": "failed", "interrupted": "interrupted"}
+UNFINISHED = "unfinished"
+STAMP = "%Y%m%dT%H%M%S.%fZ"
+_LOG_NAME = re.compile(r"(?P<time>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[A-Za-z0-9._-]+)\.log")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+# As console.py: C0 controls but tab, DEL, C1 controls, bidi embeddings, overrides, isolates, marks.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+Clock = Callable[[], datetime]
+Mask = Callable[[str], str]
+utc_now: Clock = partial(datetime.now, UTC)
+
+
+def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the logs of every environment live: ``<XDG state home>/pushdeploy/logs``."""
+    base = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        home = environ.get("HOME", "")
+        home = home if os.path.isabs(home) else os.path.expanduser("~")
+        if not os.path.isabs(home):
+            raise ConfigError("no home directory for the local logs", "set HOME or XDG_STATE_HOME")
+        base = os.path.join(home, ".local", "state")
+    return Path(base) / "pushdeploy" / "logs"
+
+
+def safe_name(text: str, limit: int = ENV_LIMIT) -> str:
+    """``text`` as one file name: ``[A-Za-z0-9._-]`` only, at most ``limit`` long, never ``.``/``..``."""
+    name = _UNSAFE_NAME.sub("_", text)[:limit]
+    return name if name.strip(".") else name.replace(".", "_") or "_"
+
+
+def env_dir(env_name: str, environ: Mapping[str, str] = os.environ) -> Path:
+    return state_dir(environ) / safe_name(env_name)
+
+
+def visible(text: str) -> str:
+    """``text`` with terminal controls (newline too) shown as escapes; tab stays."""
+    return _CONTROLS.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
+    )
+
+
+def timestamp(when: datetime) -> str:
+    """ISO-8601 UTC with milliseconds: ``2026-11-30T07:41:02.123Z``."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@dataclass(eq=False)
+class Logbook:
+    """One run's log file, from ``Logbook.open`` to ``close``.
+
+    ``path`` is None and ``write`` does nothing when logging is disabled; ``problem`` then says
+    why ("" while all is well), for the caller to show as one warning.
+    """
+
+    path: Path | None = None
+    problem: str = ""
+    _file: IO[str] | None = None
+    _mask: Mask = str
+    _clock: Clock = utc_now
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def disabled(cls, problem: str = "") -> Logbook:
+        return cls(problem=problem)
+
+    @classmethod
+    def open(
+        cls,
+        env_name: str,
+        command: str,
+        argv: list[str],
+        *,
+        mask: Mask,
+        environ: Mapping[str, str] = os.environ,
+        clock: Clock = utc_now,
+    ) -> Logbook:
+        """A new log for a run of ``command`` on ``env_name``, its header written; the oldest
+        logs beyond ``KEEP`` deleted. Never raises: a disabled Logbook says what went wrong."""
+        try:
+            folder = env_dir(env_name, environ)
+            _private_dirs(folder)
+            path, file = _create(folder, safe_name(command, COMMAND_LIMIT), clock())
+        except ConfigError as exc:
+            return cls.disabled(f"no local log: {exc.message}")
+        except OSError as exc:
+            return cls.disabled(f"no local log: cannot write in {folder}: {exc.strerror or exc}")
+        _prune(folder, KEEP)
+        book = cls(path, "", file, mask, clock)
+        words = " ".join(filter(None, [__version__, shlex.join(argv), f"(env {env_name})"]))
+        with book._lock:
+            book._emit(visible(mask(f"# pushdeploy {words}")) + "\n")
+        return book
+
+    def write(self, host: str, kind: str, text: str) -> None:
+        """One event: a line per line of ``text``, each ``TIME HOST KIND TEXT``, masked, escaped."""
+        with self._lock:
+            prefix = f"{timestamp(self._clock())} {_word(host) or '-'} {_word(kind)}"
+            lines = text.removesuffix("\n").split("\n")
+            block = "".join(
+                visible(self._mask(f"{prefix} {line}" if line else prefix)) + "\n" for line in lines
+            )
+            self._emit(block)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _emit(self, block: str) -> None:
+        """Write and flush ``block`` (the lock held); the first failure disables the log."""
+        if self._file is None:
+            return
+        try:
+            self._file.write(block)
+            self._file.flush()
+        except (OSError, ValueError) as exc:
+            self.problem = f"the local log {self.path} stopped at a write error: {exc}"
+            self._drop()
+
+    def _drop(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # every event was flushed already
+                file.close()
+
+
+def _word(text: str) -> str:
+    return "_".join(text.split())
+
+
+def _private_dirs(folder: Path) -> None:
+    """``folder`` and every missing parent made 0700; pushdeploy's own three levels set 0700."""
+    missing = [folder, *(p for p in folder.parents)]
+    missing = missing[: next((i for i, p in enumerate(missing) if p.is_dir()), len(missing))]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    for directory in (folder.parents[1], folder.parents[0], folder):
+        os.chmod(directory, 0o700)
+
+
+def _create(folder: Path, command: str, when: datetime) -> tuple[Path, IO[str]]:
+    """A new file, 0600, never one that exists (the next microsecond is tried instead)."""
+    when = when.astimezone(UTC)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for attempt in range(1000):
+        path = folder / f"{(when + timedelta(microseconds=attempt)).strftime(STAMP)}-{command}.log"
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o600)  # whatever the umask
+        return path, open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n")
+    raise FileExistsError(f"{folder}: no free log name near {when.strftime(STAMP)}")
+
+
+def _log_names(folder: Path) -> list[str]:
+    """The log files in ``folder``, oldest first; none when there is no such directory."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        return sorted(name for name in os.listdir(folder) if _LOG_NAME.fullmatch(name))
+    return []
+
+
+def log_paths(env_name: str, environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """Every log of ``env_name``, oldest first."""
+    folder = env_dir(env_name, environ)
+    try:
+        return [folder / name for name in _log_names(folder)]
+    except OSError as exc:
+        raise ConfigError(f"cannot read the local logs in {folder}: {exc.strerror}") from None
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete the oldest logs beyond ``keep``; one that cannot be deleted waits for the next run."""
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = _log_names(folder)
+    for name in names[: max(len(names) - keep, 0)]:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    path: Path
+    time: datetime  # when the run started (UTC)
+    command: str
+    result: str  # ok, failed, interrupted or unfinished
+
+
+def ending(path: Path) -> str:
+    """How the run logged in ``path`` ended, from its last result/error/interrupted line."""
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(size - TAIL, 0))
+            tail = file.read().decode("utf-8", "replace")
+    except OSError:
+        return UNFINISHED
+    for line in reversed(tail.split("\n")):
+        parts = line.split(" ", 3)
+        if len(parts) > 2 and not line.startswith("#") and parts[2] in ENDINGS:
+            text = parts[3] if len(parts) > 3 else ""
+            interrupted = parts[2] == "error" and text.startswith("interrupted")
+            return "interrupted" if interrupted else ENDINGS[parts[2]]
+    return UNFINISHED
+
+
+def recent(
+    env_name: str, environ: Mapping[str, str] = os.environ, *, limit: int = KEEP
+) -> list[LogSummary]:
+    """The newest ``limit`` logs of ``env_name``, oldest first."""
+    summaries = []
+    for path in log_paths(env_name, environ)[-limit:] if limit > 0 else []:
+        match = _LOG_NAME.fullmatch(path.name)
+        assert match is not None  # log_paths keeps only these
+        started = datetime.strptime(match["time"], STAMP).replace(tzinfo=UTC)
+        summaries.append(LogSummary(path, started, match["command"], ending(path)))
+    return summaries
+
+
+def run_log(inv: Invocation) -> int:
+    """``pushdeploy ENV log``: the recent logs; ``pushdeploy ENV log N``: log N in full."""
+    name = inv.env.name
+    wanted = requested(inv)
+    if wanted is None:
+        return show_list(inv, recent(name, limit=LISTED))
+    logs = log_paths(name)
+    if wanted > len(logs):
+        count = "is 1 log" if len(logs) == 1 else f"are {len(logs)} logs"
+        hint = f"there {count} (1 is the latest); 'pushdeploy ENV log' lists them"
+        hint = hint if logs else f"no logs yet: they are written to {env_dir(name)}"
+        raise UsageError(f"log {wanted}: there is no log {wanted} for {name}", hint)
+    try:
+        inv.console.raw(logs[-wanted].read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise ConfigError(f"log {wanted}: cannot read {logs[-wanted]}: {exc.strerror}") from None
+    return ExitStatus.OK
+
+
+def requested(inv: Invocation) -> int | None:
+    """The N of ``log N`` (None: list them); the command's parser checked it (commands.py)."""
+    n: int | None = inv.opts.n
+    return n
+
+
+def show_list(inv: Invocation, logs: list[LogSummary]) -> int:
+    rows = [
+        {"number": len(logs) - i, "time": log.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        | {"command": log.command, "result": log.result, "path": str(log.path)}
+        for i, log in enumerate(logs)
+    ]
+    if inv.args.json:
+        inv.console.data(rows)
+    elif not logs:
+        folder = env_dir(inv.env.name)
+        inv.console.result(f"no logs yet for {inv.env.name} (they are written to {folder})")
+    else:
+        columns = ["#", "time", "command", "result", "path"]
+        table = [[str(row[c]) for c in ["number", *columns[1:]]] for row in rows]
+        for cells, log in zip(table, logs, strict=True):
+            cells[1] = log.time.strftime("%Y-%m-%d %H:%M:%S UTC")
+        inv.console.table(columns, table)
+    return ExitStatus.OK
