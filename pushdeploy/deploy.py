@@ -50,8 +50,12 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
     elif outcome.status == protocol.EXIT_NO_REF:
         known = outcome.lines.get("refs", [])
         error = Refused(f"{label}: {what}", near_refs(outcome.values.get("ref", ""), known))
+    elif outcome.status == LOST and not outcome.steps and isinstance(outcome.lost, PushdeployError):
+        error = outcome.lost  # never connected: the transport's own error, hint and all
+        if not error.message.startswith(f"{label}: "):
+            error.message = f"{label}: {error.message}"
     elif outcome.status == LOST:
-        error = ConnectionError(f"{label}: {what}")
+        error = ConnectionError(what if what.startswith(f"{label}: ") else f"{label}: {what}")
     elif outcome.status == protocol.EXIT_SWITCHED_BACK:
         error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
     elif outcome.status == protocol.KILLED:

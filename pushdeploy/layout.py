@@ -9,7 +9,7 @@
                         both made before a switch and gone once it is checked
     path/shared/        linked into releases; logs/ and pids/ made by setup
     path/.deploys       the history (see history.py)
-    path/.pushdeploy/   lock, monitor and pushdeploy's own state
+    path/.pushdeploy/   lock, monitor and pushdeploy's own state; runs/ID.log: each deploy's log
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ class Layout:
     @property
     def state(self) -> str:
         return f"{self.root}/.pushdeploy"
+
+    @property
+    def run_logs(self) -> str:
+        """Each deploy's own log on the server, ``ID.log``, kept as long as its release."""
+        return f"{self.state}/runs"
 
     @property
     def lock(self) -> str:

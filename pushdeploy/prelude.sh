@@ -95,8 +95,8 @@ wait_for() {
 # once the client is gone, swallow it (never fail the writer). Without awk: plain, on stderr.
 relay() {
   if command -v awk >/dev/null; then
-    awk -v log="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
-      if (log != "") { print "out " $0 >>log; fflush(log) } }' 2>/dev/null || exec cat >/dev/null
+    awk -v runlog="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
+      if (runlog != "") { print "out " $0 >>runlog; fflush(runlog) } }' 2>/dev/null || exec cat >/dev/null
   else
     cat >&2 2>/dev/null || exec cat >/dev/null
   fi
@@ -149,7 +149,8 @@ lock_take() {
       exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
       guard &
       GUARD=$!
-      RUNLOG="$L/$LOCK_LOG"
+      # The log may hold what hooks print (secrets too): for this user only.
+      if (umask 077 && : >"$L/$LOCK_LOG") 2>/dev/null; then RUNLOG="$L/$LOCK_LOG"; fi
       return 0
     fi
     rm -rf -- "$new"
@@ -180,7 +181,7 @@ drop_building() {
   local id
   id=$(head -n 1 -- "$1/$LOCK_BUILDING" 2>/dev/null)
   valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ] || return 1
-  rm -rf -- "${RELEASES:?}/$id" "${RELEASES:?}/$id.log"
+  rm -rf -- "${RELEASES:?}/$id" "${RUN_LOGS:?}/$id.log"
 }
 stale_cleanup() {
   if drop_building "$1"; then warn "removed the release the stale lock's holder had half-built"; fi
@@ -287,8 +288,11 @@ build_release() {
     rm -f -- "$L/$LOCK_BUILDING"  # not ours to remove
     fail release "cannot create $R (exists already?)"
   fi
-  # This run's log goes beside the release, and lives and goes with it (prune, clean-up).
-  if mv -- "$RUNLOG" "$R.log" 2>/dev/null || : >"$R.log" 2>/dev/null; then RUNLOG="$R.log"; fi
+  # This run's log now belongs to the release: it lives and goes with it (prune, clean-up).
+  if [ -n "$RUNLOG" ] && (umask 077 && mkdir -p -- "$RUN_LOGS") 2>/dev/null &&
+    mv -- "$RUNLOG" "$RUN_LOGS/$1.log" 2>/dev/null; then
+    RUNLOG="$RUN_LOGS/$1.log"
+  fi
   bg extract "$R" "$2" || fail release "git archive of $2 failed"
   [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
@@ -442,6 +446,10 @@ prune() {
     done |
     head -n -"$KEEP_RELEASES" | while IFS= read -r old; do
       if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
-      rm -rf -- "${RELEASES:?}/$old" "${RELEASES:?}/$old.log" || warn "could not remove old release $old"
+      rm -rf -- "${RELEASES:?}/$old" || warn "could not remove old release $old"
     done
+  for old in "$RUN_LOGS"/*.log; do  # the logs of releases gone
+    old=${old##*/} && old=${old%.log}
+    if valid_id "$old" && [ ! -d "$RELEASES/$old" ]; then rm -f -- "$RUN_LOGS/$old.log"; fi
+  done
 }

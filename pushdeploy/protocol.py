@@ -116,6 +116,7 @@ class Outcome:
     # caller: this module stays pure); report.HostReport turns them into durations.
     started: float = 0.0
     ended: float = 0.0
+    lost: Exception | None = None  # status LOST: the transport's error (errors.ConnectionError)
     step_times: list[float] = field(default_factory=list)
 
     @property

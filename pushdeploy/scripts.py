@@ -28,7 +28,7 @@ q = shlex.quote
 # from it, and prelude.sh and the bodies use only those names (a test holds them to it).
 SHELL_LAYOUT = Layout("$P")
 PATH_NAMES = {"REPO_DIR": "repo", "RELEASES": "releases", "CURRENT": "current", "SHARED": "shared"}
-PATH_NAMES |= {"DEPLOYS": "deploys", "STATE": "state", "L": "lock"}
+PATH_NAMES |= {"DEPLOYS": "deploys", "STATE": "state", "L": "lock", "RUN_LOGS": "run_logs"}
 PATH_NAMES |= {"NEXT_CURRENT": "next_current", "BACK_CURRENT": "back_current"}
 
 

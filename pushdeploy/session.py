@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pushdeploy import lock, protocol, scripts
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
-from pushdeploy.errors import Interrupted, PushdeployError
+from pushdeploy.errors import ConnectionError, Interrupted
 from pushdeploy.hosts import Host
 from pushdeploy.protocol import LOST, RUNNING, Outcome
 from pushdeploy.release import now
@@ -142,9 +142,9 @@ class Session:
                 transport = self.transport(label)
                 status = transport.run(scripts_by_host[label], on_line, control=controls[label])
                 outcome.status = status
-            except PushdeployError as exc:  # could not connect, or the connection dropped
+            except ConnectionError as exc:  # could not connect, or the connection dropped
                 outcome.status, outcome.failed_step = LOST, "connection"
-                outcome.failure = exc.message
+                outcome.failure, outcome.lost = exc.message, exc
                 self.drop(label)
             finally:
                 slot.release()

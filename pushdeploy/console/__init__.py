@@ -224,7 +224,6 @@ class Console:
 
     # results (stdout)
     def result(self, text: str) -> None:
-        self.record("", "note", text)
         with self._lock:
             self._stdout().print(self._text(text))
 

@@ -34,7 +34,8 @@ def test_deploy_makes_a_release_live_and_logs_it(ready_project: Project) -> None
     sha = p.origin.sha("main")
     assert p.live == "v1"
     assert p.live_release.endswith("-" + sha[:7])
-    assert f"deployed main ({sha[:7]}) as {p.live_release}" in result.stdout
+    assert result.stdout.startswith(f"deployed main ({sha[:7]}) to 1 host in ")
+    assert f"✓ ok {p.live_release}" in result.stderr
     line = p.history()[-1]
     assert [line[0], line[2], line[3], line[5], line[6]] == [
         sha,
@@ -89,7 +90,8 @@ def test_a_misspelled_ref_is_refused_with_a_did_you_mean(ready_project: Project)
     p = ready_project
     p.origin.branch("feature/login")
     p.origin.tag("v1.2.0")
-    assert p.run("app", "feature/logn").stderr.endswith("hint: did you mean 'feature/login'?\n")
+    *_, hint, log = p.run("app", "feature/logn").stderr.splitlines()
+    assert (hint, log.startswith("log: ")) == ("hint: did you mean 'feature/login'?", True)
     assert "did you mean 'v1.2.0'?" in p.run("app", "v1.2.O").stderr
     assert "did you mean 'main'?" in p.run("app", "origin/mian").stderr
 
@@ -317,7 +319,9 @@ def test_a_deploy_leaves_no_temporary_lock_or_link_behind(ready_project: Project
     p = ready_project
     p.ok("app")
     p.deploy_new("v2", "app")
-    assert sorted(x.name for x in (p.root / ".pushdeploy").iterdir()) == []
+    assert sorted(x.name for x in (p.root / ".pushdeploy").iterdir()) == ["runs"]
+    runs = sorted(x.name for x in (p.root / ".pushdeploy/runs").iterdir())
+    assert runs == sorted(f"{r}.log" for r in p.releases())  # the deploys' own logs only
     assert not [x.name for x in p.root.iterdir() if x.name.startswith(".current")]
 
 

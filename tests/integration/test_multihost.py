@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import os
 import shutil
 from pathlib import Path
@@ -45,7 +47,9 @@ def test_every_host_gets_the_same_release(pair: Pair) -> None:
     result = pair.project.ok("app")
     assert pair.live(0) == pair.live(1)
     assert pair.version(0) == pair.version(1) == "v1"
-    assert "to " in result.stdout and ", " in result.stdout.split(" to ")[1]
+    assert re.fullmatch(r"deployed main \([0-9a-f]{7}\) to 2 hosts in \d+\.\d s\n", result.stdout)
+    lines = result.stderr.splitlines()  # not a terminal: one line per step, then each result
+    assert [line.split()[1:3] for line in lines if "✓" in line] == [["✓", "ok"]] * 2
 
 
 def test_exec_gives_every_host_the_same_piped_input(pair: Pair) -> None:

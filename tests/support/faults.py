@@ -38,7 +38,8 @@ SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class CliProcess:
-    """``python -m pushdeploy ARGV`` in the background, its stdout and stderr read as one stream.
+    """``python -m pushdeploy -v ARGV`` in the background, its stdout and stderr read as one
+    stream (``-v``: each step's ``host › step`` line comes as it begins, which the waits need).
 
     Lifecycle: started at once; ``close`` kills it if it still runs and reaps it (always call it).
     """
@@ -49,7 +50,7 @@ class CliProcess:
             filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pushdeploy", *map(str, argv)],
+            [sys.executable, "-m", "pushdeploy", "-v", *map(str, argv)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -428,6 +428,7 @@ def test_the_header_names_every_path_under_the_root_from_the_layout(nasty: Envir
     expected = (
         f'REPO_DIR="{shell.repo}" RELEASES="{shell.releases}" CURRENT="{shell.current}" '
         f'SHARED="{shell.shared}" DEPLOYS="{shell.deploys}" STATE="{shell.state}" L="{shell.lock}" '
+        f'RUN_LOGS="{shell.run_logs}" '
         f'NEXT_CURRENT="{shell.next_current}" BACK_CURRENT="{shell.back_current}"'
     )
     assert header_line == expected
