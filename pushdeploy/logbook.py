@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING
 
 from pushdeploy import __version__
 from pushdeploy.errors import ConfigError, ExitStatus, UsageError
+from pushdeploy.terminal import visible
 
 if TYPE_CHECKING:
     from pushdeploy.handlers import Invocation
@@ -50,8 +51,6 @@ UNFINISHED = "unfinished"
 STAMP = "%Y%m%dT%H%M%S.%fZ"
 _LOG_NAME = re.compile(r"(?P<time>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[A-Za-z0-9._-]+)\.log")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-# As console.py: C0 controls but tab, DEL, C1 controls, bidi embeddings, overrides, isolates, marks.
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 Clock = Callable[[], datetime]
 Mask = Callable[[str], str]
@@ -78,13 +77,6 @@ def safe_name(text: str, limit: int = ENV_LIMIT) -> str:
 
 def env_dir(env_name: str, environ: Mapping[str, str] = os.environ) -> Path:
     return state_dir(environ) / safe_name(env_name)
-
-
-def visible(text: str) -> str:
-    """``text`` with terminal controls (newline too) shown as escapes; tab stays."""
-    return _CONTROLS.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
-    )
 
 
 def timestamp(when: datetime) -> str:

@@ -1,56 +1,27 @@
-"""Relaying a local terminal to a remote interactive channel (``pushdeploy ENV console``).
+"""What text may reach a terminal: control characters shown as visible escapes.
 
-The channel is duck-typed (recv, send, recv_ready, exit_status_ready, recv_exit_status, fileno,
-resize_pty), so this module does not import paramiko. With a TTY on stdin the local terminal is put
-in raw mode for the session and restored afterwards; without one, stdin is forwarded as it comes.
+Text read from a server (history fields, hook output, step names, failure messages) is untrusted:
+a planted ``\\x1b]...`` or a bidi override could rewrite the user's terminal or hide text. The
+console shows it, and the local log writes it, through ``visible``. Standard library only, so the
+log needs no rich.
 """
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import sys
-import termios
-import tty
-from typing import Any
+import re
+
+# C0 controls but tab (newline too unless kept), DEL, C1 controls, and the bidi embeddings,
+# overrides, isolates and marks (Trojan Source, CVE-2021-42574).
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\n{_CONTROLS}]")
+_UNSAFE_BUT_NEWLINE = re.compile(f"[{_CONTROLS}]")
 
 
-def relay(channel: Any) -> int:
-    stdin_fd = sys.stdin.fileno()
-    is_tty = os.isatty(stdin_fd)
-    saved = termios.tcgetattr(stdin_fd) if is_tty else None
-    previous_handler = None
-    if is_tty:
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-        def resize(*_: object) -> None:
-            size = os.get_terminal_size()
-            channel.resize_pty(width=size.columns, height=size.lines)
 
-        previous_handler = signal.signal(signal.SIGWINCH, resize)
-        tty.setraw(stdin_fd)
-    stdin_open = True
-    try:
-        while True:
-            watched = [channel, stdin_fd] if stdin_open else [channel]
-            ready, _, _ = select.select(watched, [], [], 1.0)
-            if channel in ready or channel.recv_ready():
-                data = channel.recv(65536)
-                if not data and channel.exit_status_ready():
-                    break
-                os.write(sys.stdout.fileno(), data)
-            if stdin_fd in ready:
-                data = os.read(stdin_fd, 4096)
-                if data:
-                    channel.send(data)
-                else:
-                    stdin_open = False
-                    channel.shutdown_write()
-            if channel.exit_status_ready() and not channel.recv_ready():
-                break
-        return int(channel.recv_exit_status())
-    finally:
-        if saved is not None:
-            termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        if previous_handler is not None:
-            signal.signal(signal.SIGWINCH, previous_handler)
+def visible(text: str, *, newlines: bool = False) -> str:
+    """``text`` with terminal controls shown as escapes (``\\x1b``, ``\\u202e``); tab stays."""
+    return (_UNSAFE_BUT_NEWLINE if newlines else _UNSAFE).sub(_escape_char, text)
