@@ -242,7 +242,7 @@ def show(env: Environment, outcomes: dict[str, Outcome], console: Console) -> in
     if fresh:
         raise DeployFailed(
             f"doctor: {', '.join(fresh)}: not set up yet; everything else a deploy needs is there",
-            f"run 'pushdeploy {env.name} setup', then deploy",
+            "run 'pushdeploy ENV setup', then deploy",
         )
     if not console.json_output:
         console.result(f"ready to deploy [{env.name}] to {', '.join(reports)}")

@@ -220,7 +220,8 @@ def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
             "set app and listen in deploy.conf, then run setup",
         )
     script = service.monitor_script(inv.env, command, extra)
-    for label, status in stream(inv, f"monitor {command}", script).items():
+    printed: set[str] = set()
+    for label, status in stream(inv, f"monitor {command}", script, printed=printed).items():
         if status == protocol.MONITOR_NOT_RUNNING:
             raise RemoteCommandFailed(
                 f"{label}: the monitor is not running",
@@ -229,7 +230,9 @@ def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
             )
         if status:
             raise RemoteCommandFailed(
-                f"{label}: monitor {command} failed (status {status})", status
+                f"{label}: monitor {command} failed (status {status})",
+                status,
+                output=label in printed,
             )
     return ExitStatus.OK
 

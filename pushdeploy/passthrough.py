@@ -95,7 +95,7 @@ def run_exec(inv: Invocation) -> DeployReport:
     started = time.monotonic()
     statuses = stream(inv, "exec", script, inv.stdin, printed=printed, keep_going=True, kept=kept)
     command = shlex.join(words)
-    report = reported(inv, statuses, kept or {}, time.monotonic() - started)
+    report = reported(inv, statuses, kept, time.monotonic() - started)
     if len(statuses) > 1 and kept is None:
         for label, status in statuses.items():
             inv.console.info(f"{label}: " + (f"exit status {status}" if status else "ok"))
@@ -116,7 +116,10 @@ def run_exec(inv: Invocation) -> DeployReport:
 
 
 def reported(
-    inv: Invocation, statuses: dict[str, int], kept: dict[str, dict[str, list[str]]], took: float
+    inv: Invocation,
+    statuses: dict[str, int],
+    kept: dict[str, dict[str, list[str]]] | None,
+    took: float,
 ) -> DeployReport:
     """exec's report: each host's exit status, its last lines, and (``--json``) all of them."""
     hosts = [
@@ -125,10 +128,13 @@ def reported(
             "ok" if status == 0 else "failed",
             status,
             seconds=0.0,
-            output=tuple(kept.get(label, {}).get("stdout", [])[-TAIL:]),
+            output=tuple((kept or {}).get(label, {}).get("stdout", [])[-TAIL:]),
         )
         for label, status in statuses.items()
     ]
-    return DeployReport.of(
-        "exec", inv.env.name, hosts, seconds=round(took, 3), host_extra=dict(kept)
-    )
+    # With --json every host carries both lists, empty when it printed nothing.
+    each = {
+        label: (kept or {}).get(label, {"stdout": [], "stderr": []})
+        for label in (statuses if kept is not None else [])
+    }
+    return DeployReport.of("exec", inv.env.name, hosts, seconds=round(took, 3), host_extra=each)

@@ -99,7 +99,7 @@ class Rollout:
         if self._early():
             return self._stop()
         try:
-            words = self.decide(dict(self.arrived))
+            words = self.decide({label: self.arrived[label] for label in hosts})  # config order
         except PushdeployError as exc:
             self.error = exc
             return self._stop()

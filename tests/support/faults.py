@@ -39,7 +39,7 @@ SHA = re.compile(r"[0-9a-f]{40}")
 
 class CliProcess:
     """``python -m pushdeploy -v ARGV`` in the background, its stdout and stderr read as one
-    stream (``-v``: each step's ``host › step`` line comes as it begins, which the waits need).
+    stream (``-v``: each step's step line comes as it begins, which the waits need).
 
     Lifecycle: started at once; ``close`` kills it if it still runs and reaps it (always call it).
     """

@@ -119,5 +119,5 @@ def test_a_host_not_set_up_exits_6_naming_the_setup_command() -> None:
     status, _ = show(ENV, outcome(setup="no"))
     assert status == (
         "6: doctor: app1: not set up yet; everything else a deploy needs is there"
-        " / run 'pushdeploy production setup', then deploy"
+        " / run 'pushdeploy ENV setup', then deploy"
     )

@@ -44,7 +44,10 @@ def namespace(*argv: str) -> argparse.Namespace:
 def test_the_command_line_is_read_back_as_the_user_typed_it(
     argv: tuple[str, ...], command: str, prefix: str
 ) -> None:
-    assert errors.command_line(namespace(*argv), commands.NAMES, commands.ALIASES) == (command, prefix)
+    assert errors.command_line(namespace(*argv), commands.NAMES, commands.ALIASES) == (
+        command,
+        prefix,
+    )
 
 
 def test_without_env_nothing_is_substituted() -> None:

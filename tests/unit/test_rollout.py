@@ -73,7 +73,7 @@ def test_batches_cut_the_hosts_in_config_order(
 
 
 def test_without_batch_every_host_goes_at_once() -> None:
-    assert [["a", "b", "c"]] == batches(["a", "b", "c"], None)
+    assert batches(["a", "b", "c"], None) == [["a", "b", "c"]]
 
 
 def test_a_fleet_deploy_reports_every_host_live_on_one_release(tmp_path: Path) -> None:
