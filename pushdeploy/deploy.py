@@ -153,10 +153,14 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
             quiet=True,
         )
     # The first host's own failure says why; hosts stopped at the barrier only followed it.
+    report = reported(session, "deploy", outcomes, live)
+    for host in report.hosts:
+        if host.result == "rolled-back":  # its line said ok: now it says where it is
+            session.console.host_done(host)
     error = first_failure(broken, rollout)
     if live and not isinstance(error, DeployReverted):
         error = DeployReverted(error.message + "; the hosts that went live were rolled back")
-    error.report = reported(session, "deploy", outcomes, live)
+    error.report = report
     raise error
 
 

@@ -60,6 +60,9 @@ on_signal() {
   trap '' TERM INT HUP PIPE
   kill -TERM 0 2>/dev/null
   if [ -e "$L/$LOCK_CLIENT_GONE" ]; then set -- "the client going away"; fi
+  if [ "$PHASE" = build ] && [ "$(head -c 10 -- "$L/$LOCK_CLIENT_GONE" 2>/dev/null)" = stop ]; then
+    fail stopped "another host failed, so this one stopped before going live; nothing live changed" "$EXIT_ABORTED"
+  fi
   case $PHASE in
     live) back interrupted "stopped by $1 after going live" ;;
     done) fail interrupted "stopped by $1 after the release went live and passed its checks" "$EXIT_ABORTED" ;;
@@ -208,7 +211,8 @@ migrate_release() {
 }
 # guard: the lock holder's helper, in the background. Each second: if the script died without
 # cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
-# script; a line from the client is passed on to the script (await_word). Every 20 s: refresh the
+# script; a line from the client is passed on to the script (await_word), but "stop" (another
+# host failed) stops the script at once, as the end of the input does, and says why. Every 20 s: refresh the
 # lock. It starts no process (it waits with `read -t`).
 guard() {
   local open=1 nap line refresh=$((SECONDS + 20))
@@ -219,7 +223,13 @@ guard() {
   while kill -0 "$MAIN" 2>/dev/null; do
     if [ "$open" = 1 ]; then
       if read -r -t 1 -u 3 line; then
-        printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
+        if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
+          open=0
+          printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"
+          kill -TERM 0
+        else
+          printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
+        fi
       elif [ $? -le 128 ]; then  # end of input, not a time-out
         open=0
         if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi

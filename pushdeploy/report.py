@@ -78,7 +78,8 @@ class HostReport:
             live=values.get("live", ""),
             steps=step_times(outcome),
             seconds=round(max(0.0, outcome.ended - outcome.started), 3) if outcome.ended else 0.0,
-            failed_step=outcome.failed_step or "",
+            # A host stopped because another failed (or an interrupt) failed no step of its own.
+            failed_step="" if result_of(outcome) == "stopped" else outcome.failed_step or "",
             failure=outcome.failure or "",
             warnings=tuple(outcome.warnings),
             output=tuple(outcome.tail(TAIL)),

@@ -143,9 +143,11 @@ class Rollout:
                 self.changed.wait(0.2)
 
     def _stop(self) -> None:
-        """End the input of every host not told to go: each stops and cleans up."""
+        """Stop every host not told to go ("stop", then the end of its input): each stops at
+        once, says another host failed, and cleans up."""
         with self.changed:
             self.stopped = True
         for label, control in self.controls.items():
             if label not in self.sent:
+                control.send(b"stop\n")  # why, first: the guard says "another host failed"
                 control.end()

@@ -128,7 +128,8 @@ class Session:
                 outcome.add(marker, self.clock())
                 said = f"{marker.key} {marker.text}" if marker.key else marker.text
                 self.console.record(label, marker.kind, said)
-                self.show(label, marker, outcome)
+                if not quiet:
+                    self.show(label, marker, outcome)
                 if rollout and marker.kind == "value":
                     if marker.key in ARRIVALS:
                         slot.release()

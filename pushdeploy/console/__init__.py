@@ -48,6 +48,11 @@ def aligned(rows: list[list[str]]) -> list[list[str]]:
     return [[pad(cell, widths[i]) for i, cell in enumerate(row)] for row in rows]
 
 
+def serving(host: HostReport) -> str:
+    """The release a host serves once the command is over: the new one, or what was live."""
+    return (host.live or host.release if host.ok else host.previous) or "-"
+
+
 class Console:
     """Progress and errors on ``stderr``, results on ``stdout``, as verbosity and --json say."""
 
@@ -150,7 +155,7 @@ class Console:
         """Host, release, result and time of each host: aligned, never cut (stderr)."""
         header = ["host", "release", "result", "time"]
         rows = [
-            [h.host, h.live or h.release or "-", f"{mark(h.result)} {h.result}", seconds(h.seconds)]
+            [h.host, serving(h), f"{mark(h.result)} {h.result}", seconds(h.seconds)]
             for h in report.hosts
         ]
         cells = aligned([[self._shown(c) for c in row] for row in [header, *rows]])

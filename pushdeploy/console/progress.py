@@ -62,6 +62,8 @@ def seconds(value: float) -> str:
 def ending(report: HostReport) -> str:
     """How a host ended, in words: ``ok RELEASE``, ``failed at build: why``, ``stopped``."""
     words = report.result
+    if report.result == "stopped":  # another host failed, or an interrupt: the reason is enough
+        return f"stopped: {report.failure.removeprefix('stopped ')}" if report.failure else words
     if report.result in {"ok", "rolled-back"} and (report.live or report.release):
         words += f" {report.live or report.release}"
     if report.failed_step:
@@ -174,10 +176,10 @@ class Progress:
                 for r in self.rows.values()
             ]
         table = Table.grid(padding=(0, 1))
-        table.add_column(no_wrap=True)  # host
+        table.add_column(no_wrap=True, min_width=self.width)  # host, never cut
         table.add_column(no_wrap=True, width=1)  # spinner or glyph
         table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)  # step or result
-        table.add_column(no_wrap=True, justify="right")  # elapsed
+        table.add_column(no_wrap=True, justify="right", min_width=8)  # elapsed
         for host, step, report, took, first in rows:
             name = Text(self.shown(host), style="bold")
             took_text = Text(f"{took:.1f} s", style="dim") if first is not None else Text("")

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import Result, run_cli
+from tests.support.fleet import Fleet
 from tests.support.gitrepo import Origin
+from tests.support.sshd import SSHServer, find_sshd
 
 
 class Project:
@@ -111,3 +113,58 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
     ).stdout
+
+
+# --- More servers for fleets (tests/support/fleet.py) ---------------------------------------
+MORE_SERVERS = pytest.StashKey[list[SSHServer]]()
+
+
+@pytest.fixture
+def more_sshds(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[int], list[SSHServer]]]:
+    """Start ``n`` more OpenSSH servers of this test's own (each ready on its banner within its
+    bounded start, as ``fresh_sshd``), all stopped after the test; their logs are shown when it
+    fails."""
+    started = request.node.stash.setdefault(MORE_SERVERS, [])
+
+    def start(n: int) -> list[SSHServer]:
+        if find_sshd() is None:
+            pytest.skip("OpenSSH server not installed (no /usr/sbin/sshd)")
+        servers = []
+        for _ in range(n):
+            server = SSHServer(tmp_path_factory.mktemp("more-sshd"))
+            started.append(server)  # stopped below even if it never answers
+            servers.append(server.start())
+        return servers
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test that started ``more_sshds`` gets each one's log (they are its own)."""
+    report = yield
+    if report.failed:
+        for number, server in enumerate(item.stash.get(MORE_SERVERS, []), start=1):
+            lines = server.log().splitlines()[-200:]
+            report.sections.append(
+                (f"more_sshds[{number}] log: {server.log_path}", "\n".join(lines) or "(empty)")
+            )
+    return report
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, fresh_sshd: SSHServer, more_sshds: Callable[[int], list[SSHServer]]
+) -> Fleet:
+    """Three real servers as one environment ``[app]``, set up; see tests/support/fleet.py."""
+    fleet = Fleet(tmp_path, [fresh_sshd, *more_sshds(2)], Project)
+    fleet.project.ok("app", "setup")
+    return fleet

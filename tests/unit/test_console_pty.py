@@ -78,7 +78,7 @@ def test_the_failing_hosts_output_comes_before_the_summary_table() -> None:
     rows = text[summary.start() :].splitlines()[1:4]
     expected = [
         ["web1.example.com", "20261130T074102Z-3f2a9c1", "✓", "ok", "2.40", "s"],
-        ["web2.example.com", "20261130T074102Z-3f2a9c1", "✗", "failed", "1.90", "s"],
+        ["web2.example.com", "-", "✗", "failed", "1.90", "s"],  # nothing was live before
         ["db.example.com", "-", "–", "stopped", "1.10", "s"],
     ]
     assert expected == [row.split() for row in rows]

@@ -144,7 +144,7 @@ def test_a_failing_slice_puts_back_the_slices_before_and_never_tells_the_next_to
         7,
         {"web1": "rolled-back", "web2": "switched-back", "web3": "stopped", "web4": "stopped"},
     )
-    assert [h.words for h in fake.hosts.values()] == [["go"], ["go"], [], []]
+    assert [h.words for h in fake.hosts.values()] == [["go"], ["go"], ["stop"], ["stop"]]
     assert lives(fake) == dict.fromkeys(fake.hosts, OLD)
 
 
@@ -229,7 +229,7 @@ def test_hosts_that_resolve_different_commits_never_go_live(
     assert result.error_lines[0].startswith(
         "pushdeploy: error: the hosts resolved the ref to different commits ("
     )
-    assert [h.words for h in fake.hosts.values()] == [[], [], []]
+    assert [h.words for h in fake.hosts.values()] == [["stop"]] * 3
     assert lives(fake) == dict.fromkeys(FLEET, OLD)
 
 
@@ -272,7 +272,7 @@ def test_revert_is_refused_when_a_host_has_nothing_earlier_and_nobody_switches(
         ["pushdeploy: error: web2: cannot revert 1: the history holds 0 earlier good releases"],
     )
     assert lives(fake) == dict.fromkeys(fake.hosts, OLD)
-    assert [h.words for h in fake.hosts.values()] == [[], []]
+    assert [h.words for h in fake.hosts.values()] == [["stop"]] * 2
 
 
 def test_a_revert_that_fails_its_test_is_switched_back(

@@ -123,7 +123,7 @@ def test_hosts_that_resolve_different_commits_never_go_live(tmp_path: Path) -> N
         deploy.deploy(session(tmp_path, fake), "main")
     assert "resolved the ref to different commits" in caught.value.message
     assert lives(fake) == dict.fromkeys(fake.hosts, OLD)
-    assert all(h.words == [] for h in fake.hosts.values())
+    assert all(h.words == ["stop"] for h in fake.hosts.values())  # none told to go
 
 
 def test_a_connection_lost_mid_activate_rolls_the_fleet_back(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_a_failing_batch_stops_the_next_and_rolls_back_the_ones_before(tmp_path:
         "web3": "switched-back",
         "web4": "stopped",
     }
-    assert fake.hosts["web4"].words == []  # never told to go
+    assert fake.hosts["web4"].words == ["stop"]  # never told to go
 
 
 def test_the_migration_runs_once_on_the_primary_before_any_switch(tmp_path: Path) -> None:
@@ -210,4 +210,4 @@ def test_a_revert_with_nowhere_to_go_on_one_host_changes_no_host(tmp_path: Path)
     with pytest.raises(Refused) as caught:
         deploy.revert(session(tmp_path, fake), 1)
     assert caught.value.message.startswith("web2: ")
-    assert all(h.words == [] for h in fake.hosts.values())
+    assert all(h.words == ["stop"] for h in fake.hosts.values())  # none told to go

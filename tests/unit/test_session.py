@@ -140,7 +140,7 @@ def test_a_host_failing_to_prepare_stops_the_others_at_the_barrier(tmp_path: Pat
         deploy.deploy(session(tmp_path, fakes), "main")
     assert caught.value.message == "a2: build failed: 'build' exited with status 2"
     assert caught.value.status == 6
-    assert [f.received for f in fakes.values()] == [b"", b"", b""]  # nobody was told to go
+    assert [f.received for f in fakes.values()] == [b"stop\n"] * 3  # nobody was told to go
 
 
 def test_hosts_that_resolve_different_commits_all_stop(tmp_path: Path) -> None:
@@ -268,7 +268,7 @@ def test_a_rollout_tells_nobody_to_go_once_a_host_left_before_it_prepared() -> N
     rollout.leave("a", protocol.Outcome(1))
     rollout.arrive("b", protocol.Outcome(0, values={"sha": SHA}))
     rollout.conduct()
-    assert sent == {"a": [], "b": []} and all(c.ended for c in controls.values())
+    assert sent == {"a": [b"stop\n"], "b": [b"stop\n"]} and all(c.ended for c in controls.values())
 
 
 def test_an_end_before_the_command_starts_is_applied_when_it_does() -> None:
