@@ -13,8 +13,6 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.cli import Result
 from tests.support.fleet import Fleet
 from tests.support.pty import PtyRun, run_in_pty
