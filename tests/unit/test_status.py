@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import config, protocol, scripts, status
+from pushdeploy import config, drift, protocol, scripts, status
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConnectionError
 from pushdeploy.local import RecordingTransport
@@ -63,7 +63,7 @@ def test_a_healthy_host_reads_as_its_release_sha_history_and_disk() -> None:
         5242880,
         900,
     )
-    assert (found.lock, found.monitor, status.drift([found])) == ("", None, [])
+    assert (found.lock, found.monitor, drift.drift([found])) == ("", None, [])
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_tjs_source_as_current_is_a_release_of_its_own_with_tjs_last_line() -> N
         ["value live ", "value link /srv/app/source", "line deploys abc1234", "value setup yes"]
     )
     assert (found.release, found.entry and found.entry.sha) == (status.TJ_SOURCE, "abc1234")
-    assert status.drift([found]) == []
+    assert drift.drift([found]) == []
 
 
 @pytest.mark.parametrize(
@@ -229,12 +229,12 @@ def test_drift_names_each_host_and_what_is_wrong(
     hosts: list[list[str]], expected: list[str]
 ) -> None:
     statuses = [host(markers, f"web{n}") for n, markers in enumerate(hosts, 1)]
-    assert expected == status.drift(statuses)
+    assert expected == drift.drift(statuses)
 
 
 def test_a_live_release_whose_revision_disagrees_with_nothing_is_no_drift() -> None:
     """The SHA shown is REVISION's; .deploys having another one is not checked (the ID names it)."""
-    assert status.drift([host(said(A, sha=OTHER)), host(said(A), "web2")]) == []
+    assert drift.drift([host(said(A, sha=OTHER)), host(said(A), "web2")]) == []
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,7 @@ def test_a_live_release_whose_revision_disagrees_with_nothing_is_no_drift() -> N
     ],
 )
 def test_sizes_are_shown_in_binary_units(kib: int | None, expected: str) -> None:
-    assert expected == status.size(kib)
+    assert expected == drift.size(kib)
 
 
 # -- the script ----------------------------------------------------------------------------------
