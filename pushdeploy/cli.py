@@ -131,7 +131,7 @@ def option_strings() -> dict[str, bool]:
 
 
 def help_or_version(argv: list[str] | None, stdout: TextIO) -> int | None:
-    """Answer --help or --version (status 0) before the commands, rich and Fabric are imported,
+    """Answer --help or --version (status 0) before the commands, rich and Paramiko are imported,
     which keeps them fast; None when ``argv`` asks for anything else (``run`` parses it again)."""
     try:
         with contextlib.redirect_stdout(stdout):

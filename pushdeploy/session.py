@@ -29,7 +29,7 @@ from pushdeploy.report import DeployReport, HostReport
 from pushdeploy.rollout import ARRIVALS, Rollout
 from pushdeploy.streams import Control
 
-if TYPE_CHECKING:  # the transport module imports Fabric: only load it when a host is contacted
+if TYPE_CHECKING:  # the transport imports Paramiko: only load it when a host is contacted
     from pushdeploy.transport import Transport
 
 Opener = Callable[[Environment, Host, Callable[[str], None], str], "Transport"]

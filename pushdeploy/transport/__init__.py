@@ -1,7 +1,10 @@
 """How scripts reach a host: the one seam between pushdeploy and its hosts.
 
-It alone imports fabric and paramiko (in ``transport.ssh`` and ``transport.proxy``, loaded when
-a host is contacted, so ``import pushdeploy.transport`` stays cheap).
+It alone imports the SSH library, Paramiko (through ``transport.library``, loaded when a host is
+contacted, so ``import pushdeploy.transport`` stays cheap). Its modules: ``route`` (where a host
+is, from ~/.ssh/config), ``identity`` (which keys to offer), ``login`` (the handshake), ``proxy``
+(ProxyCommand), ``ssh`` (connecting through every hop; scripts on channels), ``relay`` (a
+terminal for ``console``).
 
 A transport runs a bash script sent on stdin over ONE channel (``bash -s``) and streams its
 output line by line to a callback; it can also start an interactive command (``console``).

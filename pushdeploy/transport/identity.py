@@ -2,15 +2,15 @@
 
 The sources are deploy.conf's ``key`` and ~/.ssh/config's IdentityFile and IdentitiesOnly.
 
-Left alone, Paramiko and Fabric differ from ``ssh`` in two ways that bite a new user:
+Left alone, Paramiko differs from ``ssh`` in two ways that bite a new user:
 
 * a key file that does not exist escapes ``SSHClient.connect`` as ``FileNotFoundError``, which
   reads as "cannot connect ...: No such file or directory"; ``ssh`` skips a missing IdentityFile
   (and says so under ``-v``). Here deploy.conf's ``key`` must exist (exit 3, before connecting:
   it is pushdeploy's own setting); a missing IdentityFile is skipped, and named by the error
   if the login then fails, or at once when no key is left to offer.
-* Fabric merges IdentityFile into ``key_filename`` but ignores ``IdentitiesOnly``, so Paramiko
-  also offers every agent key and ``~/.ssh/id_*``, and a server with ``MaxAuthTries`` may refuse
+* given IdentityFile as ``key_filename`` (route.py), Paramiko knows nothing of ``IdentitiesOnly``:
+  it also offers every agent key and ``~/.ssh/id_*``, and a server with ``MaxAuthTries`` may refuse
   the login before the right key comes up. With ``IdentitiesOnly yes`` only the named files are
   offered (the default ``~/.ssh/id_*`` when none is named, as ``ssh`` does).
 
@@ -47,7 +47,7 @@ def identities_only(ssh_config: Mapping[str, Any]) -> bool:
 
 
 def offer(ssh_config: Mapping[str, Any], connect_kwargs: dict[str, Any]) -> list[str]:
-    """Make ``connect_kwargs`` (Fabric's, with IdentityFile merged in) offer what ``ssh`` would.
+    """Make ``connect_kwargs`` (a route's, IdentityFile in ``key_filename``) offer what ``ssh`` would.
 
     Returns the named key files that do not exist, which are no longer offered.
     """

@@ -2,7 +2,8 @@
 
 Paramiko's own ProxyCommand spins on a dead proxy's end-of-file until the connect timeout (15 s of
 busy CPU) and then reports a banner timeout; this one fails with the proxy's exit status and the
-last line it wrote on stderr, and reaps the proxy when the connection is done with it.
+last line it wrote on stderr, and reaps the proxy when the connection is done with it. Its
+``%h``/``%p`` tokens were expanded when ~/.ssh/config was read (route.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import shlex
 import subprocess
 import time
 
-import paramiko
-from fabric import Connection
+from pushdeploy.transport.library import paramiko
 
 
 class ProxyCommand(paramiko.ProxyCommand):
@@ -75,11 +75,3 @@ class ProxyCommand(paramiko.ProxyCommand):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
-
-
-def open_proxy(connection: Connection) -> ProxyCommand:
-    """The ProxyCommand from ~/.ssh/config, with %h/%p expanded as Fabric's own ``open_gateway``."""
-    config = paramiko.SSHConfig.from_text(
-        f"Host {connection.host}\n    ProxyCommand {connection.gateway}"
-    )
-    return ProxyCommand(config.lookup(connection.host)["proxycommand"])

@@ -1,8 +1,8 @@
-"""SSH to a host with Fabric and Paramiko: connecting, host keys, running scripts on a channel.
+"""SSH to a host with Paramiko: connecting through every hop, running scripts on a channel.
 
-Host keys: Fabric's default policy accepts any key; here known_hosts is loaded and an unknown key
-stops the run (``host-key = strict``) or is recorded with a warning (``accept-new``). A changed key
-always stops it. That holds for every ProxyJump hop Fabric makes, too.
+``connect`` resolves the route (route.py: ~/.ssh/config, ProxyJump, ProxyCommand), decides
+which keys each hop is offered (identity.py), and logs in to each hop in turn (login.py: strict
+host keys, few round trips). Every failure becomes one ConnectionError or HostKeyError line.
 
 Paramiko logs through ``logging`` (``paramiko.*``), tracebacks from its transport thread included;
 with no handler, Python's last-resort handler would print them on stderr next to our one-line
@@ -11,8 +11,6 @@ error. They are dropped unless ``log_ssh_to`` sends them somewhere (``--debug``)
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import logging
 import os
@@ -23,16 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paramiko
-from fabric import Connection
-
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.hosts import Host
 from pushdeploy.protocol import KILLED
 from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import Transport, identity
-from pushdeploy.transport.proxy import ProxyCommand, open_proxy
+from pushdeploy.transport import Transport, identity, login, route
+from pushdeploy.transport.library import paramiko
+from pushdeploy.transport.login import AcceptNewPolicy, StrictPolicy, UnknownHostKey, fingerprint
+from pushdeploy.transport.proxy import ProxyCommand
 
 _SSH_LOG = logging.getLogger("paramiko")
 _SSH_LOG.addHandler(logging.NullHandler())
@@ -60,42 +57,15 @@ def log_ssh_to(write: Callable[[str], None] | None) -> None:
     _SSH_LOG.setLevel(logging.DEBUG if write is not None else logging.NOTSET)
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-class UnknownHostKey(paramiko.SSHException):
-    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
-        super().__init__(hostname)
-        self.hostname, self.key = hostname, key
-
-
-class StrictPolicy(paramiko.MissingHostKeyPolicy):
-    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        raise UnknownHostKey(hostname, key)
-
-
-class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
-    """Record an unknown key in known_hosts (as OpenSSH's StrictHostKeyChecking=accept-new)."""
-
-    def __init__(self, known_hosts: Path, warn: Callable[[str], None]) -> None:
-        self.known_hosts, self.warn = known_hosts, warn
-
-    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with self.known_hosts.open("a", encoding="utf-8") as fh:
-            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.warn(f"added {hostname} ({key.get_name()} {fingerprint(key)}) to {self.known_hosts}")
-
-
 class SSHTransport:
-    def __init__(self, connection: Connection, label: str, forward_agent: bool) -> None:
-        self.connection, self.label, self.forward_agent = connection, label, forward_agent
+    """Scripts on channels of one logged-in client; ``jumps``: the ProxyJump hops' clients."""
 
-    def _channel(self) -> paramiko.Channel:
-        transport = self.connection.client.get_transport()
+    def __init__(self, client: Any, label: str, forward_agent: bool, jumps: list[Any]) -> None:
+        self.client, self.label, self.jumps = client, label, jumps
+        self.forward_agent = forward_agent
+
+    def _channel(self) -> Any:
+        transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectionError(f"{self.label}: the connection was lost")
         channel = transport.open_session(timeout=30)
@@ -139,7 +109,7 @@ class SSHTransport:
             status = channel.recv_exit_status()
             if status != -1:
                 return status
-            transport = self.connection.client.get_transport()
+            transport = self.client.get_transport()
             if transport is not None and transport.is_active():
                 return KILLED  # the connection lives: the script ended by a signal (sshd's exit-signal)
             raise ConnectionError(
@@ -153,7 +123,7 @@ class SSHTransport:
             channel.close()
 
     def interactive(self, command: str) -> int:
-        from pushdeploy import terminal
+        from pushdeploy.transport import relay
 
         channel = self._channel()
         try:
@@ -162,55 +132,67 @@ class SSHTransport:
                 term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines
             )
             channel.exec_command(command)
-            return terminal.relay(channel)
+            return relay.relay(channel)
         finally:
             channel.close()
 
     def close(self) -> None:
-        self.connection.close()
+        for client in [self.client, *self.jumps]:  # the target first, then the hops before it
+            client.close()
 
 
 def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
     """Connect to ``host`` now, checking its key; every failure is one ConnectionError line."""
-    connect_kwargs: dict[str, Any] = {}
     key = identity.check_key(env)  # before connecting: a missing deploy.conf key is exit 3
-    if key:
-        connect_kwargs["key_filename"] = [key]
-    connection = Connection(
-        host.name,
-        user=host.user or env.user,
-        port=host.port or env.port,
-        connect_timeout=15,
-        forward_agent=env.forward_agent,
-        connect_kwargs=connect_kwargs,
+    target = route.resolve(
+        host.name, user=host.user or env.user, port=host.port or env.port, keys=[key] if key else []
     )
-    known_hosts = Path("~/.ssh/known_hosts").expanduser()
-    policy = AcceptNewPolicy(known_hosts, warn) if host_key == "accept-new" else StrictPolicy()
-    hop: Any = connection
     missing: list[str] = []  # IdentityFiles named in ~/.ssh/config that do not exist
-    while isinstance(hop, Connection):  # the target and every ProxyJump hop Fabric made for it
+    for hop in target.hops():  # the target and every ProxyJump hop before it
         missing += identity.offer(hop.ssh_config, hop.connect_kwargs)
         if missing and identity.nothing_to_offer(hop.connect_kwargs):
             raise ConnectionError(
                 f"{host.spec}: no key to log in to {hop.host} with: {identity.describe_missing(missing)}",
                 "fix IdentityFile in ~/.ssh/config, or set 'key' in deploy.conf",
             )
-        for path in _known_hosts_files(hop, known_hosts):
-            try:
-                hop.client.load_system_host_keys(str(path))
-            except (OSError, paramiko.SSHException) as exc:
-                warn(f"cannot read {path}: {exc}")
-        hop.client.set_missing_host_key_policy(policy)
-        hop = hop.gateway
-    label = host.spec
+    known_hosts = Path(route.KNOWN_HOSTS).expanduser()
+    policy = AcceptNewPolicy(known_hosts, warn) if host_key == "accept-new" else StrictPolicy()
+    opened: list[Any] = []  # logged-in clients, the first hop first
+    hops = list(reversed(target.hops()))
+    for hop in hops:
+        try:
+            before = opened[-1] if opened else None
+            opened.append(_login(hop, before, policy, warn, host.spec, missing))
+        except BaseException:
+            for client in reversed(opened):
+                client.close()
+            raise
+    return SSHTransport(opened[-1], host.spec, env.forward_agent, list(reversed(opened[:-1])))
+
+
+def _login(
+    hop: route.Route,
+    before: Any,
+    policy: Any,
+    warn: Callable[[str], None],
+    label: str,
+    missing: list[str],
+) -> Any:
+    """Open the stream to ``hop`` (directly, by its ProxyCommand, or through the hop ``before``)
+    and log in; Paramiko's and the socket's errors become one line."""
     proxy: ProxyCommand | None = None
-    via_proxy = isinstance(connection.gateway, str)
+    client = None
     try:
-        if via_proxy:  # a ProxyCommand: ours, which fails fast
-            proxy = open_proxy(connection)
-            connection.connect_kwargs["sock"] = proxy
-            connection.gateway = False
-        connection.open()
+        if before is not None:
+            sock = before.get_transport().open_channel(
+                "direct-tcpip", (hop.host, hop.port), ("", 0), timeout=login.TIMEOUT
+            )
+        elif hop.proxy_command:  # ours, which fails fast
+            sock = proxy = ProxyCommand(hop.proxy_command)
+        else:
+            sock = login.dial(hop.host, hop.port)
+        client = login.login(hop, sock, policy, warn)
+        return client
     except UnknownHostKey as exc:
         raise HostKeyError(
             f"{label}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)} for {exc.hostname}",
@@ -218,50 +200,36 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
             "(or add it to ~/.ssh/known_hosts)",
         ) from None
     except paramiko.BadHostKeyException as exc:
+        known = hop.known_name if hop.port == route.SSH_PORT else f"'{hop.known_name}'"
         raise HostKeyError(
             f"{label}: host key CHANGED: it is now {fingerprint(exc.key)}, "
             f"known_hosts says {fingerprint(exc.expected_key)}",
-            f"if the server was rebuilt, remove the old key with: ssh-keygen -R {_known_name(connection)}"
+            f"if the server was rebuilt, remove the old key with: ssh-keygen -R {known}"
             " (otherwise someone may be intercepting the connection)",
         ) from None
     except paramiko.AuthenticationException as exc:
         why = f"{exc}; {identity.describe_missing(missing)}" if missing else str(exc)
         raise ConnectionError(
-            f"{label}: login refused for user {connection.user}: {why}",
+            f"{label}: login refused for user {hop.user}: {why}",
             "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
         ) from None
     except paramiko.ProxyCommandFailure as exc:
         raise ConnectionError(
-            f"{label}: the ProxyCommand for {connection.host} failed: {exc.error}",
+            f"{label}: the ProxyCommand for {hop.host} failed: {exc.error}",
             f"check ProxyCommand in ~/.ssh/config; run it by hand: {exc.command}",
         ) from None
     except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
-        through = " (through the ProxyCommand in ~/.ssh/config)" if via_proxy else ""
-        reason = _reason(exc, connection.host)
+        through = " (through the ProxyCommand in ~/.ssh/config)" if hop.proxy_command else ""
+        through = f" (through {hop.jump.name})" if hop.jump else through
+        reason = _reason(exc, hop.host)
         if proxy is not None and proxy.process.poll() is None:
             reason = "no SSH answer came through it in time"
         raise ConnectionError(
-            f"{label}: cannot connect to {connection.host}:{connection.port}{through}: {reason}"
+            f"{label}: cannot connect to {hop.host}:{hop.port}{through}: {reason}"
         ) from None
     finally:
-        if proxy is not None and not connection.is_connected:
+        if proxy is not None and client is None:
             proxy.close()
-    return SSHTransport(connection, label, env.forward_agent)
-
-
-def _known_hosts_files(connection: Connection, default: Path) -> list[Path]:
-    files = [
-        Path(p).expanduser() for p in connection.ssh_config.get("userknownhostsfile", "").split()
-    ]
-    files = files or [default]
-    files.append(Path("/etc/ssh/ssh_known_hosts"))
-    return [path for path in files if path.is_file()]
-
-
-def _known_name(connection: Connection) -> str:
-    if connection.port == 22:
-        return str(connection.host)
-    return f"'[{connection.host}]:{connection.port}'"
 
 
 def _reason(exc: BaseException, hostname: str) -> str:
@@ -269,8 +237,8 @@ def _reason(exc: BaseException, hostname: str) -> str:
         return f"cannot resolve {hostname}"
     if isinstance(exc, UnicodeError):  # socket's IDNA step: e.g. HostName in ~/.ssh/config
         return f"{hostname!r} is not a valid host name (a label empty or over 63 characters?)"
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
-        exc = next(iter(exc.errors.values()))
+    if isinstance(exc, paramiko.ChannelException):  # the jump host's answer
+        return str(exc.text)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

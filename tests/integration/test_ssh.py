@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -207,3 +208,18 @@ def test_a_connection_lost_mid_build_fails_clearly_and_the_server_cleans_up(
         lambda: not any((p.root / "releases").iterdir()), what="the half-built release to go"
     )
     assert not (p.root / "current").exists()
+
+
+def test_a_deploy_is_one_connection_and_one_session_and_its_login_breaks_no_protocol_rule(
+    tmp_path: Path, sshd: SSHServer
+) -> None:
+    """The login is pipelined (transport/login.py): sshd must see it as a plain, valid one."""
+    p = ssh_project(tmp_path, sshd)
+    p.ok("app", "setup")
+    offset = sshd.log_size()
+    p.deploy_new("v2", "app")
+    log = sshd.log_since(offset)
+    assert (log.count("Connection from"), log.count("Starting session:")) == (1, 1)
+    assert log.count("Accepted publickey") == 1
+    assert re.findall(r"(?i)protocol[ _]error", log) == []  # e.g. a second USERAUTH_REQUEST
+    assert p.live == "v2"

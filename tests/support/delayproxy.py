@@ -48,6 +48,8 @@ class DelayProxy:
     once, so this is where the SYN / SYN-ACK / ACK of a real link would have cost time. Bytes the
     client sends meanwhile still arrive at ``sent + delay`` or when the connection exists.
 
+    ``accepted`` counts the connections accepted so far (benchmarks: connections per host).
+
     Lifecycle: listening once constructed; ``close()`` (or the context manager, or ``lifetime``
     seconds running out) stops accepting and cuts every connection. Threads are daemons.
     """
@@ -67,6 +69,7 @@ class DelayProxy:
         self.delay = delay
         self.handshake = handshake
         self.host = HOST
+        self.accepted = 0
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -133,6 +136,7 @@ class DelayProxy:
                 continue
             except OSError:
                 return
+            self.accepted += 1  # only this thread writes it
             client.settimeout(None)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not self._track(client):
