@@ -192,7 +192,12 @@ stale_cleanup() {
 # await_word: wait, lock held, for the client's next word, which the guard passes on through
 # WAKE the moment it arrives; WORD is set. The end of the client's input stops us instead (the
 # guard), so the wait lasts as long as the client's decision.
-await_word() { until read -r -t 1 -u "$WAKE" WORD; do :; done; }
+# A read that times out mid-line keeps what it got in WORD: kept, so no word is ever lost.
+await_word() {
+  local part=""
+  until read -r -t 1 -u "$WAKE" WORD; do part+=$WORD; done
+  WORD=$part$WORD
+}
 # await_go: a fleet's barrier (session.Rollout): say so and wait for "go" (every host prepared,
 # this host's batch is next); "migrate" runs the migration here first (the primary host).
 await_go() {
@@ -215,7 +220,7 @@ migrate_release() {
 # host failed) stops the script at once, as the end of the input does, and says why. Every 20 s: refresh the
 # lock. It starts no process (it waits with `read -t`).
 guard() {
-  local open=1 nap line refresh=$((SECONDS + 20))
+  local open=1 nap line part="" refresh=$((SECONDS + 20))
   trap - EXIT
   trap '' TERM INT HUP PIPE
   exec >/dev/null 2>&1
@@ -223,6 +228,7 @@ guard() {
   while kill -0 "$MAIN" 2>/dev/null; do
     if [ "$open" = 1 ]; then
       if read -r -t 1 -u 3 line; then
+        line=$part$line part=""  # a line split by a time-out is whole again
         if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
           open=0
           printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"
@@ -230,7 +236,9 @@ guard() {
         else
           printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
         fi
-      elif [ $? -le 128 ]; then  # end of input, not a time-out
+      elif [ $? -gt 128 ]; then  # a time-out: keep what came of a line so far
+        part+=$line
+      else  # end of input
         open=0
         if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi
       fi

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from pushdeploy.monitor.control import NOT_RUNNING
+from pushdeploy.monitor import NOT_RUNNING
 
 PREFIX = "::pushdeploy::"
 

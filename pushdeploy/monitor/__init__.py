@@ -7,3 +7,7 @@ readiness, heartbeat, affinity (start-up CPUs), reloads (their record, restart-f
 state (status files), supervisor (main loop), control (start/stop/reload/status/logs from
 outside), cli, bundle. The design is written up in docs/monitor.md.
 """
+
+# The CLI's exit status when no monitor runs; here, where importing it costs nothing, because the
+# client's scripts use it too (pushdeploy.protocol: MONITOR_NOT_RUNNING).
+NOT_RUNNING = 3

@@ -15,11 +15,11 @@ import signal
 import time
 from typing import Any, TextIO
 
-from pushdeploy.monitor import state
+from pushdeploy.monitor import NOT_RUNNING, state
 from pushdeploy.monitor.settings import Settings
 from pushdeploy.monitor.supervisor import APP_LOG, AlreadyRunning, Supervisor, log
 
-OK, FAILED, NOT_RUNNING = 0, 1, 3
+OK, FAILED = 0, 1
 MONITOR_LOG = "monitor.log"
 POLL = 0.05
 
