@@ -93,6 +93,8 @@ def clean_env(home: Path) -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("SSH_", "GIT_", "PUSHDEPLOY_"))
+        # Bytecode is cached, as for an installed pushdeploy (recompiling costs ~50 ms a run).
+        and name != "PYTHONDONTWRITEBYTECODE"
     }
     pythonpath = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
     env.update(
