@@ -12,42 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeFleet, FakeHost
-from tests.support.cli import Result, run_cli
+from pushdeploy.fake import FakeHost
+from tests.support import fakefleet
+from tests.support.fakefleet import OLD, fleet, ran, run
 
-OLD = "20261129T000000Z-1111111"
 APP = "app = python3 app.py\nlisten = 127.0.0.1:3000\nenv = SECRET=s3cr3t\n"
 
 
 def host(name: str, **state: object) -> FakeHost:
-    """A server live on OLD."""
-    lines = [f"{'1' * 40}\tt\t{OLD}\tmain\tme\tdeploy\tok"]
-    return FakeHost(name, **{"live": OLD, "history": lines, **state})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def base(tmp_path: Path) -> Path:
-    """The directory pushdeploy works from (``-C``), where deploy.conf is."""
-    return tmp_path
-
-
-def fleet(
-    base: Path, monkeypatch: pytest.MonkeyPatch, *hosts: FakeHost, extra: str = ""
-) -> FakeFleet:
-    """deploy.conf naming ``hosts``; every connection pushdeploy opens reaches their fakes."""
-    fake = FakeFleet(*hosts)
-    monkeypatch.setattr("pushdeploy.transport.open_transport", fake.opener)
-    conf = f"[app]\nhost = {' '.join(fake.hosts)}\nrepo = /r\npath = /srv/app\n{extra}"
-    (base / "deploy.conf").write_text(conf, "utf-8")
-    return fake
-
-
-def run(base: Path, *argv: str) -> Result:
-    return run_cli("-C", base, *argv)
-
-
-def ran(fake: FakeFleet) -> dict[str, list[str]]:
-    return {name: h.ran for name, h in fake.hosts.items()}
+    """A server live on OLD, its only deploy."""
+    return fakefleet.host(name, deployed=(OLD,), **state)
 
 
 def test_setup_runs_on_every_host_and_says_so(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:

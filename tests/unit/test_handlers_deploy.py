@@ -16,53 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import ACTIVATE, PREPARE, SHA, FakeFleet, FakeHost
-from tests.support.cli import Result, run_cli
-
-OLDER = "20261128T000000Z-1111111"
-OLD = "20261129T000000Z-1111111"
-NEW = "20261130T074102Z-3f2a9c1"
-FLEET = ("web1", "web2", "web3")
-
-
-def host(name: str, **state: object) -> FakeHost:
-    """A server live on OLD, with OLDER deployed before it."""
-    lines = [f"{'1' * 40}\tt\t{r}\tmain\tme\tdeploy\tok" for r in (OLDER, OLD)]
-    return FakeHost(name, **{"live": OLD, "history": lines, **state})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def base(tmp_path: Path) -> Path:
-    """The directory pushdeploy works from (``-C``), where deploy.conf is."""
-    return tmp_path
-
-
-def fleet(
-    base: Path, monkeypatch: pytest.MonkeyPatch, *hosts: FakeHost, extra: str = ""
-) -> FakeFleet:
-    """deploy.conf naming ``hosts``; every connection pushdeploy opens reaches their fakes."""
-    fake = FakeFleet(*hosts)
-    monkeypatch.setattr("pushdeploy.transport.open_transport", fake.opener)
-    conf = f"[app]\nhost = {' '.join(fake.hosts)}\nrepo = /r\npath = /srv/app\n{extra}"
-    (base / "deploy.conf").write_text(conf, "utf-8")
-    return fake
-
-
-def run(base: Path, *argv: str) -> Result:
-    return run_cli("-C", base, *argv)
-
-
-def timed(text: str) -> str:
-    """Durations made N.N, so a line can be compared whole."""
-    return re.sub(r"\b\d+\.\d+ s\b", "N.N s", text)
-
-
-def lives(fake: FakeFleet) -> dict[str, str]:
-    return {name: h.live for name, h in fake.hosts.items()}
-
-
-def ran(fake: FakeFleet) -> dict[str, list[str]]:
-    return {name: h.ran for name, h in fake.hosts.items()}
+from pushdeploy.fake import ACTIVATE, PREPARE, SHA
+from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run, timed
 
 
 def test_a_deploy_to_one_host_ends_in_its_headline(

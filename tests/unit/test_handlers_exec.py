@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeFleet, FakeHost
+from pushdeploy.fake import FakeHost
 from pushdeploy.handlers import UPGRADE
-from tests.support.cli import Result, run_cli
+from tests.support import fakefleet
+from tests.support.fakefleet import OLD, OLDER, fleet, ran, run
 
-OLDER = "20261128T000000Z-1111111"
-OLD = "20261129T000000Z-1111111"
 READY = [
     "value path /usr/bin:/bin",
     "value bash 5.2",
@@ -30,32 +29,8 @@ DOCTOR = [*READY, "value disk 10485760", "value setup yes", f"value live {OLD}"]
 
 
 def host(name: str, **state: object) -> FakeHost:
-    """A server live on OLD, with OLDER deployed before it."""
-    lines = [f"{'1' * 40}\t2026-11-29T00:00:00Z\t{r}\tmain\tann\tdeploy\tok" for r in (OLDER, OLD)]
-    return FakeHost(name, **{"live": OLD, "history": lines, **state})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def base(tmp_path: Path) -> Path:
-    """The directory pushdeploy works from (``-C``), where deploy.conf is."""
-    return tmp_path
-
-
-def fleet(base: Path, monkeypatch: pytest.MonkeyPatch, *hosts: FakeHost) -> FakeFleet:
-    """deploy.conf naming ``hosts``; every connection pushdeploy opens reaches their fakes."""
-    fake = FakeFleet(*hosts)
-    monkeypatch.setattr("pushdeploy.transport.open_transport", fake.opener)
-    conf = f"[app]\nhost = {' '.join(fake.hosts)}\nrepo = /r\npath = /srv/app\n"
-    (base / "deploy.conf").write_text(conf, "utf-8")
-    return fake
-
-
-def run(base: Path, *argv: str, stdin: bytes = b"") -> Result:
-    return run_cli("-C", base, *argv, stdin=stdin)
-
-
-def ran(fake: FakeFleet) -> dict[str, list[str]]:
-    return {name: h.ran for name, h in fake.hosts.items()}
+    """A server live on OLD, with OLDER deployed before it, both by ann at a real time."""
+    return fakefleet.host(name, time="2026-11-29T00:00:00Z", who="ann", **state)
 
 
 def said(*lines: str, status: int = 0, errors: tuple[str, ...] = ()) -> dict[str, object]:
