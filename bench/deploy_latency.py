@@ -300,14 +300,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="round-trip time in ms (repeatable; default: 0 and 100)",
     )
     parser.add_argument("--timeout", type=float, default=120, metavar="S", help="per command (120)")
-    parser.add_argument(
-        "--pushdeploy",
-        default=f"{shlex.quote(sys.executable)} -m pushdeploy",
-        metavar="CMD",
-        help="how to run pushdeploy (default: this python -m pushdeploy, from this checkout)",
-    )
-    parser.add_argument("--no-pushdeploy", action="store_true", help="measure the floor only")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory; print it")
+    runner_arguments(parser)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -337,15 +330,28 @@ def measure(args: argparse.Namespace, base: Path) -> list[tuple[float, Series, S
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every bench here takes: how to run pushdeploy, or not; keep the work dir."""
+    parser.add_argument(
+        "--pushdeploy",
+        default=f"{shlex.quote(sys.executable)} -m pushdeploy",
+        metavar="CMD",
+        help="how to run pushdeploy (default: this python -m pushdeploy, from this checkout)",
+    )
+    parser.add_argument("--no-pushdeploy", action="store_true", help="measure the floor only")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory; print it")
+
+
+def bench_main(args: argparse.Namespace, prefix: str, measure: Callable[[Path], str]) -> int:
+    """Run ``measure`` in a fresh work directory (removed after, unless --keep) and print the
+    table it returns: 0, or 1 when it could not measure (a missing tool, a failed setup)."""
     if find_sshd() is None or shutil.which("ssh") is None or shutil.which("git") is None:
         progress("needs OpenSSH (sshd and ssh) and git installed")
         return 1
-    base = Path(tempfile.mkdtemp(prefix="pushdeploy-bench-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        rows = measure(args, base)
-    except (BenchError, SSHServerError, subprocess.TimeoutExpired) as exc:
+        text = measure(base)
+    except (BenchError, SSHServerError, OSError, subprocess.TimeoutExpired) as exc:
         progress(f"could not measure: {exc}")
         return 1
     finally:
@@ -353,8 +359,13 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"kept {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
-    print(table(rows, args.runs))
+    print(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return bench_main(args, "pushdeploy-bench-", lambda base: table(measure(args, base), args.runs))
 
 
 if __name__ == "__main__":

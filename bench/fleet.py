@@ -27,11 +27,9 @@ import argparse
 import contextlib
 import resource
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,15 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.deploy_latency import (  # noqa: E402  (ROOT on sys.path)
-    BenchError,
     Workspace,
+    bench_main,
     floor_script,
     live_version,
+    progress,
     pushdeploy_problem,
     run,
+    runner_arguments,
 )
 from tests.support.delayproxy import DelayProxy  # noqa: E402
-from tests.support.sshd import SSHServer, SSHServerError, find_sshd, keygen  # noqa: E402
+from tests.support.sshd import SSHServer, keygen  # noqa: E402
 
 TARGET_SCALE = 2.0  # 64 hosts <= 2 x the 1-host time
 APP_DIR, FLOOR_DIR = "app", "floor"  # under each server's HOME
@@ -299,10 +299,6 @@ def table(rows: list[tuple[int, Series, Series]], args: argparse.Namespace) -> s
     return "\n".join(lines)
 
 
-def progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument(
@@ -316,14 +312,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parallel", type=int, metavar="N", help="deploy.conf 'parallel' (default: unset)"
     )
     parser.add_argument("--timeout", type=float, default=300, metavar="S", help="per command (300)")
-    parser.add_argument(
-        "--pushdeploy",
-        default=f"{shlex.quote(sys.executable)} -m pushdeploy",
-        metavar="CMD",
-        help="how to run pushdeploy (default: this python -m pushdeploy, from this checkout)",
-    )
-    parser.add_argument("--no-pushdeploy", action="store_true", help="measure the floor only")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory; print it")
+    runner_arguments(parser)
     args = parser.parse_args(argv)
     try:
         args.sizes = sorted({int(n) for n in args.sizes.split(",") if n.strip()})
@@ -336,8 +325,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace, base: Path) -> list[tuple[int, Series, Series]]:
     ws = Workspace(base, args.timeout)
-    # As installed: bytecode cached (compiling pushdeploy's modules on every run costs 50 ms).
-    ws.env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = shlex.split(args.pushdeploy)
     problem = "skipped (--no-pushdeploy)" if args.no_pushdeploy else pushdeploy_problem(command, ws)
     if problem:
@@ -360,22 +347,7 @@ def measure(args: argparse.Namespace, base: Path) -> list[tuple[int, Series, Ser
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if find_sshd() is None or shutil.which("ssh") is None or shutil.which("git") is None:
-        progress("needs OpenSSH (sshd and ssh) and git installed")
-        return 1
-    base = Path(tempfile.mkdtemp(prefix="pushdeploy-fleet-"))
-    try:
-        rows = measure(args, base)
-    except (BenchError, SSHServerError, OSError, subprocess.TimeoutExpired) as exc:
-        progress(f"could not measure: {exc}")
-        return 1
-    finally:
-        if args.keep:
-            progress(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
-    print(table(rows, args))
-    return 0
+    return bench_main(args, "pushdeploy-fleet-", lambda base: table(measure(args, base), args))
 
 
 if __name__ == "__main__":
