@@ -44,6 +44,10 @@ class Run:
     stale_after: int = 120
 
 
+# A script that takes no lock: with no token, no lock is ever its own (prelude.sh lock_mine).
+READ_ONLY = Run("", "", "", "")
+
+
 def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False, kind: str = "") -> str:
     """One whole script: header, prelude.sh, ``body``; ``user``: the body runs the user's commands.
 
@@ -308,7 +312,7 @@ def status(env: Environment) -> str:
         '[ -d "$REPO_DIR" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
     ]
-    return wrap(env, Run("", "", "", ""), body, kind="status")
+    return wrap(env, READ_ONLY, body, kind="status")
 
 
 def unlock(env: Environment) -> str:
@@ -322,4 +326,4 @@ def unlock(env: Environment) -> str:
         "  value removed yes",
         "fi",
     ]
-    return wrap(env, Run("", "", "", ""), body, kind="unlock")
+    return wrap(env, READ_ONLY, body, kind="unlock")

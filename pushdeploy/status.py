@@ -37,8 +37,6 @@ TEXT_LIMIT = 300  # characters kept of any other text a server sends
 TJ_SOURCE = "source (TJ's deploy)"
 MONITOR_STATES = {"starting", "running", "stopping", "stopped", "failed", "not running"}
 COLUMNS = ["host", "release", "sha", "lock", "monitor", "free"]
-# No lock is taken, and with no token no lock is ever this script's (prelude.sh lock_mine).
-READ_ONLY = scripts.Run("", "", "", "")
 
 
 def script(env: Environment) -> str:
@@ -64,7 +62,7 @@ def script(env: Environment) -> str:
             "  value monitor \"$(printf '%s' \"$out\" | tr -d '\\r\\n')\"",
             "else value monitor_status none; fi",
         ]
-    return scripts.wrap(env, READ_ONLY, body, kind="status")
+    return scripts.wrap(env, scripts.READ_ONLY, body, kind="status")
 
 
 @dataclass(frozen=True)
