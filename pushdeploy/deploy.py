@@ -102,6 +102,25 @@ def reported(
     return DeployReport.of(command, session.env.name, hosts, seconds=seconds)
 
 
+def checked(
+    session: Session,
+    command: str,
+    outcomes: dict[str, Outcome],
+    error: PushdeployError | None = None,
+) -> DeployReport:
+    """The command's report when every host ended well; else the first failure (``error``, or a
+    host's own), raised with the report attached."""
+    report = reported(session, command, outcomes)
+    try:
+        if error is not None:
+            raise error
+        check_all(outcomes)
+    except PushdeployError as exc:
+        exc.report = report
+        raise
+    return report
+
+
 def primary(env: Environment) -> str:
     """The host that runs ``migrate``: ``primary`` (a spec or a name), or the first."""
     return next((h.spec for h in env.hosts if env.primary in {h.spec, h.name}), env.hosts[0].spec)
@@ -114,14 +133,7 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
     env = session.env
     labels = [h.spec for h in env.hosts]
     if len(labels) == 1:
-        outcomes = session.everywhere(scripts.deploy(env, session.run, ref))
-        report = reported(session, "deploy", outcomes)
-        try:
-            check_all(outcomes)
-        except PushdeployError as exc:
-            exc.report = report
-            raise
-        return report
+        return checked(session, "deploy", session.everywhere(scripts.deploy(env, session.run, ref)))
     rollout = Rollout(
         batches(labels, env.batch),
         migrate_on=primary(env) if env.migrate else None,
@@ -232,12 +244,4 @@ def revert(session: Session, steps: int) -> DeployReport:
     rollout = Rollout([labels], decide=decide)
     script = scripts.revert(session.env, session.run)
     outcomes = session.phase({label: script for label in labels}, rollout)
-    report = reported(session, "revert", outcomes)
-    try:
-        if rollout.error is not None:
-            raise rollout.error
-        check_all(outcomes)
-    except PushdeployError as exc:
-        exc.report = report
-        raise
-    return report
+    return checked(session, "revert", outcomes, rollout.error)

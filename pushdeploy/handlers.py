@@ -131,14 +131,9 @@ def run_revert(inv: Invocation) -> DeployReport:
 
 def run_setup(inv: Invocation) -> DeployReport:
     def setup(session: Session) -> DeployReport:
-        outcomes = session.everywhere(scripts.setup(inv.env, session.run))
-        report = deploy.reported(session, "setup", outcomes)
-        try:
-            deploy.check_all(outcomes)
-        except PushdeployError as exc:
-            exc.report = report
-            raise
-        return report
+        return deploy.checked(
+            session, "setup", session.everywhere(scripts.setup(inv.env, session.run))
+        )
 
     return inv.across("setup", "setup", setup)
 

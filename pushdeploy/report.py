@@ -66,10 +66,10 @@ class HostReport:
     @classmethod
     def of(cls, host: str, outcome: Outcome) -> HostReport:
         """The typed reading of ``outcome`` (its markers and times), untrusted text kept as data."""
-        values = outcome.values
+        values, result = outcome.values, result_of(outcome)
         return cls(
             host=host,
-            result=result_of(outcome),
+            result=result,
             status=None if outcome.status == RUNNING else outcome.status,
             ref=values.get("ref", ""),
             sha=values.get("sha", ""),
@@ -79,7 +79,7 @@ class HostReport:
             steps=step_times(outcome),
             seconds=round(max(0.0, outcome.ended - outcome.started), 3) if outcome.ended else 0.0,
             # A host stopped because another failed (or an interrupt) failed no step of its own.
-            failed_step="" if result_of(outcome) == "stopped" else outcome.failed_step or "",
+            failed_step="" if result == "stopped" else outcome.failed_step or "",
             failure=outcome.failure or "",
             warnings=tuple(outcome.warnings),
             output=tuple(outcome.tail(TAIL)),

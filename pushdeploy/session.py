@@ -105,9 +105,9 @@ class Session:
     ) -> dict[str, Outcome]:
         """Run each host's script, ``parallel`` hosts at a time; follow their markers live.
 
-        ``quiet``: the console is not told as each host ends (a rollback after the deploy's
-        own end was shown). With a ``rollout``, a script that says ``prepared`` (or ``asked``) waits there for its
-        word (rollout.py) and gives its slot to the next host. A host whose connection fails or
+        ``quiet``: the console is shown neither the steps nor each host's end (a rollback, after
+        the deploy's own end was shown). With a ``rollout``, a script that says ``prepared`` (or
+        ``asked``) waits there for its word (rollout.py) and gives its slot to the next host. A host whose connection fails or
         drops ends with status LOST and the error's message (deploy.py decides what follows).
         Ctrl-C (or SIGTERM) asks every script to stop (the end of its input): before its switch it
         stops and cleans up, after it the server finishes the checks or switches back on its own.
