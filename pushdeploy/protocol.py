@@ -33,6 +33,7 @@ EXIT_NOT_SET_UP = 78  # the deploy root has no mirror yet
 EXIT_DISK_FULL = 79  # a write failed and the disk holding the deploy root is full
 EXIT_ABORTED = 80  # stopped by a signal or the client going away before going live; cleaned up
 EXIT_NO_REF = 81  # the ref names no branch, tag or commit (the names it could be follow)
+EXIT_REFUSED = 82  # an unsafe artifact, or a commit or artifact not signed by an allowed key
 # What a transport reports for a script that ended by a signal, without an exit status:
 KILLED = -1
 # An Outcome's status while its script has not ended (yet), and when the connection failed:
@@ -58,6 +59,7 @@ CONTRACT = {
     "EXIT_DISK_FULL": EXIT_DISK_FULL,
     "EXIT_ABORTED": EXIT_ABORTED,
     "EXIT_NO_REF": EXIT_NO_REF,
+    "EXIT_REFUSED": EXIT_REFUSED,
     "MONITOR_NOT_RUNNING": MONITOR_NOT_RUNNING,
     "LOCK_OWNER": LOCK_OWNER,
     "LOCK_TOKEN": LOCK_TOKEN,

@@ -11,7 +11,9 @@ output line by line to a callback; it can also start an interactive command (``c
 ``run`` either holds the script's input open for a ``streams.Control`` (a fleet's "go", or the
 end that tells the script's guard the client is gone) or passes ``stdin`` after the script
 (``exec``'s piped input: bash reads a script from a pipe a byte at a time, so the command the
-script ends with reads what follows it).
+script ends with reads what follows it). ``send`` streams a file (an artifact) to a command's stdin
+on a new channel of the same connection, safe to call from another thread while a script runs,
+and returns a ``Sent``.
 
 Lifecycle: ``open_transport`` connects at once (so host-key and login errors surface before any
 phase runs); ``close`` ends the connection. One transport per host per invocation. Besides SSH
@@ -21,14 +23,30 @@ phase runs); ``close`` ends the connection. One transport per host per invocatio
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from pushdeploy.streams import Control, OnLine
 
 if TYPE_CHECKING:
     from pushdeploy.config import Environment
     from pushdeploy.hosts import Host
+
+
+STDERR_KEPT = 64 * 1024  # bytes of a sent-to command's stderr kept in ``Sent.stderr``
+
+
+@dataclass(frozen=True)
+class Sent:
+    """How a ``send`` ended: the command's exit ``status`` (protocol.KILLED when it had none:
+    a signal, or the send was cancelled first), the first STDERR_KEPT bytes of its ``stderr``
+    (decoded, errors replaced: untrusted text), and how many bytes of the source were ``sent``."""
+
+    status: int
+    stderr: str
+    sent: int
 
 
 class Transport(Protocol):
@@ -42,6 +60,21 @@ class Transport(Protocol):
         *,
         control: Control | None = None,
     ) -> int: ...
+
+    def send(
+        self,
+        command: str,
+        source: BinaryIO,
+        size: int,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Sent:
+        """Run ``command`` (a quoted shell command line) on the host, feed it ``size`` bytes of
+        ``source`` on stdin, end its input and wait for it to exit. It stops sending, without
+        error, when the command exits first (it may already have the file) or ``cancel`` is set
+        (the command's input then ends short). A source shorter than ``size`` ends the input
+        where it ends (``sent`` says so). Safe to call while another thread runs a script."""
+        ...
 
     def interactive(self, command: str) -> int: ...
 

@@ -17,20 +17,23 @@ import os
 import select
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pushdeploy.config import Environment
 from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.hosts import Host
 from pushdeploy.protocol import KILLED
 from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import Transport, identity, login, route
+from pushdeploy.transport import STDERR_KEPT, Sent, Transport, identity, login, route
 from pushdeploy.transport.library import paramiko
 from pushdeploy.transport.login import AcceptNewPolicy, StrictPolicy, UnknownHostKey, fingerprint
 from pushdeploy.transport.proxy import ProxyCommand
 
+_BLOCK = 1 << 20  # bytes read from a sent file at a time
+_WAIT = 0.1  # seconds a send waits for the remote's window before it looks for an exit or cancel
 _SSH_LOG = logging.getLogger("paramiko")
 _SSH_LOG.addHandler(logging.NullHandler())
 _SSH_LOG.propagate = False
@@ -55,6 +58,10 @@ def log_ssh_to(write: Callable[[str], None] | None) -> None:
     if write is not None:
         _SSH_LOG.addHandler(_CallbackHandler(write))
     _SSH_LOG.setLevel(logging.DEBUG if write is not None else logging.NOTSET)
+
+
+class _SourceError(Exception):
+    """An OSError of the file being sent (this machine's), kept apart from the connection's."""
 
 
 class SSHTransport:
@@ -121,6 +128,83 @@ class SSHTransport:
             raise ConnectionError(f"{self.label}: connection broke: {exc}") from None
         finally:
             channel.close()
+
+    def send(
+        self,
+        command: str,
+        source: BinaryIO,
+        size: int,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Sent:
+        """``size`` bytes of ``source`` to ``command``'s stdin on a new channel (Transport.send).
+
+        Paramiko's channels share the connection safely across threads (a lock per channel, one
+        for the packet writer). The remote's window (sshd: 2 MiB) and packet size (32 KiB) bound
+        an upload, not ours (bench/artifact.py); we keep that window full and read the command's
+        output meanwhile (a command blocked on a full output window stops reading its input).
+        """
+        try:
+            channel = self._channel()
+            try:
+                return self._feed(channel, command, source, size, cancel or threading.Event())
+            finally:
+                channel.close()
+        except _SourceError as exc:
+            raise exc.args[0] from None  # this machine's file, not the connection
+        except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: Paramiko's write
+            lost = isinstance(exc, EOFError) or not self._alive()
+            why = "was lost while sending" if lost else f"broke while sending: {exc}"
+            raise ConnectionError(f"{self.label}: the connection {why}") from None
+
+    def _feed(
+        self, channel: Any, command: str, source: BinaryIO, size: int, cancel: threading.Event
+    ) -> Sent:
+        sent, stderr, block = 0, bytearray(), memoryview(b"")
+
+        def drain() -> None:
+            while channel.recv_ready():
+                channel.recv(65536)  # stdout: not ours to show
+            while channel.recv_stderr_ready():
+                data = channel.recv_stderr(65536)
+                stderr.extend(data[: max(0, STDERR_KEPT - len(stderr))])
+
+        channel.settimeout(_WAIT)  # a send waits this long for window, then looks around
+        channel.exec_command(command)
+        while sent < size and not cancel.is_set() and not channel.exit_status_ready():
+            if not block:
+                try:
+                    block = memoryview(source.read(min(_BLOCK, size - sent)))
+                except OSError as exc:
+                    raise _SourceError(exc) from None
+                if not block:
+                    break  # the source ended short: the command sees a short input
+            drain()
+            try:
+                count = channel.send(block)
+            except TimeoutError:
+                continue
+            except OSError:
+                if channel.closed and self._alive():
+                    break  # the command exited (its exit status is on its way, or came)
+                raise
+            block, sent = block[count:], sent + count
+        if not cancel.is_set():
+            channel.shutdown_write()
+        while not cancel.is_set():
+            if channel.closed or (channel.exit_status_ready() and channel.eof_received):
+                break
+            select.select([channel], [], [], _WAIT)
+            drain()
+        drain()
+        status = channel.recv_exit_status() if channel.exit_status_ready() else KILLED
+        if status == KILLED and not cancel.is_set() and not self._alive():
+            raise OSError("the connection ended")
+        return Sent(status, stderr.decode(errors="replace"), sent)
+
+    def _alive(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and bool(transport.is_active())
 
     def interactive(self, command: str) -> int:
         from pushdeploy.transport import relay
