@@ -78,7 +78,7 @@ def build_parser() -> Parser:
     add(
         "--force",
         action="store_true",
-        help="deploy even with uncommitted or unpushed local changes",
+        help="deploy even with uncommitted or unpushed local changes, or when it is live already",
     )
     add(
         "--dry-run",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import iniconfig
 
-from pushdeploy import keys, secrets
+from pushdeploy import credentials, keys, secrets
 from pushdeploy.errors import ConfigError
 from pushdeploy.hosts import Host
 from pushdeploy.keys import KEYS
@@ -59,7 +59,7 @@ class Environment:
     name: str
     source: str
     hosts: tuple[Host, ...]
-    repo: str
+    repo: str | None
     path: str
     user: str | None
     port: int | None
@@ -67,6 +67,12 @@ class Environment:
     forward_agent: bool
     host_key: str
     ref: str | None
+    repo_token: str | None = field(repr=False)  # the token itself, read from $NAME (config.load)
+    artifact: str | None
+    artifact_build: str | None
+    artifact_sha256: str | None
+    verify: str
+    allowed_signers: str | None
     needs_tty: bool
     pre_setup: str | None
     post_setup: str | None
@@ -252,6 +258,9 @@ def build_environment(
         pairs = read_secrets_file(merged["secrets-file"], source, name, warn)
         values["env"] = secrets.with_overrides(values.get("env", ()), pairs)  # type: ignore[arg-type]
         external += pairs
+    if "repo-token" in merged:
+        values["repo_token"] = read_token(values["repo_token"], merged, source, name, environ)  # type: ignore[arg-type]
+        external.append(("REPO_TOKEN", values["repo_token"]))  # type: ignore[arg-type]
     env = Environment(
         name=name,
         source=source,
@@ -261,6 +270,27 @@ def build_environment(
     )
     keys.check_combination(env, source)
     return env
+
+
+def read_token(
+    variable: str,
+    merged: Mapping[str, Setting],
+    source: str,
+    name: str,
+    environ: Mapping[str, str] | None,
+) -> str:
+    """``repo-token``'s value: the local variable it names, else that name in secrets-file;
+    ``repo`` must be an https URL (credentials.scope), all before any connection."""
+    local = os.environ if environ is None else environ
+    setting = merged.get("secrets-file")
+    pairs = dict(read_secrets_file(setting, source, name, None)) if setting else {}
+    try:
+        credentials.scope(merged["repo"].value if "repo" in merged else "")
+        return credentials.token(f"${variable}", local, pairs)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{where(source, merged['repo-token'])} [{name}] {exc.message}", exc.hint or None
+        ) from None
 
 
 def where(source: str, setting: Setting) -> str:

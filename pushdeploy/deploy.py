@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 
-from pushdeploy import history, protocol, scripts
+from pushdeploy import history, protocol, scripts, sources
 from pushdeploy.config import Environment
 from pushdeploy.errors import (
     ConnectionError,
@@ -28,7 +28,7 @@ from pushdeploy.errors import (
 from pushdeploy.protocol import LOST, Outcome
 from pushdeploy.report import DeployReport, HostReport
 from pushdeploy.rollout import Rollout, batches, pick
-from pushdeploy.session import Session
+from pushdeploy.session import Alongside, Session
 
 
 def failure(label: str, outcome: Outcome) -> PushdeployError:
@@ -50,6 +50,13 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
     elif outcome.status == protocol.EXIT_NO_REF:
         known = outcome.lines.get("refs", [])
         error = Refused(f"{label}: {what}", near_refs(outcome.values.get("ref", ""), known))
+    elif outcome.status == protocol.EXIT_REFUSED:
+        error = Refused(
+            f"{label}: {what}",
+            "verify = signed: sign it with a key in allowed-signers"
+            if step == "verify"
+            else "nothing was unpacked and nothing live changed; rebuild the artifact",
+        )
     elif outcome.status == LOST and not outcome.steps and isinstance(outcome.lost, PushdeployError):
         error = outcome.lost  # never connected: the transport's own error, hint and all
         if not error.message.startswith(f"{label}: "):
@@ -126,22 +133,26 @@ def primary(env: Environment) -> str:
     return next((h.spec for h in env.hosts if env.primary in {h.spec, h.name}), env.hosts[0].spec)
 
 
-def deploy(session: Session, ref: str | None) -> DeployReport:
+def deploy(session: Session, ref: str | None, source: sources.Source | None = None) -> DeployReport:
     """Deploy ``ref`` on every host, one script each. Alone, a host goes straight on; a fleet
     waits until every host has prepared, migrates once, then goes live batch by batch
-    (rollout.py), and a failure anywhere puts every host that went live back."""
+    (rollout.py), and a failure anywhere puts every host that went live back. A local artifact
+    travels to each host beside its script (``uploads``)."""
     env = session.env
+    source = source or sources.of(env)
     labels = [h.spec for h in env.hosts]
+    along = uploads(source, env.path)
     if len(labels) == 1:
-        return checked(session, "deploy", session.everywhere(scripts.deploy(env, session.run, ref)))
+        script = scripts.deploy(env, session.run, ref, source=source)
+        return checked(session, "deploy", session.everywhere(script, along))
     rollout = Rollout(
         batches(labels, env.batch),
         migrate_on=primary(env) if env.migrate else None,
         pause=env.batch_pause,
         on_batch=lambda n, hosts: session.console.info(f"batch {n}: {', '.join(hosts)}"),
     )
-    script = scripts.deploy(env, session.run, ref, fleet=True)
-    outcomes = session.phase({label: script for label in labels}, rollout)
+    script = scripts.deploy(env, session.run, ref, fleet=True, source=source)
+    outcomes = session.phase({label: script for label in labels}, rollout, alongside=along)
     broken = {label: o for label, o in outcomes.items() if not (o.ok and o.done)}
     if not broken:
         return reported(session, "deploy", outcomes)
@@ -174,6 +185,14 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
         error = DeployReverted(error.message + "; the hosts that went live were rolled back")
     error.report = report
     raise error
+
+
+def uploads(source: sources.Source, root: str) -> Alongside | None:
+    """The upload of the source's payload to each host, if it has one (sources/upload.py)."""
+    payload = source.payload
+    if payload is None:
+        return None
+    return lambda label, transport, control: payload.start(label, transport, control, root)
 
 
 ROLLBACK_WAIT = 60  # seconds a rollback waits for the lock a lost connection's script holds

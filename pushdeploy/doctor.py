@@ -127,7 +127,7 @@ def script(env: Environment, run: scripts.Run) -> str:
         '  if out=$(GIT_TERMINAL_PROMPT=0 ${T[@]+"${T[@]}"} git ls-remote -- "$REPO" 2>&1 >/dev/null </dev/null); then value repo yes',
         '  else value repo no; value repo_error "$(printf \'%s\\n\' "$out" | grep . | tail -n 1 | cut -c 1-300)"; fi',
         "fi",
-        'if [ -d "$REPO_DIR" ]; then value setup yes; else value setup no; fi',
+        'if [ -d "$SET_UP" ]; then value setup yes; else value setup no; fi',
         'value live "$(live_release)"',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
     ]

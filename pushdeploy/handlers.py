@@ -26,6 +26,7 @@ from pushdeploy import (
     scripts,
     secrets,
     service,
+    sources,
 )
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
@@ -97,6 +98,7 @@ class Invocation:
             command=command,
             dry_run=self.args.dry_run,
             wait=self.args.wait,
+            force=self.args.force,
         )
 
 
@@ -108,11 +110,13 @@ def run_deploy(inv: Invocation) -> DeployReport:
         check_ref(ref)
     if not inv.args.force and not inv.args.dry_run:
         checkout.check(inv.base, inv.console.warn)
+    source = sources.of(inv.env, inv.base)
     if not inv.args.dry_run:
         localhooks.before(inv.env, ref, inv.base, inv.console.info)
+    source.prepare(inv.console, inv.base, ref, dry_run=inv.args.dry_run)
     try:
         report = inv.across(
-            "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref)
+            "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref, source)
         )
     except PushdeployError as exc:
         if exc.report is not None and not inv.args.dry_run:

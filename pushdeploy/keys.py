@@ -15,6 +15,7 @@ from pushdeploy.errors import ConfigError
 from pushdeploy.hosts import check_user, parse_hosts
 from pushdeploy.secrets import HIDDEN, is_secret_name, redact_urls
 from pushdeploy.values import (
+    artifact_location,
     batch_size,
     check_heartbeat,
     check_ready,
@@ -29,7 +30,9 @@ from pushdeploy.values import (
     relative_path,
     remote_path,
     seconds,
+    sha256_hex,
     text,
+    variable_reference,
     words,
 )
 
@@ -94,7 +97,36 @@ KEYS: Mapping[str, Key] = {
             "repo",
             one_line,
             "git URL the server fetches from (its mirror lives in path/repo)",
-            required=True,
+            unset="required, unless artifact is set",
+        ),
+        Key(
+            "repo-token",
+            variable_reference,
+            "$NAME of a local variable holding an HTTPS token for repo (never the token)",
+        ),
+        Key(
+            "artifact",
+            artifact_location,
+            "deploy this .tar.gz/.tar.zst/.zip instead of git: a local file or an http(s) URL"
+            " ({ref} is the ref)",
+        ),
+        Key("artifact-build", text, "command run on this machine to build a local artifact"),
+        Key(
+            "artifact-sha256",
+            sha256_hex,
+            "the URL artifact's SHA-256",
+            unset="URL.sha256, else the server's ETag",
+        ),
+        Key(
+            "verify",
+            one_of("none", "signed"),
+            "signed: refuse a commit or artifact not signed by a key in allowed-signers",
+            "none",
+        ),
+        Key(
+            "allowed-signers",
+            one_line,
+            "local file of the keys allowed to sign (ssh allowed_signers, or GPG public keys)",
         ),
         Key("path", remote_path, "absolute deploy root on the server", required=True),
         Key(
@@ -180,6 +212,16 @@ KEYS: Mapping[str, Key] = {
 
 def check_combination(env: Environment, source: str) -> None:
     """Rules that involve more than one key."""
+    if not env.repo and not env.artifact:
+        raise ConfigError(
+            f"{source}: [{env.name}] repo: required key is missing",
+            f"add 'repo = ...' (a git URL) or 'artifact = ...' (a build artifact) to [{env.name}]",
+        )
+    if env.verify == "signed" and not env.allowed_signers:
+        raise ConfigError(
+            f"{source}: [{env.name}] verify: 'signed' needs 'allowed-signers'",
+            "name a file of the public keys allowed to sign (ssh allowed_signers format, or GPG)",
+        )
     if env.restart == "monitor" and not env.app:
         raise ConfigError(
             f"{source}: [{env.name}] restart: 'monitor' needs the 'app' key",

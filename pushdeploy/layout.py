@@ -9,7 +9,8 @@
                         both made before a switch and gone once it is checked
     path/shared/        linked into releases; logs/ and pids/ made by setup
     path/.deploys       the history (see history.py)
-    path/.pushdeploy/   lock, monitor and pushdeploy's own state; runs/ID.log: each deploy's log
+    path/.pushdeploy/   lock, monitor and pushdeploy's own state; runs/ID.log: each deploy's log;
+                        uploads/: artifacts waiting to be unpacked; etags/ID: a URL artifact's ETag
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ class Layout:
     def run_logs(self) -> str:
         """Each deploy's own log on the server, ``ID.log``, kept as long as its release."""
         return f"{self.state}/runs"
+
+    @property
+    def uploads(self) -> str:
+        """Artifacts that arrived (named by their SHA-256) and wait to be unpacked."""
+        return f"{self.state}/uploads"
+
+    @property
+    def etags(self) -> str:
+        """``ID``: the ETag of the URL artifact release ID came from (is it still live?)."""
+        return f"{self.state}/etags"
 
     @property
     def lock(self) -> str:

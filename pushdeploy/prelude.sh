@@ -209,10 +209,26 @@ await_go() {
     esac
   done
 }
-# migrate_release: the run-once migration (MIGRATE_CMD), in the new release, before any switch.
+# migrate_release: the run-once migration (MIGRATE_CMD), in the new release, before any switch;
+# none on a host whose release is live already (skip_if_live): it ran when that went live.
 migrate_release() {
+  if [ -n "$UNCHANGED" ]; then value migrated yes; return 0; fi
   hook migrate "$RELEASES/$ID" "$MIGRATE_CMD"
   value migrated yes
+}
+# skip_if_live: what would be deployed (SHA: a commit, or an artifact's digest) is what is live
+# already: say so and change nothing (unless --force: FORCE=1). A fleet's host still waits for
+# its word like the others (so the fleet goes on together), then ends.
+skip_if_live() {
+  [ "$FORCE" != 1 ] && [ -n "$PREV" ] && [ -n "${SHA:-}" ] || return 0
+  [ "$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)" = "$SHA" ] || return 0
+  UNCHANGED=$PREV
+  value unchanged "$PREV"
+  value release "$PREV"
+  if [ "${FLEET:-0}" = 1 ]; then await_go; fi
+  OK=1
+  mark done
+  exit 0
 }
 # guard: the lock holder's helper, in the background. Each second: if the script died without
 # cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
@@ -260,27 +276,6 @@ guard() {
   lock_drop
 }
 
-git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
-fetch() {
-  step fetch
-  git_repo remote set-url origin "$REPO" && bg git_repo fetch --prune --quiet origin >&2 ||
-    fail fetch "git fetch in $REPO_DIR failed (is 'repo' reachable from the server?)"
-}
-# resolve REF: print the full SHA of a tag, branch (the remote's, fetched into the mirror) or SHA.
-# TJ's `origin/BRANCH` is the remote's BRANCH (the mirror's branches are the remote's), and
-# `origin/HEAD` the remote's default branch, asked of the remote itself.
-resolve() {
-  local candidate ref=$1
-  if [ "$ref" = origin/HEAD ]; then
-    ref=$(git_repo ls-remote --symref origin HEAD 2>/dev/null | sed -n 's|^ref: refs/heads/\(.*\)\tHEAD$|\1|p')
-    [ -n "$ref" ] || return 1
-  fi
-  ref=${ref#origin/}
-  for candidate in "refs/tags/$ref" "refs/heads/$ref" "$ref"; do
-    git_repo rev-parse -q --verify "$candidate^{commit}" 2>/dev/null && return 0
-  done
-  return 1
-}
 # link_releases_shared: releases/shared -> ../shared when user text reaches ../shared (scripts.py
 # says so in SHARED_BESIDE), so that it is path/shared, as it was from TJ's path/current. It is
 # no release: prune and list pass it by.
@@ -288,15 +283,6 @@ link_releases_shared() {
   [ "${SHARED_BESIDE:-0}" = 1 ] || return 0
   [ -e "$RELEASES/shared" ] || [ -L "$RELEASES/shared" ] || ln -s ../shared "$RELEASES/shared" 2>/dev/null || :
 }
-# refs_known: the branch and tag names of the mirror, for a "did you mean" (at most 1000).
-refs_known() {
-  git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
-    while IFS= read -r name; do mark "line refs $name"; done
-}
-newest_tag() {
-  git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
-}
-extract() { git_repo archive --format=tar "$2" | tar -x -C "$1"; }
 # build_release ID SHA: a fresh tree from the mirror, REVISION, shared links, the build commands.
 build_release() {
   R="$RELEASES/$1"
@@ -311,7 +297,7 @@ build_release() {
     mv -- "$RUNLOG" "$RUN_LOGS/$1.log" 2>/dev/null; then
     RUNLOG="$RUN_LOGS/$1.log"
   fi
-  bg extract "$R" "$2" || fail release "git archive of $2 failed"
+  bg fill_release "$R" "$2" || exit  # it says why (fail) itself
   [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
     fail release "cannot write $R/REVISION"
@@ -466,8 +452,10 @@ prune() {
       if [ "$old" = "$1" ] || [ "$old" = "$2" ]; then continue; fi
       rm -rf -- "${RELEASES:?}/$old" || warn "could not remove old release $old"
     done
-  for old in "$RUN_LOGS"/*.log; do  # the logs of releases gone
+  for old in "$RUN_LOGS"/*.log "$ETAGS"/*; do  # the logs (and ETags) of releases gone
     old=${old##*/} && old=${old%.log}
-    if valid_id "$old" && [ ! -d "$RELEASES/$old" ]; then rm -f -- "$RUN_LOGS/$old.log"; fi
+    if valid_id "$old" && [ ! -d "$RELEASES/$old" ]; then rm -f -- "$RUN_LOGS/$old.log" "$ETAGS/$old"; fi
   done
+  # artifacts that came and were never unpacked (a deploy stopped before): gone after an hour
+  if [ -d "$UPLOADS" ]; then find "$UPLOADS" -maxdepth 1 -type f -mmin +60 -delete 2>/dev/null || :; fi
 }

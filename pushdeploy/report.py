@@ -10,6 +10,7 @@ prints ``DeployReport.to_json`` (docs/json.md is the schema). Nothing reads an O
 A host's ``result`` is one word::
 
     ok             the script reached its end (for a deploy: live and checked)
+    unchanged      a deploy found what it would deploy live already, and changed nothing
     failed         a step failed before going live; the host is unchanged
     switched-back  went live, failed a later step, and is back on what was live before
     rolled-back    went live and passed, then was switched back because another host failed
@@ -28,7 +29,7 @@ from pushdeploy.protocol import RUNNING, Outcome
 # A report's outcome for each exit status (errors.ExitStatus); any other status is "error".
 OUTCOMES = {0: "ok", 4: "unreachable", 5: "locked", 6: "failed", 7: "switched-back"}
 OUTCOMES |= {8: "refused", 9: "drift", 130: "interrupted"}
-RESULTS = ("ok", "failed", "switched-back", "rolled-back", "stopped", "running")
+RESULTS = ("ok", "unchanged", "failed", "switched-back", "rolled-back", "stopped", "running")
 TAIL = 15  # output lines kept per host
 
 
@@ -61,7 +62,7 @@ class HostReport:
 
     @property
     def ok(self) -> bool:
-        return self.result == "ok"
+        return self.result in {"ok", "unchanged"}
 
     @classmethod
     def of(cls, host: str, outcome: Outcome) -> HostReport:
@@ -110,7 +111,7 @@ def result_of(outcome: Outcome) -> str:
     if outcome.status == RUNNING:
         return "running"
     if outcome.ok and outcome.done:
-        return "ok"
+        return "unchanged" if "unchanged" in outcome.values else "ok"
     if outcome.status == protocol.EXIT_SWITCHED_BACK:
         return "switched-back"
     if outcome.status == protocol.EXIT_ABORTED:
@@ -191,6 +192,13 @@ class DeployReport:
             ended = [f"{n} {r}" for r in RESULTS if (n := sum(h.result == r for h in self.hosts))]
             return f"{self.command} {self.outcome} {took}: {', '.join(ended) or 'no host reached'}"
         if self.command == "deploy":
+            same = sum(h.result == "unchanged" for h in self.hosts)
+            if same == count:
+                return (
+                    f"{what} is live already on {hosts}: nothing to do (--force deploys it again)"
+                )
+            if same:
+                return f"deployed {what} to {count - same} of {hosts} {took} (the rest had it live)"
             return f"deployed {what} to {hosts} {took}"
         if self.command == "revert":
             return f"reverted {hosts} to {what} {took}"

@@ -17,7 +17,8 @@ import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 
-from pushdeploy import protocol, service
+from pushdeploy import protocol, service, sources
+from pushdeploy.activation import go_live, restart_back
 from pushdeploy.config import Environment
 from pushdeploy.layout import Layout
 from pushdeploy.layout import quote as qpath
@@ -30,6 +31,7 @@ SHELL_LAYOUT = Layout("$P")
 PATH_NAMES = {"REPO_DIR": "repo", "RELEASES": "releases", "CURRENT": "current", "SHARED": "shared"}
 PATH_NAMES |= {"DEPLOYS": "deploys", "STATE": "state", "L": "lock", "RUN_LOGS": "run_logs"}
 PATH_NAMES |= {"NEXT_CURRENT": "next_current", "BACK_CURRENT": "back_current"}
+PATH_NAMES |= {"UPLOADS": "uploads", "ETAGS": "etags"}
 
 
 @dataclass(frozen=True)
@@ -42,28 +44,41 @@ class Run:
     stamp: str
     wait: int = 0
     stale_after: int = 120
+    force: bool = False  # deploy even when the identity is live already
 
 
 # A script that takes no lock: with no token, no lock is ever its own (prelude.sh lock_mine).
 READ_ONLY = Run("", "", "", "")
 
 
-def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False, kind: str = "") -> str:
+def wrap(
+    env: Environment,
+    run: Run,
+    body: list[str],
+    *,
+    user: bool = False,
+    kind: str = "",
+    source: sources.Source | None = None,
+) -> str:
     """One whole script: header, prelude.sh, ``body``; ``user``: the body runs the user's commands.
 
     Only a script that runs user commands (hooks, build, a restart command) carries what they
-    need: the user's env, the build text, the restart strategy. A read-only script carries none.
+    need: the user's env, the build text, the restart strategy, and its source's library (git's
+    or the artifact's: sources/). A read-only script carries none.
     """
+    source = source or sources.of(env)
     header = [
         f"P={qpath(env.path)}",
         " ".join(f'{name}="{getattr(SHELL_LAYOUT, attr)}"' for name, attr in PATH_NAMES.items()),
         protocol.contract(),
         f"TOKEN={q(run.token)} OWNER={q(run.owner)} WHO={q(run.who)}",
         f"export PUSHDEPLOY_ENV={q(env.name)} SHARED",
+        f'SET_UP="{source.set_up}" FORCE={int(run.force)} UNCHANGED=""',
     ]
     if user:
         header += [
-            f"REPO={q(env.repo)} RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
+            *source.header(),
+            f"RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
             f"BUILD={q(env.build or '')} NEEDS_TTY={int(env.needs_tty)}"
             f" SHARED_BESIDE={int(reaches_shared_beside(env))}",
             "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
@@ -80,6 +95,7 @@ def wrap(env: Environment, run: Run, body: list[str], *, user: bool = False, kin
         "main() {",
         *header,
         PRELUDE.rstrip("\n"),
+        *([source.library().rstrip("\n")] if user else []),
         *body,
         "OK=1",
         "mark done",
@@ -104,59 +120,12 @@ def take_lock(run: Run) -> str:
 
 
 def need_setup() -> str:
-    return '[ -d "$REPO_DIR" ] || fail setup "$P is not set up" "$EXIT_NOT_SET_UP"'
+    return '[ -d "$SET_UP" ] || fail setup "$P is not set up" "$EXIT_NOT_SET_UP"'
 
 
-def go_live(env: Environment, release: str, action: str) -> list[str]:
-    """Switch to RELEASE (vars ID SHA REF PREV PREV_LINK set), log, and run what follows a switch.
-
-    A failure in any later step (or a signal) switches back to what was live, marks the release
-    bad in .deploys and exits EXIT_SWITCHED_BACK. Once every check passed, nothing is undone.
-    """
-    body = [
-        "back() {",
-        '  warn "$1 failed; switching back to ${PREV:-${PREV_LINK:-no release}}"',
-        f"  switch_back {q(action)}",
-        '  fail "$1" "$2" "$EXIT_SWITCHED_BACK"',
-        "}",
-        f'switch "{release}" {q(action)}',
-    ]
-    release_dir = '"$RELEASES/$ID"'
-    if env.post_deploy:
-        body.append(f"hook post-deploy {release_dir} {q(env.post_deploy)} back")
-    body += restart(env, release_dir)
-    if env.test:
-        body.append(f"hook test {release_dir} {q(env.test)} back")
-    if env.health:
-        url = service.health_url(env.health, env.listen)
-        body.append(
-            f"health {q(url)} {env.health_timeout} || back health {q(url + ' did not answer in time')}"
-        )
-    body.append("checked")
-    return body
-
-
-def restart_back(env: Environment) -> str:
-    """The bash function that restarts PREV after a switch back, by the same strategy."""
-    if env.restart == "monitor":
-        return service.restart_back(env)
-    if env.restart == "touch":
-        return 'restart_back() { touch_restart "$PREV" || warn "cannot touch the restart file of $PREV"; }'
-    return (
-        f'restart_back() {{ bg user_shell "$RELEASES/$PREV" {q(env.restart)}'
-        ' || warn "restarting $PREV failed"; }'
-    )
-
-
-def restart(env: Environment, release_dir: str) -> list[str]:
-    if env.restart == "touch":
-        return ["step restart", 'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"']
-    if env.restart == "monitor":
-        return service.restart_steps(env)
-    return [f"hook restart {release_dir} {q(env.restart)} back"]
-
-
-def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
+def prepare_steps(env: Environment, run: Run, ref: str | None, source: sources.Source) -> list[str]:
+    """Lock, pre-deploy, the source's identity (skipped when it is live already, unless
+    ``--force``: prelude.sh ``skip_if_live``), its content, and the release built from it."""
     body = [take_lock(run), need_setup(), "read_live", 'value previous "$PREV"']
     if env.pre_deploy:  # in the live release; a first deploy has none (TJ's had a checkout)
         body += [
@@ -168,14 +137,10 @@ def prepare_steps(env: Environment, run: Run, ref: str | None) -> list[str]:
             "fi",
         ]
     body += [
-        "fetch",
-        "step resolve",
-        f"REF={q(ref or '')}",
-        'if [ -z "$REF" ]; then REF=$(newest_tag); fi',
-        '[ -n "$REF" ] || fail resolve "no ref was given and the repository has no tags"',
-        'value ref "$REF"',
-        'SHA=$(resolve "$REF") || { refs_known; fail resolve "no branch, tag or commit named \'$REF\' in the repository" "$EXIT_NO_REF"; }',
-        'value sha "$SHA"',
+        *source.identify(ref),
+        *source.verify(),
+        "skip_if_live",
+        *source.obtain(),
         *new_release_id(run),
         'value release "$ID"',
         'build_release "$ID" "$SHA"',
@@ -187,24 +152,34 @@ def activate_steps(env: Environment) -> list[str]:
     return [*go_live(env, "$ID", "deploy"), 'prune "$ID" "$PREV"']
 
 
-def deploy(env: Environment, run: Run, ref: str | None, *, fleet: bool = False) -> str:
+def deploy(
+    env: Environment,
+    run: Run,
+    ref: str | None,
+    *,
+    fleet: bool = False,
+    source: sources.Source | None = None,
+) -> str:
     """The whole deploy of one host. In a ``fleet`` it stops between the phases: it says
     ``prepared`` and waits, its lock held, for the client's word (session.Rollout): "migrate"
     (the primary host runs the migration), then "go" when its batch is next; the end of its
     input instead stops it, cleaning up. Alone, it migrates (if asked) and goes on."""
     alone = ["migrate_release"] if env.migrate else []
+    source = source or sources.of(env)
     body = [
-        *prepare_steps(env, run, ref),
+        f"FLEET={int(fleet)}",
+        *prepare_steps(env, run, ref, source),
         *(["await_go"] if fleet else alone),
         *activate_steps(env),
     ]
-    return wrap(env, run, body, user=True, kind="deploy")
+    return wrap(env, run, body, user=True, kind="deploy", source=source)
 
 
 def revert(env: Environment, run: Run) -> str:
     """Go back to an earlier deploy, in one session: with the lock held, say what is live and the
     history (as ``status`` does), then wait for the client's pick (``to TJ ID SHA REF``, read by
     the client from that history: rollout.pick) and switch to it, or rebuild it when it was pruned."""
+    source = sources.of(env)
     body = [
         take_lock(run),
         need_setup(),
@@ -215,19 +190,19 @@ def revert(env: Environment, run: Run) -> str:
         'read -r TJ ID SHA REF <<<"${WORD#to }"',
         '[ "${WORD%% *}" = to ] || fail revert "no release was picked"',
         'if [ "$TJ" = 1 ]; then',
-        *(f"  {line}" for line in tj_release(run)),
+        *(f"  {line}" for line in tj_release(run, source)),
         "fi",
         'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
         'value release "$ID"; value sha "$SHA"; value ref "$REF"; value previous "$PREV"',
         'export RELEASE="$RELEASES/$ID" REVISION=$SHA',
         'if [ ! -d "$RELEASES/$ID" ]; then',
         '  warn "release $ID was pruned; rebuilding it from $SHA"',
-        "  fetch",
+        *(f"  {line}" for line in source.rebuild()),
         '  build_release "$ID" "$SHA"',
         "fi",
         *go_live(env, "$ID", "revert"),
     ]
-    return wrap(env, run, body, user=True, kind="revert")
+    return wrap(env, run, body, user=True, kind="revert", source=source)
 
 
 def history_lines() -> list[str]:
@@ -250,8 +225,12 @@ def new_release_id(run: Run) -> list[str]:
     ]
 
 
-def tj_release(run: Run) -> list[str]:
+def tj_release(run: Run, source: sources.Source) -> list[str]:
     """A revert to a line of TJ's deploy: its short SHA made whole, a release ID made for it."""
+    if source.kind != "git":
+        return [
+            'fail revert "that line is from TJ\'s deploy, of git; this environment deploys artifacts"'
+        ]
     return [
         '[[ $SHA =~ ^[0-9a-f]{4,64}$ ]] || fail revert "not a commit: $SHA"',
         "fetch",
@@ -279,9 +258,10 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
 
 def setup(env: Environment, run: Run) -> str:
     dirs = " ".join(q(f"shared/{item.rstrip('/')}") for item in env.shared if item.endswith("/"))
+    source = sources.of(env)
     body = [
         "step check",
-        'command -v git >/dev/null || fail check "git is not installed on the server"',
+        *source.setup(),
         '[ "${BASH_VERSINFO[0]}" -ge 4 ] || fail check "bash 4 or newer is needed on the server"',
         *([f'hook pre-setup "$HOME" {q(env.pre_setup)}'] if env.pre_setup else []),
         take_lock(run),
@@ -291,25 +271,19 @@ def setup(env: Environment, run: Run) -> str:
         f'(cd "$P" && mkdir -p -- {dirs}) || fail directories "cannot create shared dirs"'
         if dirs
         else ":",
-        "step mirror",
-        'if [ -d "$REPO_DIR" ]; then',
-        "  fetch",
-        "else",
-        '  rm -rf -- "$P/.repo.tmp" && bg git clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&'
-        ' mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
-        "fi",
+        *source.mirror(),
         "link_releases_shared",
         *(service.install_steps(env) if env.app else []),
         *([f'hook post-setup "$P" {q(env.post_setup)}'] if env.post_setup else []),
     ]
-    return wrap(env, run, body, user=True, kind="setup")
+    return wrap(env, run, body, user=True, kind="setup", source=source)
 
 
 def status(env: Environment) -> str:
     """Read back what is live, the releases on disk, the history and the lock (no lock taken)."""
     body = [
         *history_lines(),
-        '[ -d "$REPO_DIR" ] && value setup yes',
+        '[ -d "$SET_UP" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
     ]
     return wrap(env, READ_ONLY, body, kind="status")

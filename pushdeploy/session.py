@@ -16,7 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pushdeploy import lock, protocol, scripts
 from pushdeploy.config import Environment
@@ -35,6 +35,18 @@ if TYPE_CHECKING:  # the transport imports Paramiko: only load it when a host is
 Opener = Callable[[Environment, Host, Callable[[str], None], str], "Transport"]
 
 
+class Companion(Protocol):
+    """Work beside a host's script on its connection (an artifact's upload: sources/upload.py):
+    it sees the script's markers, and ``finish`` ends it once the script has ended."""
+
+    def observe(self, marker: protocol.Marker) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+Alongside = Callable[[str, "Transport", Control], Companion]
+
+
 class Session:
     """One invocation against one environment: the hosts' transports, the lock claim, the console.
 
@@ -51,6 +63,7 @@ class Session:
         command: str,
         dry_run: bool = False,
         wait: int = 0,
+        force: bool = False,
         opener: Opener | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -65,6 +78,7 @@ class Session:
             now().strftime("%Y%m%dT%H%M%SZ"),
             wait,
             lock.STALE_AFTER,
+            force,
         )
         self._transports: dict[str, Transport] = {}
         self._opening = threading.Lock()
@@ -102,6 +116,7 @@ class Session:
         rollout: Rollout | None = None,
         *,
         quiet: bool = False,
+        alongside: Alongside | None = None,
     ) -> dict[str, Outcome]:
         """Run each host's script, ``parallel`` hosts at a time; follow their markers live.
 
@@ -112,7 +127,8 @@ class Session:
         Ctrl-C (or SIGTERM) asks every script to stop (the end of its input): before its switch it
         stops and cleans up, after it the server finishes the checks or switches back on its own.
         The phase then waits for the hosts' own word; a second Ctrl-C stops waiting. Either way
-        ``Interrupted`` says where each host was left.
+        ``Interrupted`` says where each host was left. ``alongside`` starts a companion of each
+        host's script on the same connection (an upload), ended when the script ends.
         """
         outcomes = {label: Outcome(RUNNING) for label in scripts_by_host}
         controls = {label: Control() for label in scripts_by_host}
@@ -120,12 +136,15 @@ class Session:
         def run_one(label: str) -> Outcome:
             outcome = outcomes[label]
             slot = Slot(self.slots)
+            companion: Companion | None = None
 
             def on_line(stream: str, line: str) -> None:
                 marker = (
                     protocol.parse(line) if stream == "out" else protocol.Marker("output", "", line)
                 )
                 outcome.add(marker, self.clock())
+                if companion is not None:
+                    companion.observe(marker)
                 said = f"{marker.key} {marker.text}" if marker.key else marker.text
                 self.console.record(label, marker.kind, said)
                 if not quiet:
@@ -141,6 +160,8 @@ class Session:
             outcome.started = self.clock()
             try:
                 transport = self.transport(label)
+                if alongside is not None:
+                    companion = alongside(label, transport, controls[label])
                 status = transport.run(scripts_by_host[label], on_line, control=controls[label])
                 outcome.status = status
             except ConnectionError as exc:  # could not connect, or the connection dropped
@@ -148,6 +169,8 @@ class Session:
                 outcome.failure, outcome.lost = exc.message, exc
                 self.drop(label)
             finally:
+                if companion is not None:
+                    companion.finish()
                 slot.release()
                 outcome.ended = self.clock()
                 if self.dry_run:
@@ -193,8 +216,8 @@ class Session:
         elif marker.kind == "output":
             self.console.remote_output(label, marker.text)
 
-    def everywhere(self, script: str) -> dict[str, Outcome]:
-        return self.phase({h.spec: script for h in self.env.hosts})
+    def everywhere(self, script: str, alongside: Alongside | None = None) -> dict[str, Outcome]:
+        return self.phase({h.spec: script for h in self.env.hosts}, alongside=alongside)
 
     def drop(self, label: str) -> None:
         """Forget a host's transport (its connection is gone): the next script reconnects."""

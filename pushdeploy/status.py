@@ -45,7 +45,7 @@ def script(env: Environment) -> str:
         *scripts.history_lines(),  # live, link, releases on disk, .deploys
         'LIVE=$(live_release) && SHA=$(head -c 100 -- "$RELEASES/$LIVE/REVISION" 2>/dev/null) &&'
         ' valid_sha "$SHA" && value sha "$SHA"',
-        'if [ -d "$REPO_DIR" ]; then value setup yes; fi',
+        'if [ -d "$SET_UP" ]; then value setup yes; fi',
         'if [ -e "$L" ] || [ -L "$L" ]; then',
         '  value lock "$(lock_owner)"; now=$(date +%s) m=$(stat -c %Y -- "$L/$LOCK_OWNER" 2>/dev/null)',
         '  if [[ $now =~ ^[0-9]+$ && $m =~ ^[0-9]+$ ]]; then value lock_age "$((now - m))"; fi',

@@ -224,3 +224,33 @@ def check_ready(value: str) -> str:
 def identity_file(value: str) -> str:
     """A key file; a ``.pub`` names its private half, as TJ's ``ssh -i`` took it."""
     return one_line(value).removesuffix(".pub")
+
+
+def variable_reference(value: str) -> str:
+    """``$NAME`` or ``${NAME}``: the name of a variable of this machine's environment (for a
+    secret that must never be written in deploy.conf). The value itself is never shown."""
+    name = value.strip()
+    name = name[2:-1] if name.startswith("${") and name.endswith("}") else name[1:]
+    if not value.strip().startswith("$") or not _ENV_NAME.match(name):
+        raise ValueError(
+            "give $NAME, the name of an environment variable holding it;"
+            " the secret itself never goes in deploy.conf"
+        )
+    return name
+
+
+def sha256_hex(value: str) -> str:
+    digest = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"expected a SHA-256 digest (64 hex digits), got {shown(value)}")
+    return digest
+
+
+def artifact_location(value: str) -> str:
+    """A local file (relative to where pushdeploy runs) or an http(s) URL; ``{ref}`` is the ref."""
+    location = one_line(value)
+    if not location:
+        raise ValueError("expected a file or an http(s) URL")
+    if "://" in location and not location.startswith(("http://", "https://")):
+        raise ValueError(f"only http and https URLs are fetched, got {shown(location)}")
+    return location

@@ -42,6 +42,7 @@ REFRESH_PER_SECOND = 8
 # A host's result: its glyph and the style it is shown in.
 GLYPHS = {
     "ok": ("✓", "green"),
+    "unchanged": ("=", "green"),
     "failed": ("✗", "red"),
     "switched-back": ("↩", "yellow"),
     "rolled-back": ("↩", "yellow"),
@@ -64,7 +65,7 @@ def ending(report: HostReport) -> str:
     words = report.result
     if report.result == "stopped":  # another host failed, or an interrupt: the reason is enough
         return f"stopped: {report.failure.removeprefix('stopped ')}" if report.failure else words
-    if report.result in {"ok", "rolled-back"} and (report.live or report.release):
+    if report.result in {"ok", "unchanged", "rolled-back"} and (report.live or report.release):
         words += f" {report.live or report.release}"
     if report.failed_step:
         words += f" at {report.failed_step}"

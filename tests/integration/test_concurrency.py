@@ -123,7 +123,7 @@ def history_problems(p: Project, successes: int) -> list[str]:
 
 
 def test_ten_deploys_at_once_each_deploy_or_name_the_holder(project: Project) -> None:
-    results, problems = deploy_at_once(project, timeout=90)
+    results, problems = deploy_at_once(project, "--force", timeout=90)  # each a real deploy
     for number, (status, output) in enumerate(results, 1):
         errors = [line for line in output.splitlines() if line.startswith("pushdeploy: error:")]
         if status == 5:
@@ -143,7 +143,7 @@ def test_ten_deploys_at_once_each_deploy_or_name_the_holder(project: Project) ->
 
 
 def test_ten_deploys_at_once_with_wait_all_deploy_one_after_another(project: Project) -> None:
-    results, problems = deploy_at_once(project, "--wait", "120", timeout=150)
+    results, problems = deploy_at_once(project, "--force", "--wait", "120", timeout=150)
     problems += [
         f"client {number}: exit {status}: {output[-500:]}"
         for number, (status, output) in enumerate(results, 1)

@@ -31,7 +31,8 @@ TREES = {name: ast.parse(text, str(MODULES[name])) for name, text in SOURCES.ite
 
 SSH_LIBRARIES = {"fabric", "paramiko", "invoke"}
 PURE = ["config", "keys", "hosts", "values", "layout", "history", "release", "protocol", "scripts"]
-PURE += ["errors", "lock", "secrets", "streams", "terminal", "report", "rollout"]
+PURE += ["errors", "lock", "secrets", "streams", "terminal", "report", "rollout", "credentials"]
+PURE += ["activation"]
 IMPURE_FOR_THE_CORE = {"subprocess", "socket", "pushdeploy.transport", "pushdeploy.console"}
 LINE_LIMIT = 330
 

@@ -349,7 +349,7 @@ def test_a_bad_path_error_quotes_what_was_written(value: str) -> None:
     assert expected == error.message
 
 
-@pytest.mark.parametrize("key", ["host", "repo", "path"])
+@pytest.mark.parametrize("key", ["host", "path"])
 def test_a_missing_required_key_is_an_error(key: str) -> None:
     lines = {"host": "host = app1", "repo": "repo = /srv/git/app.git", "path": "path = /srv/app"}
     text = "[production]\n" + "\n".join(v for k, v in lines.items() if k != key) + "\n"
@@ -359,6 +359,60 @@ def test_a_missing_required_key_is_an_error(key: str) -> None:
         f"add '{key} = ...' to [production] or [defaults] ({KEYS[key].doc})",
     )
     assert expected == (error.message, error.hint)
+
+
+def test_a_section_needs_a_repo_or_an_artifact() -> None:
+    error = config_error("[production]\nhost = app1\npath = /srv/app\n")
+    expected = (
+        "deploy.conf: [production] repo: required key is missing",
+        "add 'repo = ...' (a git URL) or 'artifact = ...' (a build artifact) to [production]",
+    )
+    assert expected == (error.message, error.hint)
+
+
+def test_an_artifact_needs_no_repo() -> None:
+    text = "[production]\nhost = app1\npath = /srv/app\nartifact = dist/app.tar.gz\n"
+    env = config.build_environment(
+        "production",
+        "deploy.conf",
+        config.effective(config.parse(text, "deploy.conf"), "production"),
+    )
+    assert (env.repo, env.artifact) == (None, "dist/app.tar.gz")
+
+
+def test_repo_token_is_read_from_the_variable_it_names_and_hidden() -> None:
+    text = "[production]\nhost = app1\npath = /srv/app\nrepo = https://git.example/app.git\nrepo-token = $GIT_TOKEN\n"
+    merged = config.effective(config.parse(text, "deploy.conf"), "production")
+    env = config.build_environment(
+        "production", "deploy.conf", merged, environ={"GIT_TOKEN": "s3cr3t-token"}
+    )
+    assert (env.repo_token, env.external[-1]) == ("s3cr3t-token", ("REPO_TOKEN", "s3cr3t-token"))
+    assert "s3cr3t-token" not in repr(env)
+
+
+def test_repo_token_must_name_a_variable_not_hold_the_token() -> None:
+    error = config_error(PREAMBLE + "repo-token = ghp_abcdef123456\n")
+    assert "ghp_abcdef123456" not in error.message
+    assert "repo-token: give $NAME" in error.message
+
+
+def test_an_unset_repo_token_variable_is_an_error_naming_it() -> None:
+    text = PREAMBLE + "repo = https://git.example/app.git\nrepo-token = ${NOT_SET_ANYWHERE}\n"
+    merged = config.effective(config.parse(text, "deploy.conf"), "production")
+    with pytest.raises(ConfigError) as caught:
+        config.build_environment("production", "deploy.conf", merged, environ={})
+    assert "NOT_SET_ANYWHERE" in caught.value.message
+    assert caught.value.message.startswith("deploy.conf:7: [production] repo-token")
+
+
+def test_repo_token_needs_an_https_repo() -> None:
+    text = PREAMBLE + "repo-token = $GIT_TOKEN\n"
+    merged = config.effective(config.parse(text, "deploy.conf"), "production")
+    with pytest.raises(ConfigError) as caught:
+        config.build_environment(
+            "production", "deploy.conf", merged, environ={"GIT_TOKEN": "t0ken-value"}
+        )
+    assert caught.value.message == "deploy.conf:6: [production] repo-token needs an https:// repo"
 
 
 def test_unset_keys_take_their_defaults() -> None:

@@ -1,0 +1,98 @@
+# The artifact source's bash library (sources/artifact.py). Needs UPLOADS (where artifacts wait
+# to be unpacked), ARTIFACT_FORMAT, ARTIFACT_LABEL, UNPACK_PY (unpack.py's source) and either
+# ARTIFACT_SHA (a local artifact, digested by the client) or ARTIFACT_URL, ARTIFACT_SHA256, ETAGS
+# and DOWNLOAD_PY (download.py's source: the server fetches it). Both tools run with python3.
+ARTIFACT_FILE="" ETAG=""
+
+# python_tool SOURCE ARGS...: run a tool of ours with python3; its line on stdout in TOOL_OUT,
+# the first line of its stderr (untrusted: controls removed, cut) in TOOL_ERR; its status.
+python_tool() {
+  local source=$1 err status=0
+  shift
+  err=$(mktemp -- "$STATE/.tool.XXXXXX") || { TOOL_ERR="cannot write in $STATE"; return 1; }
+  TOOL_OUT=$(python3 -c "$source" "$@" 2>"$err" </dev/null) || status=$?
+  TOOL_ERR=$(head -n 1 -- "$err" | head -c 500 | tr -d '\000-\037')
+  rm -f -- "$err"
+  [ -n "$TOOL_ERR" ] || TOOL_ERR="python3 ended with status $status"
+  return "$status"
+}
+# artifact_identify: a local artifact is what the client digested; it sends the file alongside.
+artifact_identify() {
+  step resolve
+  REF=$ARTIFACT_LABEL SHA=$ARTIFACT_SHA ARTIFACT_FILE="$UPLOADS/$ARTIFACT_SHA"
+  value ref "$REF"
+  value sha "$SHA"
+}
+# artifact_await_upload: wait for the client's word on the file it sends (sources/upload.py).
+artifact_await_upload() {
+  step upload
+  while await_word; do
+    case $WORD in
+      uploaded) break ;;
+      "upload-failed "*) fail upload "${WORD#upload-failed }" ;;
+    esac
+  done
+  [ -f "$ARTIFACT_FILE" ] || fail upload "the uploaded artifact is gone from $UPLOADS; deploy again"
+}
+# artifact_identify_url: the digest from artifact-sha256 or URL.sha256; else the ETag, and when
+# it is the live release's, that release's digest (nothing changed).
+artifact_identify_url() {
+  local given=()
+  step resolve
+  REF=$ARTIFACT_LABEL SHA=""
+  value ref "$REF"
+  if [ -n "$ARTIFACT_SHA256" ]; then given=(--sha256 "$ARTIFACT_SHA256"); fi
+  python_tool "$DOWNLOAD_PY" identity "$ARTIFACT_URL" "${given[@]}" || fail resolve "$TOOL_ERR"
+  case $TOOL_OUT in
+    "sha256 "*) SHA=${TOOL_OUT#sha256 } ;;
+    "etag "*) ETAG=${TOOL_OUT#etag } ;;
+  esac
+  valid_sha "$SHA" || SHA=""
+  if [ -z "$SHA" ] && [ -n "$PREV" ] && [ "$(head -c 300 -- "$ETAGS/$PREV" 2>/dev/null)" = "$ETAG" ]; then
+    SHA=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
+    valid_sha "$SHA" || SHA=""
+  fi
+  if [ -n "$SHA" ]; then value sha "$SHA"; fi
+}
+# artifact_download: fetch it into UPLOADS, checked against the digest when one is known.
+artifact_download() {
+  local part="$UPLOADS/.download.$$" given=()
+  step download
+  (umask 077 && mkdir -p -- "$UPLOADS") || fail download "cannot create $UPLOADS"
+  if [ -n "$SHA" ]; then given=(--sha256 "$SHA"); fi
+  python_tool "$DOWNLOAD_PY" fetch "$ARTIFACT_URL" "$part" "${given[@]}" || fail download "$TOOL_ERR"
+  SHA=${TOOL_OUT#sha256=} && SHA=${SHA%% *}
+  case $TOOL_OUT in *" etag="*) ETAG=${TOOL_OUT##* etag=} ;; esac
+  valid_sha "$SHA" || { rm -f -- "$part"; fail download "the download gave no digest"; }
+  ARTIFACT_FILE="$UPLOADS/$SHA"
+  mv -f -- "$part" "$ARTIFACT_FILE" || fail download "cannot write in $UPLOADS"
+  value sha "$SHA"
+  skip_if_live
+  if [ -n "${SIGNATURE_URL:-}" ]; then artifact_signature; fi
+}
+# artifact_signature: with verify = signed, the detached signature beside the URL, checked
+# (signatures.py's verify_file) before anything is unpacked.
+artifact_signature() {
+  local signature="$UPLOADS/.signature.$$"
+  python_tool "$DOWNLOAD_PY" fetch "$SIGNATURE_URL" "$signature" ||
+    { rm -f -- "$ARTIFACT_FILE"; fail verify "no signature at $SIGNATURE_URL: $TOOL_ERR" "$EXIT_REFUSED"; }
+  verify_file "$ARTIFACT_FILE" "$signature" || { rm -f -- "$ARTIFACT_FILE" "$signature"; exit "$EXIT_REFUSED"; }
+  rm -f -- "$signature"
+}
+# fill_release DIR SHA: the artifact unpacked into DIR (nothing outside it; unsafe members
+# refused before anything is written), files unchanged since the live release hard-linked.
+fill_release() {
+  local previous=() status=0
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then previous=(--previous "$RELEASES/$PREV"); fi
+  python_tool "$UNPACK_PY" extract "$ARTIFACT_FILE" "$1" --format "$ARTIFACT_FORMAT" "${previous[@]}" ||
+    status=$?
+  rm -f -- "$ARTIFACT_FILE"
+  case $status in
+    0) value unpacked "$TOOL_OUT" ;;
+    65) fail release "the artifact was refused, nothing was unpacked: $TOOL_ERR" "$EXIT_REFUSED" ;;
+    *) fail release "cannot unpack the artifact: $TOOL_ERR" ;;
+  esac
+  if [ -n "$ETAG" ]; then
+    mkdir -p -- "$ETAGS" && printf '%s\n' "$ETAG" >"$ETAGS/${1##*/}" || warn "cannot record the ETag in $ETAGS"
+  fi
+}

@@ -1,0 +1,117 @@
+"""Artifacts and skip-if-live through ``cli.main``, in-process, against pushdeploy.fake.
+
+A local artifact is built, checked and digested here, then sent to each host beside its script;
+a host that already serves the identity being deployed changes nothing (unless ``--force``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pushdeploy.fake import SHA
+from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run
+
+LIVE_SHA = "1" * 40  # what host() puts in each fake's history for its live release
+
+
+def write_tarball(path: Path, files: dict[str, str]) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return path.read_bytes()
+
+
+ARTIFACT = "artifact = dist/app.tar.gz\n"
+
+
+def test_each_host_receives_the_artifact_once_beside_its_script(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_tarball(base / "dist" / "app.tar.gz", {"VERSION": "1\n"})
+    fake = fleet(base, monkeypatch, *(host(n) for n in FLEET), extra=ARTIFACT)
+    result = run(base, "app")
+    assert result.status == 0, result.stderr
+    assert {n: [data] for n in FLEET} == {n: h.received for n, h in fake.hosts.items()}
+    assert {n: NEW for n in FLEET} == lives(fake)
+    digest = hashlib.sha256(data).hexdigest()
+    assert all(f"ARTIFACT_SHA={digest}" in h.scripts[0] for h in fake.hosts.values())
+
+
+def test_a_failed_upload_stops_that_host_and_the_fleet_before_any_switch(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tarball(base / "dist" / "app.tar.gz", {"VERSION": "1\n"})
+    hosts = [host("web1"), host("web2", exits={"upload": 1}), host("web3")]
+    fake = fleet(base, monkeypatch, *hosts, extra=ARTIFACT)
+    result = run(base, "app")
+    assert result.status == 6
+    assert "pushdeploy: error: web2: upload failed: the upload failed: no space left (fake)" in (
+        result.stderr
+    )
+    assert {n: OLD for n in FLEET} == lives(fake)
+
+
+def test_a_hostile_artifact_is_refused_before_any_connection(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = base / "dist" / "app.tar.gz"
+    path.parent.mkdir(parents=True)
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("/etc/cron.d/evil")
+        tar.addfile(info, io.BytesIO(b""))
+    fake = fleet(base, monkeypatch, *(host(n) for n in FLEET), extra=ARTIFACT)
+    result = run(base, "app")
+    assert result.status == 8
+    assert "/etc/cron.d/evil" in result.error_lines[0]
+    assert {n: [] for n in FLEET} == ran(fake)
+
+
+def test_a_missing_artifact_says_how_to_make_one(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet(base, monkeypatch, host("web1"), extra=ARTIFACT)
+    result = run(base, "app")
+    assert result.status == 8
+    assert result.error_lines[0].endswith("dist/app.tar.gz does not exist")
+    assert "artifact-build" in result.stderr
+
+
+def test_a_fleet_already_on_the_commit_changes_nothing(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fleet(base, monkeypatch, *(host(n, sha=LIVE_SHA) for n in FLEET))
+    result = run(base, "app")
+    assert result.status == 0, result.stderr
+    assert result.stdout.startswith("main (1111111) is live already on 3 hosts: nothing to do")
+    assert {n: OLD for n in FLEET} == lives(fake)
+
+
+def test_force_deploys_what_is_live_again(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = fleet(base, monkeypatch, host("web1", sha=LIVE_SHA))
+    result = run(base, "--force", "app")
+    assert result.status == 0, result.stderr
+    assert result.stdout.startswith("deployed main (1111111) to 1 host in ")
+    assert {"web1": f"{NEW[:-7]}1111111"} == lives(fake)
+
+
+def test_only_the_hosts_without_it_deploy(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hosts = [host("web1", sha=LIVE_SHA), host("web2", sha=LIVE_SHA), host("web3", sha=LIVE_SHA)]
+    hosts[1].live = ""  # nothing live there
+    fake = fleet(base, monkeypatch, *hosts)
+    result = run(base, "app")
+    assert result.status == 0, result.stderr
+    assert "deployed main (1111111) to 1 of 3 hosts in " in result.stdout
+    assert [OLD, f"{NEW[:-7]}1111111", OLD] == list(lives(fake).values())
+
+
+def test_the_fake_default_sha_is_not_what_host_deploys_before(base: Path) -> None:
+    """The other handler tests rely on it: their fleets always have something new to deploy."""
+    assert LIVE_SHA != SHA
