@@ -160,6 +160,10 @@ def secret_env_names(env: Environment) -> set[str]:
     return names | {name for name, _ in env.external}
 
 
+# The settings whose text may hold a URL with a password or token in it.
+URL_TEXTS = ("repo", "artifact", "pre_deploy", "post_deploy", "test", "build", "restart", "health")
+
+
 def redacted(env: Environment) -> Environment:
     """``env`` as ``--dry-run`` may print it: secret env values, URL passwords and tokens hidden."""
     hidden = secret_env_names(env)
@@ -168,10 +172,11 @@ def redacted(env: Environment) -> Environment:
     )
     texts = {
         attr: redact_urls(value)
-        for attr in ("repo", "pre_deploy", "post_deploy", "test", "build", "restart", "health")
+        for attr in URL_TEXTS
         if isinstance(value := getattr(env, attr), str)
     }
-    return dataclasses.replace(env, env=pairs, external=(), **texts)  # type: ignore[arg-type]
+    token = HIDDEN if env.repo_token else None
+    return dataclasses.replace(env, env=pairs, external=(), repo_token=token, **texts)  # type: ignore[arg-type]
 
 
 def mask_values(env: Environment) -> list[str]:
@@ -180,8 +185,7 @@ def mask_values(env: Environment) -> list[str]:
     values = [value for name, value in env.env if name in hidden]
     values += [text for _, text in env.external]
     texts: list[str | None] = [value for _, value in env.env]
-    texts += [env.repo, env.pre_deploy, env.post_deploy, env.test, env.build, env.restart]
-    texts.append(env.health)
+    texts += [getattr(env, attr) for attr in URL_TEXTS]
     for text in texts:
         if text:
             values += url_secrets(text)

@@ -124,7 +124,7 @@ class SSHTransport:
                 "before its switch the server stops, removes the half-built release and drops the"
                 " lock; after it, it finishes its checks or switches back: see 'pushdeploy ENV current'",
             )
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise ConnectionError(f"{self.label}: connection broke: {exc}") from None
         finally:
             channel.close()

@@ -182,6 +182,24 @@ def test_redacted_hides_secret_env_values_url_passwords_and_outside_values(tmp_p
         assert token not in text and password not in text and local not in text
 
 
+def test_redacted_hides_the_repo_token_and_artifact_url_passwords(tmp_path: Path) -> None:
+    token, password = unique(), unique()
+    env = environment(
+        tmp_path,
+        "repo = https://git.example.com/app.git\nrepo-token = $GIT_TOKEN\n"
+        f"artifact = https://ci:{password}@files.example.com/app.tar.gz\n",
+        {"GIT_TOKEN": token},
+    )
+    shown = secrets.redacted(env)
+    assert (
+        shown.repo_token,
+        shown.artifact,
+    ) == ("***", "https://ci:***@files.example.com/app.tar.gz")
+    text = scripts.setup(shown, RUN) + scripts.deploy(shown, RUN, "main")
+    assert token not in text and password not in text
+    assert {token, password} <= set(secrets.mask_values(env))
+
+
 def test_mask_values_are_secret_values_outside_values_and_url_passwords(tmp_path: Path) -> None:
     env = environment(
         tmp_path,
