@@ -23,90 +23,19 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import iniconfig
 
 from pushdeploy import credentials, keys, secrets
+from pushdeploy.environment import Environment, Setting
 from pushdeploy.errors import ConfigError
-from pushdeploy.hosts import Host
 from pushdeploy.keys import KEYS
-from pushdeploy.values import BatchSize
+from pushdeploy.values import variable_reference
 
 DEFAULTS_SECTION = "defaults"
 # TJ's `key value` line: a bare key, blanks, then a value that does not start with = or :.
 _TJ_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9_-]*)[ \t]+(?P<value>[^=:\s].*)$")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One effective value and where it came from (for error messages and ``config``)."""
-
-    value: str
-    section: str
-    line: int
-
-
-@dataclass(frozen=True)
-class Environment:
-    """The validated settings of one section, with inheritance applied. Immutable.
-
-    Every key's field is set by ``build_environment``, from the file or from the key's default
-    in keys.KEYS (so no default is written here).
-    """
-
-    name: str
-    source: str
-    hosts: tuple[Host, ...]
-    repo: str | None
-    path: str
-    user: str | None
-    port: int | None
-    key: str | None
-    forward_agent: bool
-    host_key: str
-    ref: str | None
-    repo_token: str | None = field(repr=False)  # the token itself, read from $NAME (config.load)
-    artifact: str | None
-    artifact_build: str | None
-    artifact_sha256: str | None
-    verify: str
-    allowed_signers: str | None
-    needs_tty: bool
-    pre_setup: str | None
-    post_setup: str | None
-    pre_deploy_local: str | None
-    pre_deploy: str | None
-    post_deploy: str | None
-    migrate: str | None
-    primary: str | None
-    test: str | None
-    build: str | None
-    restart_file: str
-    restart: str
-    health: str | None
-    health_timeout: int
-    shared: tuple[str, ...]
-    # The values are secrets as often as not: kept out of repr (tracebacks, debug output).
-    env: tuple[tuple[str, str], ...] = field(repr=False)
-    secrets_file: str | None
-    post_deploy_local: str | None
-    batch: BatchSize | None
-    batch_pause: int
-    parallel: int
-    keep: int
-    app: str | None
-    workers: int
-    listen: tuple[str, ...]
-    ready: str
-    ready_timeout: int
-    heartbeat: str | None
-    grace: int
-    settings: Mapping[str, Setting] = field(default_factory=dict, compare=False, repr=False)
-    # (env name, text) for each piece of an env value that came from outside deploy.conf: a
-    # $NAME expansion or a secrets-file value. Hidden everywhere (secrets.py).
-    external: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
 
 def read_text(path: Path) -> str:
@@ -258,9 +187,10 @@ def build_environment(
         pairs = read_secrets_file(merged["secrets-file"], source, name, warn)
         values["env"] = secrets.with_overrides(values.get("env", ()), pairs)  # type: ignore[arg-type]
         external += pairs
-    if "repo-token" in merged:
-        values["repo_token"] = read_token(values["repo_token"], merged, source, name, environ)  # type: ignore[arg-type]
-        external.append(("REPO_TOKEN", values["repo_token"]))  # type: ignore[arg-type]
+    for key in [k for k, spec in KEYS.items() if spec.convert is variable_reference]:
+        if key in merged:  # $NAME: the secret itself, hidden everywhere
+            values[KEYS[key].attr] = read_reference(key, merged, source, name, environ)
+            external.append((key.upper().replace("-", "_"), values[KEYS[key].attr]))  # type: ignore[arg-type]
     env = Environment(
         name=name,
         source=source,
@@ -272,25 +202,24 @@ def build_environment(
     return env
 
 
-def read_token(
-    variable: str,
+def read_reference(
+    key: str,
     merged: Mapping[str, Setting],
     source: str,
     name: str,
     environ: Mapping[str, str] | None,
 ) -> str:
-    """``repo-token``'s value: the local variable it names, else that name in secrets-file;
-    ``repo`` must be an https URL (credentials.scope), all before any connection."""
+    """The secret a ``$NAME`` key names: this machine's variable NAME, else NAME in secrets-file
+    (credentials.token), read before any connection."""
     local = os.environ if environ is None else environ
     setting = merged.get("secrets-file")
     pairs = dict(read_secrets_file(setting, source, name, None)) if setting else {}
     try:
-        credentials.scope(merged["repo"].value if "repo" in merged else "")
-        return credentials.token(f"${variable}", local, pairs)
+        return credentials.token(merged[key].value.strip(), local, pairs)
     except ConfigError as exc:
-        raise ConfigError(
-            f"{where(source, merged['repo-token'])} [{name}] {exc.message}", exc.hint or None
-        ) from None
+        message = exc.message.replace(credentials.KEY, key)
+        hint = exc.hint.replace(credentials.KEY, key) if exc.hint else None
+        raise ConfigError(f"{where(source, merged[key])} [{name}] {message}", hint) from None
 
 
 def where(source: str, setting: Setting) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pushdeploy import credentials
+from pushdeploy.automation_keys import automation_keys
 from pushdeploy.errors import ConfigError
 from pushdeploy.hosts import check_user, parse_hosts
 from pushdeploy.secrets import HIDDEN, is_secret_name, redact_urls
@@ -206,6 +208,7 @@ KEYS: Mapping[str, Key] = {
             "HTTP /path [interval [timeout [failures]]] the monitor polls",
         ),
         Key("grace", seconds, "seconds old workers may drain before SIGKILL", "30"),
+        *automation_keys(Key),
     ]
 }
 
@@ -217,6 +220,11 @@ def check_combination(env: Environment, source: str) -> None:
             f"{source}: [{env.name}] repo: required key is missing",
             f"add 'repo = ...' (a git URL) or 'artifact = ...' (a build artifact) to [{env.name}]",
         )
+    if env.repo_token:
+        try:
+            credentials.scope(env.repo or "")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: [{env.name}] {exc.message}", exc.hint or None) from None
     if env.verify == "signed" and not env.allowed_signers:
         raise ConfigError(
             f"{source}: [{env.name}] verify: 'signed' needs 'allowed-signers'",

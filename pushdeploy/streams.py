@@ -68,25 +68,34 @@ class Control:
     Made per run by whoever starts it (the session), handed to the transport, which ``attach``es
     the command's own write and close once the command has started. An ``end`` that comes
     earlier is kept and applied at once then, so no command misses its stop. Safe from any
-    thread; errors (the command or the connection gone) are swallowed: nothing more to say.
+    thread; errors (the command or the connection gone) are swallowed: nothing more to say. What
+    is sent before ``attach`` is kept and written first then (an upload may end before its script
+    has started).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._write: Callable[[bytes], object] | None = None
         self._close: Callable[[], object] | None = None
+        self._early: list[bytes] = []
         self.ended = False
 
     def attach(self, write: Callable[[bytes], object], close: Callable[[], object]) -> None:
         with self._lock:
             self._write, self._close = write, close
-            ended = self.ended
+            ended, early, self._early = self.ended, self._early, []
+            with contextlib.suppress(Exception):
+                for data in early:  # sent before the command started: in order, first
+                    write(data)
         if ended:
             with contextlib.suppress(Exception):
                 close()
 
     def send(self, data: bytes) -> None:
         with self._lock:
+            if self._write is None and not self.ended:
+                self._early.append(data)  # kept for attach: no word is lost
+                return
             write = None if self.ended else self._write
         if write is not None:
             with contextlib.suppress(Exception):

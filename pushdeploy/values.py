@@ -254,3 +254,48 @@ def artifact_location(value: str) -> str:
     if "://" in location and not location.startswith(("http://", "https://")):
         raise ValueError(f"only http and https URLs are fetched, got {shown(location)}")
     return location
+
+
+NOTIFY_KINDS = {
+    "webhook": "URL",
+    "slack": "URL",
+    "graphite": "URL",
+    "mail": "ADDRESS...",
+    "github": "",
+}
+
+
+def notify_targets(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``notify``: one target a line, ``KIND ARGS``; KIND is one of NOTIFY_KINDS."""
+    targets = []
+    for line in text(value).splitlines():
+        kind, *args = line.split()
+        wants = NOTIFY_KINDS.get(kind)
+        if wants is None:
+            raise ValueError(f"unknown target {shown(kind)}: expected {', '.join(NOTIFY_KINDS)}")
+        if wants == "URL" and (len(args) != 1 or not args[0].startswith(("http://", "https://"))):
+            raise ValueError(f"{kind} takes one http(s) URL")
+        if wants == "ADDRESS..." and (not args or not all("@" in a for a in args)):
+            raise ValueError("mail takes one or more addresses")
+        if not wants and args:
+            raise ValueError(f"{kind} takes nothing (see the github-* keys)")
+        targets.append((kind, tuple(args)))
+    return tuple(targets)
+
+
+def address_port(value: str) -> str:
+    """``host:port``."""
+    host, colon, port = one_line(value).rpartition(":")
+    if not colon or not host:
+        raise ValueError(f"expected host:port, got {shown(value)}")
+    parse_port(port)
+    return value.strip()
+
+
+def etcd_rollout(value: str) -> str:
+    """``etcd://HOST:PORT/PREFIX``."""
+    match = re.fullmatch(r"etcd://([^/:]+):(\d+)(/[A-Za-z0-9._/-]+)", one_line(value))
+    if not match:
+        raise ValueError(f"expected etcd://HOST:PORT/PREFIX, got {shown(value)}")
+    parse_port(match[2])
+    return value.strip()

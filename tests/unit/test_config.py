@@ -224,9 +224,9 @@ def test_an_unknown_key_is_an_error_with_a_did_you_mean(text: str, message: str,
 
 
 def test_an_unknown_key_far_from_every_key_points_at_the_example() -> None:
-    error = config_error(PREAMBLE + "colour = red\n")
+    error = config_error(PREAMBLE + "favourite = red\n")
     expected = (
-        "deploy.conf:6: [production] colour: unknown key",
+        "deploy.conf:6: [production] favourite: unknown key",
         "see deploy.conf.example for the keys",
     )
     assert expected == (error.message, error.hint)
@@ -412,7 +412,7 @@ def test_repo_token_needs_an_https_repo() -> None:
         config.build_environment(
             "production", "deploy.conf", merged, environ={"GIT_TOKEN": "t0ken-value"}
         )
-    assert caught.value.message == "deploy.conf:6: [production] repo-token needs an https:// repo"
+    assert caught.value.message == "deploy.conf: [production] repo-token needs an https:// repo"
 
 
 def test_unset_keys_take_their_defaults() -> None:
