@@ -19,7 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pushdeploy import scripts, service
+from pushdeploy import scripts, service, sources
 from pushdeploy.config import Environment
 from pushdeploy.errors import DeployFailed, ExitStatus
 from pushdeploy.layout import Layout
@@ -90,6 +90,7 @@ def tools(env: Environment) -> dict[str, list[str]]:
 def script(env: Environment, run: scripts.Run) -> str:
     """The doctor's script for one host: markers only, no lock, no change on the server."""
     layout = Layout(env.path)
+    git = sources.of(env).kind == "git"
     timeout = f"if command -v timeout >/dev/null; then T=(timeout {REPO_TIMEOUT}); else T=(); fi"
     body = [
         "step doctor",
@@ -101,8 +102,17 @@ def script(env: Environment, run: scripts.Run) -> str:
         'value hook_path "$(in_user_env printenv PATH)"',
         'value bash "$BASH_VERSION"',
         '[ "${BASH_VERSINFO[0]}" -ge 4 ] || problem "bash $BASH_VERSION is too old: pushdeploy needs 4 or newer"',
-        'if command -v git >/dev/null; then value git "$(git --version 2>&1 | head -n 1)"',
-        'else problem "git is not on the PATH of a non-interactive shell ($PATH)"; fi',
+        *(
+            [
+                'if command -v git >/dev/null; then value git "$(git --version 2>&1 | head -n 1)"',
+                'else problem "git is not on the PATH of a non-interactive shell ($PATH)"; fi',
+            ]
+            if git
+            else [
+                'command -v python3 >/dev/null || problem "python3 is not installed: artifacts are unpacked with it"',
+                'command -v sha256sum >/dev/null || problem "sha256sum (coreutils) is not installed"',
+            ]
+        ),
         *[
             f'N={q(name)}; if t=$(in_user_env command -v -- "$N"); then mark "line tool $N $t";'
             ' else mark "line tool $N"; fi'
@@ -123,8 +133,10 @@ def script(env: Environment, run: scripts.Run) -> str:
         'value inodes "$(df -Pi -- "$D" 2>/dev/null | awk \'NR == 2 { print $2, $4 }\')"',
         'if [ -n "${SSH_AUTH_SOCK:-}" ]; then value agent yes; else value agent no; fi',
         timeout,
-        "if command -v git >/dev/null; then",
-        '  if out=$(GIT_TERMINAL_PROMPT=0 ${T[@]+"${T[@]}"} git ls-remote -- "$REPO" 2>&1 >/dev/null </dev/null); then value repo yes',
+        f"if {'command -v git >/dev/null' if git else 'false'}; then",
+        # timeout(1) runs programs, not the function that gives git the repo-token
+        '  if [ -n "${REPO_TOKEN-}" ]; then T=(git_auth); else T+=(git); fi',
+        '  if out=$(GIT_TERMINAL_PROMPT=0 "${T[@]}" ls-remote -- "$REPO" 2>&1 >/dev/null </dev/null); then value repo yes',
         '  else value repo no; value repo_error "$(printf \'%s\\n\' "$out" | grep . | tail -n 1 | cut -c 1-300)"; fi',
         "fi",
         'if [ -d "$SET_UP" ]; then value setup yes; else value setup no; fi',

@@ -184,3 +184,11 @@ def test_a_fleet_gets_the_artifact_once_per_host_over_one_connection_each(fleet:
     assert "to 1 of 3 hosts" in again.stdout
     assert fleet.versions() == ["f1", "f1", "f1"]
     assert [len(fleet.releases(i)) for i in range(3)] == [1, 2, 1]
+
+
+def test_doctor_checks_what_artifacts_need_and_not_git(artifacts: Project) -> None:
+    result = artifacts.ok("app", "doctor")
+    assert (
+        "no git" in result.stdout + result.stderr or "git version" in result.stdout + result.stderr
+    )
+    assert "repo" not in result.stdout + result.stderr

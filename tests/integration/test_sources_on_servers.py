@@ -213,3 +213,24 @@ def test_a_url_artifact_is_checked_against_the_signature_beside_it(
     result = p.run("app")
     assert result.status == 8, result.stderr
     assert p.live == "w1"
+
+
+def test_a_hostile_url_artifact_is_refused_on_the_server_and_writes_nothing(
+    project: Project, files: HTTPFiles
+) -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        link = tarfile.TarInfo("escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../.."
+        tar.addfile(link)
+        info = tarfile.TarInfo("escape/pwned.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"x\n"))
+    files.routes["/app-v1.tar.gz"] = Route(out.getvalue(), etag='"evil"')
+    p = url_project(project, files)
+    result = p.run("app")
+    assert result.status == 8, result.stderr
+    assert "the artifact was refused, nothing was unpacked: escape" in result.stderr
+    assert not (p.root / "current").exists()
+    assert [] == list((p.root / "releases").iterdir())
+    assert not list(p.base.rglob("pwned.txt"))
