@@ -232,5 +232,5 @@ def test_a_hostile_url_artifact_is_refused_on_the_server_and_writes_nothing(
     assert result.status == 8, result.stderr
     assert "the artifact was refused, nothing was unpacked: escape" in result.stderr
     assert not (p.root / "current").exists()
-    assert [] == list((p.root / "releases").iterdir())
+    assert list((p.root / "releases").iterdir()) == []
     assert not list(p.base.rglob("pwned.txt"))
