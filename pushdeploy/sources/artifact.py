@@ -113,6 +113,8 @@ class ArtifactSource:
             )
         try:
             unpack.check(str(path), self.fmt)
+        except unpack.Missing as exc:
+            raise Refused(f"artifact {path}: {exc}", "install zstd here to check it") from None
         except (unpack.Refused, unpack.Corrupt) as exc:
             said = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
             raise Refused(
