@@ -6,6 +6,9 @@ One read-only script per host (``script``: no lock taken, no user env) reports w
 hosts on different releases, a live release missing from ``.deploys`` or from disk, ``current``
 pointing at no release, a held lock, a host not set up, a full disk, a monitor (``app`` set)
 not serving the live release. A host that cannot be reached is an error of its own (exit 4).
+With ``rollout`` (a pull fleet), a second table shows every server's record in etcd and its
+place in the turns (turns.py); servers there on different releases, or whose last deploy was not
+ok, are drift too, and etcd out of reach is exit 4 as well.
 
 Everything a server sends back is untrusted: IDs and SHAs are checked, texts cut short, the
 monitor's ``status --json`` (monitor/state.py documents it) read field by field, and only what a
@@ -19,8 +22,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pushdeploy import deploy, history, protocol, scripts, service
-from pushdeploy.drift import drift, findings, size
+from pushdeploy import deploy, history, protocol, scripts, service, turns
+from pushdeploy.drift import findings, size
 from pushdeploy.errors import Drift, ExitStatus
 from pushdeploy.layout import Layout
 from pushdeploy.layout import quote as qpath
@@ -231,16 +234,23 @@ def run_status(inv: Invocation) -> int | DeployReport:
     finally:
         session.close()
     statuses = [parse(label, outcome) for label, outcome in outcomes.items()]
+    rollout = inv.env.rollout  # a pull fleet: every server's record in etcd (turns.py)
+    fleet = turns.fleet(rollout, inv.env.batch) if rollout else []
     for problem in (f"{s.host}: {problem}" for s in statuses for problem in s.problems):
         inv.console.warn(problem)
-    found = findings(statuses)
+    found = findings(statuses) + turns.findings(fleet)
+    extra: dict[str, Any] = {"drift": [message for message, _ in found]}
     report = dataclasses.replace(
         deploy.reported(session, "status", outcomes),
-        extra={"drift": drift(statuses)},
+        extra=extra | ({"fleet": [turns.member_json(m) for m in fleet]} if rollout else {}),
         host_extra={s.host: host_json(s) for s in statuses},
     )
     if not inv.args.json:
         inv.console.table(COLUMNS, [row(s) for s in statuses])
+        if rollout:
+            inv.console.result(f"fleet in {rollout}:" if fleet else f"fleet: none in {rollout} yet")
+            if fleet:
+                inv.console.table(turns.COLUMNS, [turns.row(m) for m in fleet])
         for message, _ in found:
             inv.console.warn(message)
     if not found:
