@@ -28,6 +28,7 @@ from pushdeploy import (
     service,
     sources,
 )
+from pushdeploy.announcements import announced
 from pushdeploy.config import Environment
 from pushdeploy.console import Console
 from pushdeploy.errors import (
@@ -115,8 +116,13 @@ def run_deploy(inv: Invocation) -> DeployReport:
         localhooks.before(inv.env, ref, inv.base, inv.console.info)
     source.prepare(inv.console, inv.base, ref, dry_run=inv.args.dry_run)
     try:
-        report = inv.across(
-            "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref, source)
+        report = announced(
+            inv,
+            "deployed",
+            ref,
+            lambda: inv.across(
+                "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref, source)
+            ),
         )
     except PushdeployError as exc:
         if exc.report is not None and not inv.args.dry_run:
@@ -130,7 +136,8 @@ def run_deploy(inv: Invocation) -> DeployReport:
 
 def run_revert(inv: Invocation) -> DeployReport:
     steps: int = inv.opts.steps  # checked by its parser, before any connection
-    return inv.across("revert", f"revert {steps}", lambda s: deploy.revert(s, steps))
+    work = lambda: inv.across("revert", f"revert {steps}", lambda s: deploy.revert(s, steps))  # noqa: E731
+    return announced(inv, "reverted", None, work)
 
 
 def run_setup(inv: Invocation) -> DeployReport:

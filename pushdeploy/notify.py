@@ -1,0 +1,300 @@
+"""Notifications: telling the ``notify`` targets that a deploy started, went live, was reverted or failed.
+
+``announce`` is what the command handlers call, once per event. It builds one ``Notice`` (the
+facts every target tells: who, what, where, result, duration, a link to the commit) and hands it
+to each target of ``env.notify``; notifiers.py says how each kind is spoken to.
+
+Lifecycle of one ``announce``: one daemon thread per target, all started at once; each gets
+``timeout`` seconds (5) per attempt and ONE retry after a transient failure (no connection, no
+answer in time, HTTP 5xx, SMTP 4xx). ``announce`` waits ``2 * timeout + 1`` seconds at most,
+then returns: a target still busy is abandoned (a daemon thread; its late answer is ignored).
+Every failure is one ``warn`` line (``notify: slack: HTTP 500 from https://hooks.slack.com/...``)
+said from the caller's thread, with URL paths, passwords and tokens hidden. Nothing here raises,
+and nothing changes the deploy's exit status.
+
+A start is told only by the targets that can say one usefully (``STARTS``): a webhook, a Slack
+message and a ``pending`` GitHub status. Mail and Graphite hear of outcomes only.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+from pushdeploy import lock, notifiers, secrets
+from pushdeploy.notifiers import one_line
+from pushdeploy.report import RESULTS, DeployReport
+
+if TYPE_CHECKING:
+    from pushdeploy.config import Environment
+
+EVENTS = ("started", "deployed", "reverted", "failed")
+STARTS = frozenset({"webhook", "slack", "github"})  # the targets that tell of a start
+TIMEOUT = 5.0  # seconds per attempt
+RETRIES = 1  # after a transient failure
+GIVE_UP = (RETRIES + 1) * TIMEOUT + 1  # seconds an announce takes at most (with TIMEOUT)
+_GIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_REPO_PATH = re.compile(r"[\w.-]+(?:/[\w.-]+)+")
+_SCP_LIKE = re.compile(r"(?:[^@/:\s]+@)?(?P<host>[^/:\s]+):(?P<path>\S+)")
+_RELEASE_SHA = re.compile(r"\d{8}T\d{6}Z-(?P<sha>[0-9a-f]{7})(?:\.\d+)?")
+
+
+class Warn(Protocol):
+    def __call__(self, message: str, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One event as every target tells it. ``started`` is when the deploy began, ``at`` when it
+    was announced (epoch seconds); ``delivery`` names the event (a retry sends the same one)."""
+
+    env: Environment
+    event: str
+    report: DeployReport | None
+    ref: str
+    sha: str
+    who: str
+    started: float
+    at: float
+    delivery: str
+    timeout: float = TIMEOUT
+    ssl_context: ssl.SSLContext | None = None
+
+    @property
+    def git_sha(self) -> str:
+        """The deployed commit's SHA; empty for an artifact (its SHA is a file's digest)."""
+        return self.sha if not self.env.artifact and _GIT_SHA.fullmatch(self.sha) else ""
+
+    @property
+    def hosts(self) -> list[str]:
+        if self.report is not None and self.report.hosts:
+            return [h.host for h in self.report.hosts]
+        return [h.spec for h in self.env.hosts]
+
+    @property
+    def what(self) -> str:
+        """``main (3f2a9c1)``: the ref and the short SHA, whichever are known."""
+        if self.ref and self.sha:
+            return f"{self.ref} ({self.sha[:7]})"
+        release = self.report.release if self.report is not None else ""
+        return self.ref or self.sha[:7] or release or "the configured ref"
+
+    @property
+    def where(self) -> str:
+        return f"{self.env.name}: {', '.join(self.hosts)}"
+
+    @property
+    def summary(self) -> str:
+        """One line, without the environment: ``deployed main (3f2a9c1) to 3 hosts``."""
+        report, count = self.report, len(self.hosts)
+        on = f"{count} host{'' if count == 1 else 's'}"
+        if self.event == "started" or report is None:
+            return f"deploying {self.what} to {on}"
+        if self.event == "failed":
+            first = report.failed_first()[:1]
+            at = "".join(f" at {h.failed_step}" for h in first if h.failed_step)
+            return f"{report.command} of {self.what} FAILED{at}" + "".join(
+                f" on {h.host}" for h in first
+            )
+        if self.event == "reverted":
+            return f"reverted {on} to {self.what}"
+        if report.hosts and all(h.result == "unchanged" for h in report.hosts):
+            return f"{self.what} was live already on {on}"
+        return f"deployed {self.what} to {on}"
+
+    @property
+    def result(self) -> str:
+        """``deployed (3 ok)``, ``failed at migrate on web1: ... (1 failed, 2 stopped)``."""
+        report = self.report
+        if self.event == "started" or report is None:
+            return "started"
+        counts = [f"{n} {r}" for r in RESULTS if (n := sum(h.result == r for h in report.hosts))]
+        tally = f" ({', '.join(counts)})" if counts else ""
+        if self.event != "failed":
+            return f"{self.event}{tally}"
+        first = report.failed_first()[:1]
+        at = "".join(f" at {h.failed_step}" for h in first if h.failed_step)
+        on = "".join(f" on {h.host}" for h in first if h.failure or h.failed_step)
+        return one_line(f"failed{at}{on}: {self.reason}{tally}")
+
+    @property
+    def reason(self) -> str:
+        """Why a failure failed: the first failed host's words, else the error ('' if none)."""
+        if self.event != "failed" or self.report is None:
+            return ""
+        first = [h.failure for h in self.report.failed_first()[:1] if h.failure]
+        return one_line(first[0] if first else self.report.error or self.report.outcome)
+
+    @property
+    def duration(self) -> str:
+        return f"{self.report.seconds:.1f} s" if self.report and self.event != "started" else ""
+
+    @property
+    def link(self) -> str:
+        """The compare page on GitHub or GitLab from what was live before, else the commit's
+        page, else ''. The report has no previous SHA: the previous release ID's short one."""
+        web = web_repo(self.env.repo) if self.git_sha else None
+        if web is None:
+            return ""
+        host, path = web
+        if host in {"github.com", github_host(self.env)}:
+            base = f"https://{host}/{path}"
+        elif "gitlab" in host:
+            base = f"https://{host}/{path}/-"
+        else:
+            return ""
+        previous = [h.previous for h in self.report.hosts if h.previous] if self.report else []
+        since = _RELEASE_SHA.fullmatch(previous[0]) if previous else None
+        if since and self.event != "reverted" and not self.git_sha.startswith(since["sha"]):
+            return f"{base}/compare/{since['sha']}...{self.git_sha}"
+        return f"{base}/commit/{self.git_sha}"
+
+    @property
+    def github_repo(self) -> str:
+        return github_repo(self.env)
+
+    def details(self) -> list[str]:
+        """The plain text of a mail and a Graphite event: the facts, then a line per host."""
+        report = self.report
+        facts = [("who", self.who), ("what", f"{self.ref} {self.sha}".strip() or self.what)]
+        facts += [("where", self.where), ("result", self.result), ("duration", self.duration)]
+        facts += [("link", self.link)]
+        if report is not None:
+            facts += [("error", one_line(report.error)), ("hint", one_line(report.hint))]
+            facts += [("log", report.log)]
+        lines = [f"{self.env.name}: {self.summary}", ""]
+        lines += [f"{name + ':':<10}{value}" for name, value in facts if value]
+        for i, host in enumerate(report.hosts if report is not None else ()):
+            at = f" at {host.failed_step}" if host.failed_step else ""
+            failure = f": {one_line(host.failure)}" if host.failure else ""
+            release = f", release {host.release}" if host.release else ""
+            took = f" ({host.seconds:.1f} s{release})"
+            lines += ["", "hosts:"] if i == 0 else []
+            lines.append(f"  {host.host}: {host.result}{at}{failure}{took}")
+        return lines
+
+
+def web_repo(repo: str | None) -> tuple[str, str] | None:
+    """``(host, OWNER/NAME)`` of a git URL (``git@host:o/n.git``, ``https://host/o/n``...)."""
+    if not repo:
+        return None
+    if "://" in repo:
+        parts = urlsplit(repo)
+        host, path = parts.hostname or "", parts.path
+    elif match := _SCP_LIKE.fullmatch(repo):
+        host, path = match["host"], match["path"]
+    else:
+        return None
+    path = path.strip("/").removesuffix(".git")
+    return (host.lower(), path) if host and _REPO_PATH.fullmatch(path) else None
+
+
+def github_host(env: Environment) -> str:
+    """The web host of ``github-api``: github.com, or a GitHub Enterprise host."""
+    api = (urlsplit(env.github_api).hostname or "").lower()
+    return "github.com" if api == "api.github.com" else api
+
+
+def github_repo(env: Environment) -> str:
+    """``github-repo``, else OWNER/NAME of ``repo`` when it is on the host of ``github-api``."""
+    web = web_repo(env.repo)
+    on_github = web and web[0] == github_host(env) and web[1].count("/") == 1
+    return env.github_repo or (web[1] if web and on_github else "")
+
+
+def announce(
+    env: Environment,
+    event: str,
+    report: DeployReport | None,
+    *,
+    warn: Warn,
+    ref: str | None = None,
+    started: float | None = None,
+    timeout: float = TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Tell every target of ``env.notify`` of ``event`` (one of EVENTS), all in parallel.
+
+    ``report`` is the command's report (None for a start, when there is none yet); ``ref`` names
+    what is deployed when the report does not; ``started`` is when the deploy began
+    (``time.time()``; default now). ``timeout`` and ``ssl_context`` (the CAs trusted for HTTPS
+    and STARTTLS; default the system's) are there for tests. Returns within ``2*timeout + 1`` s.
+    """
+    if event not in EVENTS:  # a caller's bug, said as a warning like everything here
+        warn(f"notify: unknown event {event!r}; expected one of {', '.join(EVENTS)}")
+        return
+    targets = [(kind, args) for kind, args in env.notify if event != "started" or kind in STARTS]
+    if not targets:
+        return
+    sha = report.sha if report is not None else ""
+    sha = sha or (ref if ref and _GIT_SHA.fullmatch(ref) else "")
+    now = time.time()
+    notice = Notice(
+        env,
+        event,
+        report,
+        ref=(report.ref if report is not None else "") or ref or "",
+        sha=sha,
+        who=lock.claim("notify").who,
+        started=now if started is None else started,
+        at=now,
+        delivery=str(uuid.uuid4()),
+        timeout=timeout,
+        ssl_context=ssl_context,
+    )
+    limit = (RETRIES + 1) * timeout + 1
+    deadline = time.monotonic() + limit
+    said: dict[int, str] = {}
+
+    def work(i: int, kind: str, args: tuple[str, ...]) -> None:
+        said[i] = deliver(notice, kind, args, deadline)
+
+    threads = [
+        threading.Thread(target=work, args=(i, *target), name=f"notify-{target[0]}", daemon=True)
+        for i, target in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    hide = secrets.Masker(hidden_values(env))
+    for i, (kind, _args) in enumerate(targets):
+        if (text := said.get(i)) is None:
+            warn(f"notify: {kind}: no answer within {limit:g} s; gave up")
+        elif text:
+            warn(hide(secrets.redact_urls(f"notify: {kind}: {text}")))
+
+
+def deliver(notice: Notice, kind: str, args: tuple[str, ...], deadline: float) -> str:
+    """Send to one target, once more after a transient failure: '' or what went wrong."""
+    send = notifiers.TARGETS[kind]
+    for attempt in range(RETRIES + 1):
+        left = deadline - 1 - time.monotonic()
+        try:
+            send(notice, args, min(notice.timeout, max(left, 0.1)))
+            return ""
+        except notifiers.Failed as failed:
+            left = deadline - 1 - time.monotonic()
+            if not failed.transient or attempt == RETRIES or left < notice.timeout / 2:
+                return failed.message
+        # A notification never fails a deploy: an error not foreseen in notifiers (a bug) is
+        # said as a warning of its own, with its type.
+        except Exception as exc:
+            return f"unexpected {type(exc).__name__}: {one_line(str(exc))}"
+    return "not sent"  # not reached: the last attempt returns
+
+
+def hidden_values(env: Environment) -> list[str]:
+    """What a warning must never show: the keys' secrets, the URLs' passwords, and their paths
+    and queries (a Slack URL's path is its secret; warnings show only scheme and host anyway)."""
+    values = [env.notify_secret, env.smtp_password, env.github_token]
+    urls = [arg for kind, args in env.notify if kind != "mail" for arg in args]
+    values += [s for url in urls for s in secrets.url_secrets(url)]
+    values += [part for url in urls for part in urlsplit(url)[2:4] if part.strip("/")]
+    return [v for v in values if v]
