@@ -101,6 +101,12 @@ def build_parser() -> Parser:
     add("--all", action="store_true", help="list: show pruned releases too (as 'list --all')")
     add("-v", "--verbose", action="count", default=0, help="show hook and build output live")
     add("-q", "--quiet", action="store_true", help="only results and errors")
+    add(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="progress, errors and the local log: text, or one JSON object per event (stderr)",
+    )
     add("--debug", action="store_true", help="show tracebacks")
     add("--version", action="version", version=f"pushdeploy {__version__}")
     add("--example-config", action="store_true", help="print the annotated example deploy.conf")
@@ -177,12 +183,15 @@ def run(
             with contextlib.redirect_stdout(stdout):
                 args = build_parser().parse_args(argv)
                 debug = args.debug
+                # resolve's errors in the asked format; the command's own options come next
+                console = Console(stdout, stderr, log_format=args.log_format)
                 wanted = args.env and not args.example_config
                 invoked = resolve(args) if wanted else None
         except SystemExit as exc:  # --help and --version, or a command's own --help
             return int(exc.code or 0)
         verbosity = 0 if args.quiet else 1 + args.verbose
-        console = Console(stdout, stderr, verbosity=verbosity, json_output=args.json)
+        options = {"json_output": args.json, "log_format": args.log_format}  # `status --json` too
+        console = Console(stdout, stderr, verbosity=verbosity, **options)
         if debug:  # Paramiko's own log (its transport thread's tracebacks too); silent otherwise
             from pushdeploy.transport.ssh import log_ssh_to
 
@@ -201,7 +210,7 @@ def run(
         if exc.report is not None:  # what each host did, before the error line
             report = exc.report.ended(int(exc.status), message, hint)
             console.finish(report if report.command else report.renamed(command))
-        console.error(message, hint, exc.details)
+        console.error(message, hint, exc.details, exit_status=int(exc.status))
         return int(exc.status)
     except (errors.OutputClosed, BrokenPipeError) as exc:
         # `pushdeploy ENV list | head -1`: the reader has what it wanted. Like `git log | head`,
@@ -219,14 +228,18 @@ def run(
         return ExitStatus.OK
     except KeyboardInterrupt:
         console.error(
-            "interrupted", "nothing was changed by this run on a server it had not reached"
+            "interrupted",
+            "nothing was changed by this run on a server it had not reached",
+            exit_status=ExitStatus.INTERRUPTED,
         )
         return ExitStatus.INTERRUPTED
     except Exception as exc:
         if debug:
             console.debug(traceback.format_exc())
         console.error(
-            f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug and report it"
+            f"internal error: {type(exc).__name__}: {exc}",
+            "rerun with --debug and report it",
+            exit_status=ExitStatus.ERROR,
         )
         return ExitStatus.ERROR
     finally:
@@ -273,7 +286,9 @@ def dispatch(
         from pushdeploy.logbook import Logbook
 
         mask = secrets.Masker(secrets.mask_values(env))
-        console.log = Logbook.open(env.name, command.name, argv or [], mask=mask)
+        console.log = Logbook.open(
+            env.name, command.name, argv or [], mask=mask, log_format=args.log_format
+        )
         if console.log.problem:
             console.warn(console.log.problem)
     result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
@@ -304,6 +319,7 @@ def environment(args: argparse.Namespace, config_path: Path, console: ConsoleTyp
             )
         env = load(config_path, args.env, {**overrides, "host": " ".join(hosts)}, warn=console.warn)
     console.mask(secrets.mask_values(env))
+    console.environment = env.name
     if args.dry_run:  # every printed script is built from it: no secret value reaches stdout
         env = secrets.redacted(env)
     return env

@@ -12,8 +12,10 @@ a line per event, ``TIME HOST KIND TEXT`` (UTC with milliseconds; ``-`` for the 
 
 A text of several lines gives several lines with the same prefix (a server cannot forge one of
 ours); each line is masked (the caller's ``secrets.Masker``), then its terminal controls shown as
-escapes, as the console does. How a run ended is its last ``ENDINGS`` line (an ``error`` starting
-``interrupted``, errors.Interrupted's message, counts as interrupted), else ``unfinished``.
+escapes, as the console does. ``--log-format json`` logs the console's JSON events instead
+(``write_event``; console/events.py), after a ``run`` event naming version, argv and env. A run
+ended as its last ``ENDINGS`` line or event says (an ``error`` starting ``interrupted``, which is
+errors.Interrupted's message, as interrupted; a failed ``result`` event as failed), else unfinished.
 
 Logging never breaks a run: a state directory it cannot write gives a disabled Logbook (a no-op)
 whose ``problem`` says why; the first failed write (a full disk) disables it too, said once in
@@ -24,6 +26,7 @@ whose ``problem`` says why; the first failed write (a full disk) disables it too
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from pushdeploy import __version__
 from pushdeploy.errors import ConfigError, ExitStatus, UsageError
@@ -85,13 +88,24 @@ def timestamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def json_line(event: Mapping[str, Any], mask: Mask) -> str:
+    """``event`` as one JSON line, its strings masked; ASCII only: no control character is raw."""
+    return json.dumps(masked(event, mask), ensure_ascii=True)
+
+
+def masked(value: Any, mask: Mask) -> Any:
+    """``value`` (JSON data) with every string in it masked."""
+    if isinstance(value, Mapping):
+        return {key: masked(item, mask) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(item, mask) for item in value]
+    return mask(value) if isinstance(value, str) else value
+
+
 @dataclass(eq=False)
 class Logbook:
-    """One run's log file, from ``Logbook.open`` to ``close``.
-
-    ``path`` is None and ``write`` does nothing when logging is disabled; ``problem`` then says
-    why ("" while all is well), for the caller to show as one warning.
-    """
+    """One run's log file, from ``Logbook.open`` to ``close``. When logging is disabled ``path``
+    is None, writing does nothing and ``problem`` says why ("" while all is well), to warn once."""
 
     path: Path | None = None
     problem: str = ""
@@ -114,6 +128,7 @@ class Logbook:
         mask: Mask,
         environ: Mapping[str, str] = os.environ,
         clock: Clock = utc_now,
+        log_format: str = "text",
     ) -> Logbook:
         """A new log for a run of ``command`` on ``env_name``, its header written; the oldest
         logs beyond ``KEEP`` deleted. Never raises: a disabled Logbook says what went wrong."""
@@ -127,6 +142,10 @@ class Logbook:
             return cls.disabled(f"no local log: cannot write in {folder}: {exc.strerror or exc}")
         _prune(folder, KEEP)
         book = cls(path, "", file, mask, clock)
+        if log_format == "json":
+            run = {"pushdeploy": __version__, "argv": argv, "environment": env_name}
+            book.write_event({"event": "run", **run, "time": timestamp(clock())})
+            return book
         words = " ".join(filter(None, [__version__, shlex.join(argv), f"(env {env_name})"]))
         with book._lock:
             book._emit(visible(mask(f"# pushdeploy {words}")) + "\n")
@@ -135,12 +154,18 @@ class Logbook:
     def write(self, host: str, kind: str, text: str) -> None:
         """One event: a line per line of ``text``, each ``TIME HOST KIND TEXT``, masked, escaped."""
         with self._lock:
-            prefix = f"{timestamp(self._clock())} {_word(host) or '-'} {_word(kind)}"
+            host, kind = ("_".join(word.split()) for word in (host, kind))  # one word each
+            prefix = f"{timestamp(self._clock())} {host or '-'} {kind}"
             lines = text.removesuffix("\n").split("\n")
             block = "".join(
                 visible(self._mask(f"{prefix} {line}" if line else prefix)) + "\n" for line in lines
             )
             self._emit(block)
+
+    def write_event(self, event: Mapping[str, Any]) -> None:
+        """One event of the JSON stream as its line (``json_line``: masked, controls escaped)."""
+        with self._lock:
+            self._emit(json_line(event, self._mask) + "\n")
 
     def close(self) -> None:
         with self._lock:
@@ -162,10 +187,6 @@ class Logbook:
         if file is not None:
             with contextlib.suppress(OSError):  # every event was flushed already
                 file.close()
-
-
-def _word(text: str) -> str:
-    return "_".join(text.split())
 
 
 def _private_dirs(folder: Path) -> None:
@@ -237,12 +258,23 @@ def ending(path: Path) -> str:
     except OSError:
         return UNFINISHED
     for line in reversed(tail.split("\n")):
-        parts = line.split(" ", 3)
-        if len(parts) > 2 and not line.startswith("#") and parts[2] in ENDINGS:
-            text = parts[3] if len(parts) > 3 else ""
-            interrupted = parts[2] == "error" and text.startswith("interrupted")
-            return "interrupted" if interrupted else ENDINGS[parts[2]]
+        kind, text = _event_of(line)
+        if kind in ENDINGS:
+            interrupted = kind == "error" and text.startswith("interrupted")
+            return "interrupted" if interrupted else ENDINGS[kind]
     return UNFINISHED
+
+
+def _event_of(line: str) -> tuple[str, str]:
+    """A log line's kind and text, in either format (a failed ``result`` event is an error)."""
+    if not line.startswith("{"):
+        parts = [] if line.startswith("#") else line.split(" ", 3)
+        return (parts[2], parts[3] if len(parts) > 3 else "") if len(parts) > 2 else ("", "")
+    with contextlib.suppress(ValueError):  # the tail's first line may be cut
+        event = json.loads(line)
+        failed = event.get("event") == "result" and event.get("exit_status") != 0
+        return "error" if failed else str(event.get("event")), str(event.get("message"))
+    return "", ""
 
 
 def recent(
@@ -261,7 +293,7 @@ def recent(
 def run_log(inv: Invocation) -> int:
     """``pushdeploy ENV log``: the recent logs; ``pushdeploy ENV log N``: log N in full."""
     name = inv.env.name
-    wanted = requested(inv)
+    wanted: int | None = inv.opts.n  # the N of `log N` (None: list them); commands.py checked it
     if wanted is None:
         return show_list(inv, recent(name, limit=LISTED))
     logs = log_paths(name)
@@ -275,12 +307,6 @@ def run_log(inv: Invocation) -> int:
     except OSError as exc:
         raise ConfigError(f"log {wanted}: cannot read {logs[-wanted]}: {exc.strerror}") from None
     return ExitStatus.OK
-
-
-def requested(inv: Invocation) -> int | None:
-    """The N of ``log N`` (None: list them); the command's parser checked it (commands.py)."""
-    n: int | None = inv.opts.n
-    return n
 
 
 def show_list(inv: Invocation, logs: list[LogSummary]) -> int:

@@ -18,6 +18,10 @@ so a planted ``\x1b]...`` or a bidi override cannot rewrite the user's terminal 
 ``raw`` stays exact: it prints --dry-run scripts and ``exec`` output, which passes through as ssh's
 would. Known secret values (``mask``, from ``secrets.mask_values`` once the config is loaded) show
 as ``***`` in everything but ``raw``, like a CI log; what ``raw`` prints is redacted at its source.
+
+``--log-format json`` (``log_format="json"``): stderr is one JSON object per event instead, every
+event whatever the verbosity, also written to the run's log (events.py; docs/json.md). Results on
+stdout stay as they are (the headline, or --json's object).
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from rich.console import Console as RichConsole
 from rich.markup import escape
 from rich.text import Text
 
+from pushdeploy.console.events import Event, Events
 from pushdeploy.console.progress import Progress, glyph, mark, pad, seconds
+from pushdeploy.logbook import Clock, json_line, masked, utc_now
 from pushdeploy.report import DeployReport, HostReport
 from pushdeploy.secrets import Masker
 from pushdeploy.terminal import visible
@@ -64,7 +70,9 @@ class Console:
         verbosity: int = 1,
         color: bool | None = None,
         json_output: bool = False,
+        log_format: str = "text",
         clock: Callable[[], float] = time.monotonic,
+        now: Clock = utc_now,
     ) -> None:
         no_color = color is False
         self.out = RichConsole(file=stdout, no_color=no_color, highlight=False, soft_wrap=True)
@@ -79,11 +87,21 @@ class Console:
         # A command's progress ended: the late steps of hosts left behind are not shown.
         self._ended = False
         self.log: Logbook | None = None  # this run's local log (logbook.py), when it keeps one
+        self.events = Events(clock, now) if log_format == "json" else None
+        self.environment = ""  # the environment's name, for the start event (cli sets it)
 
     def record(self, host: str, kind: str, text: str) -> None:
-        """Write one event to the run's local log (everything, whatever the verbosity)."""
-        if self.log is not None:
+        """A marker ``host``'s script said, to the run's local log (everything, whatever the
+        verbosity); with --log-format json, its event (stderr and log)."""
+        if self.events is not None:
+            self._emit(self.events.marker(host, kind, text))
+        elif self.log is not None:
             self.log.write(host, kind, text)
+
+    def _note(self, kind: str, text: str) -> None:
+        """A line of the run itself in a text log (in json the events say it)."""
+        if self.events is None and self.log is not None:
+            self.log.write("", kind, text)
 
     def mask(self, values: Iterable[str]) -> None:
         """From now on show each of these secret values as ``***`` wherever text is printed,
@@ -95,6 +113,8 @@ class Console:
         """``command`` begins on ``hosts``: a live view on an interactive stderr (not --json),
         one line per ended step otherwise, nothing under -q."""
         self._end_progress()
+        if self.events is not None:
+            return self._emit(self.events.start(command, self.environment, hosts))
         if self.verbosity < 1:
             return
         live = self.err.is_interactive and not self.json_output
@@ -106,6 +126,8 @@ class Console:
     def step(self, host: str, name: str) -> None:
         """A step began on ``host``. Off a terminal the step that ended gets its line; without
         ``start``, or under -v (its output follows), a line says the step begins."""
+        if self.events is not None:
+            return self._emit(self.events.step(host, name))
         if self.verbosity < 1:
             return
         progress = self._progress
@@ -118,6 +140,8 @@ class Console:
 
     def host_done(self, report: HostReport) -> None:
         """A host's script ended, whatever its result (call it once per host, at its last)."""
+        if self.events is not None:
+            return self._emit(self.events.host_done(report))
         progress = self._progress
         if progress is not None:
             for line in progress.done(report):
@@ -127,15 +151,18 @@ class Console:
         """The command ended: the failing hosts' last output, then after a live view a summary
         table, then the headline (or, with --json, the report) on stdout."""
         was_live = self._end_progress()
-        if self.verbosity >= 1 and not report.ok:
+        path = self.log.path if self.log is not None else None
+        data = report.to_json() | {"log": str(path) if path else None}
+        if self.events is not None:
+            self._emit(self.events.result(data))
+        elif self.verbosity >= 1 and not report.ok:
             for host in report.failed_first():
                 self._failing_output(host)
         if was_live:
             self._summary(report)
-        self.record("", "result" if report.ok else "error", report.headline())
+        self._note("result" if report.ok else "error", report.headline())
         if self.json_output:
-            path = self.log.path if self.log is not None else None
-            self.data(report.to_json() | {"log": str(path) if path else None})
+            self.data(data)
         else:
             self.result(report.headline())
 
@@ -176,28 +203,43 @@ class Console:
 
     # progress (stderr)
     def info(self, message: str) -> None:
-        if self.verbosity >= 1:
+        if self.events is not None:
+            self._emit(self.events.info(message))
+        elif self.verbosity >= 1:
             self._err(self._text(message))
 
     def remote_output(self, host: str, line: str) -> None:
-        if self.verbosity >= 2:
+        if self.events is not None:
+            self._emit(self.events.output(host, line))
+        elif self.verbosity >= 2:
             self._err(f"[dim]{self._text(host)} │[/dim] {self._text(line)}")
 
-    def warn(self, message: str) -> None:
-        self.record("", "warn", message)
+    def warn(self, message: str, host: str = "") -> None:
+        """A warning, about ``host`` if given (shown ``HOST: MESSAGE``)."""
+        if self.events is not None:
+            return self._emit(self.events.warning(message, host))
+        message = f"{host}: {message}" if host else message
+        self._note("warn", message)
         if self.verbosity >= 0:
             self._err(f"[yellow]pushdeploy: warning:[/yellow] {self._text(message)}")
 
     def error(
-        self, message: str, hint: str = "", details: list[str] | None = None, log: str = ""
+        self,
+        message: str,
+        hint: str = "",
+        details: list[str] | None = None,
+        log: str = "",
+        exit_status: int | None = None,
     ) -> None:
         """The one-line error, its hint and the log's path; ``details`` (a failure's last output
-        lines) above, unless ``finish`` showed them already."""
+        lines) above, unless ``finish`` showed them already. ``exit_status`` is for json's event."""
         self._end_progress()
-        self.record("", "error", message)
+        self._note("error", message)
         if not log and self.log is not None and self.log.path is not None:
             log = str(self.log.path)
         details = details or []
+        if self.events is not None:
+            return self._emit(self.events.error(message, hint, details, exit_status, log))
         if not set(details) <= self._shown_output:
             for line in details:
                 self._err(f"[dim]  │ {self._text(line)}[/dim]")
@@ -209,6 +251,8 @@ class Console:
 
     def debug(self, text: str) -> None:
         """Diagnostics (a traceback under --debug, exec's stderr): several lines are kept."""
+        if self.events is not None:
+            return self._emit(self.events.debug(text))
         self._err(self._text(text, newlines=True))
 
     # results (stdout)
@@ -226,7 +270,8 @@ class Console:
             self.out.file.flush()
 
     def data(self, payload: Any) -> None:
-        self.raw(json.dumps(payload, indent=2, sort_keys=True))
+        """``payload`` as indented JSON, every string in it masked (``raw`` would not mask)."""
+        self.raw(json.dumps(masked(payload, self._masker), indent=2, sort_keys=True))
 
     def table(self, columns: list[str], rows: list[list[str]]) -> None:
         """Aligned columns, two blanks apart; no cell is ever cut or wrapped (a release ID must
@@ -257,3 +302,12 @@ class Console:
     def _err(self, markup: str) -> None:
         with self._lock:
             self.err.print(markup)
+
+    def _emit(self, events: list[Event]) -> None:
+        """Each event as one JSON line (masked, ASCII) on stderr, and in the run's log."""
+        with self._lock:
+            for event in events:
+                self.err.file.write(json_line(event, self._masker) + "\n")
+                if self.log is not None:
+                    self.log.write_event(event)
+            self.err.file.flush()
