@@ -80,6 +80,8 @@ def build_parser() -> Parser:
         action="store_true",
         help="deploy even with uncommitted or unpushed local changes, or when it is live already",
     )
+    # set by `watch` for its deploys: they deploy the remote's ref, whatever this work tree holds
+    add("--remote-only", action="store_true", help=argparse.SUPPRESS)
     add(
         "--dry-run",
         action="store_true",

@@ -143,6 +143,8 @@ def monitor_arguments(parser: argparse.ArgumentParser) -> None:
 def systemd_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", action="store_true", help="socket activation, no monitor")
     parser.add_argument("--install", action="store_true", help="write the units and reload")
+    parser.add_argument("--watch", action="store_true", help="the unit of `watch`, here")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="with --watch: its --listen")
 
 
 def init_arguments(parser: argparse.ArgumentParser) -> None:
@@ -239,9 +241,19 @@ TABLE = (
     ),
     Command(
         "systemd",
-        "print systemd units running the monitor (--socket: socket activation; --install)",
-        "pushdeploy.handlers:run_systemd",
+        "print systemd units running the monitor (--socket: socket activation; --install)"
+        " or, with --watch, the watcher",
+        "pushdeploy.watch:run_systemd",
         arguments=systemd_arguments,
+    ),
+    Command(
+        "watch",
+        "deploy each change of the source: look every interval, or on a push webhook (--listen)",
+        "pushdeploy.watch:run_watch",
+        arguments=lambda p: p.add_argument(
+            "--listen", metavar="HOST:PORT", help="also take signed push webhooks here"
+        ),
+        logged=False,  # each deploy it runs keeps a log of its own
     ),
     Command(
         "doctor",

@@ -109,7 +109,7 @@ def run_deploy(inv: Invocation) -> DeployReport:
     ref = inv.env.ref if inv.opts.ref is None else inv.opts.ref
     if ref is not None:
         check_ref(ref)
-    if not inv.args.force and not inv.args.dry_run:
+    if not (inv.args.force or inv.args.dry_run or inv.args.remote_only):
         checkout.check(inv.base, inv.console.warn)
     source = sources.of(inv.env, inv.base)
     if not inv.args.dry_run:

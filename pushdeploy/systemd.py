@@ -1,6 +1,6 @@
 """systemd units for an app: pure text builders, no I/O (``pushdeploy ENV systemd`` prints them).
 
-Two shapes:
+Three shapes:
 
 * ``render_service``: ``NAME.service`` running pushdeploy's monitor in the foreground
   (``Type=notify``: the monitor sends READY=1 once its first generation is ready). ``systemctl
@@ -14,6 +14,11 @@ Two shapes:
   The app's ``env`` is not in the unit (unit text is readable by anyone through systemd's API):
   ``EnvironmentFile=`` names ``path/.pushdeploy/NAME.env``, which ``environment_file`` renders
   and ``systemd --install`` writes with mode 0600.
+* ``render_watch_service``: ``NAME.service`` running ``pushdeploy ENV watch`` on this machine
+  (``systemd --watch``). ``Restart=always``: the watcher never means to end. ``KillMode=mixed``:
+  SIGTERM goes to the watcher alone, which lets an in-flight deploy end through its own
+  interrupt path (its scripts hear it from the watcher, not from systemd) within
+  ``TimeoutStopSec``; such a stop exits 130, which counts as success here.
 
 Every value is escaped for systemd: ``%`` becomes ``%%`` everywhere (specifiers), ``$`` becomes
 ``$$`` in command lines (variable expansion), command arguments with blanks, quotes or
@@ -194,3 +199,40 @@ def render_socket_units(
         ]
     )
     return socket_unit + "\n", service_unit + "\n"
+
+
+def render_watch_service(
+    name: str,
+    *,
+    argv: list[str],
+    workdir: str,
+    user: str | None,
+    stop_seconds: int,
+    description: str = "",
+) -> str:
+    """``NAME.service`` running the watcher ``argv`` (``python -m pushdeploy ... ENV watch``)
+    in ``workdir``, where its deploy.conf and local logs are found."""
+    _check(name, workdir)
+    lines = [
+        "[Unit]",
+        f"Description={escape_specifiers(description or f'{name} (pushdeploy watch)')}",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        *_user_lines(user),
+        f"WorkingDirectory={escape_specifiers(workdir)}",
+        "Environment=PYTHONUNBUFFERED=1",
+        f"ExecStart={command_line(argv)}",
+        "KillMode=mixed",
+        "KillSignal=SIGTERM",
+        f"TimeoutStopSec={stop_seconds}",
+        "SuccessExitStatus=130",
+        "Restart=always",
+        "RestartSec=5",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return "\n".join(lines) + "\n"
