@@ -59,4 +59,6 @@ def automation_keys(key: type[Key]) -> list[Key]:
             "etcd://HOST:PORT/PREFIX: watchers take turns through etcd",
             unset="no coordination",
         ),
+        key("rollout-lease", positive, "seconds before a dead watcher's turn is given back", "10"),
+        key("rollout-name", one_line, "this server's name in etcd", unset="its host name"),
     ]

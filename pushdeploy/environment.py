@@ -89,6 +89,8 @@ class Environment:
     watch_backoff: int
     webhook_secret: str | None = field(repr=False)
     rollout: str | None
+    rollout_lease: int
+    rollout_name: str | None
     settings: Mapping[str, Setting] = field(default_factory=dict, compare=False, repr=False)
     # (env name, text) for each piece of an env value that came from outside deploy.conf: a
     # $NAME expansion or a secrets-file value. Hidden everywhere (secrets.py).

@@ -167,12 +167,13 @@ class Turns:
         self.client.put(f"{self.prefix}/live/{self.name}", json.dumps(record).encode())
 
 
-def for_env(env: Environment, name: str | None = None, ttl: int = TTL) -> Turns | None:
-    """The turns of ``env.rollout`` for this server (by default named after its host name), of
-    ``env.batch`` at once (1 when unset); None when no rollout is set."""
+def for_env(env: Environment, name: str | None = None) -> Turns | None:
+    """The turns of ``env.rollout`` for this server (``rollout-name``, else its host name), of
+    ``env.batch`` at once (1 when unset), its lease ``rollout-lease``; None without a rollout."""
     if env.rollout is None:
         return None
-    return Turns(env.rollout, name or socket.gethostname(), env.batch or 1, ttl)
+    who = name or env.rollout_name or socket.gethostname()
+    return Turns(env.rollout, who, env.batch or 1, env.rollout_lease)
 
 
 def size_of(batch: BatchSize | int | None, servers: int) -> int:
