@@ -25,17 +25,18 @@ import atexit
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
-from rich.console import Console as RichConsole
-from rich.console import Group, RenderableType
-from rich.live import Live
 from rich.markup import escape
-from rich.spinner import Spinner
-from rich.table import Table
 from rich.text import Text
 
 from pushdeploy.report import HostReport
+
+if TYPE_CHECKING:  # the live view's parts load only on a terminal (a deploy in CI never needs them)
+    from rich.console import Console as RichConsole
+    from rich.console import RenderableType
+    from rich.live import Live
 
 STEP_WIDTH = 12  # the longest step name (post-deploy, directories) and a blank
 REFRESH_PER_SECOND = 8
@@ -113,9 +114,13 @@ class Progress:
         self.rows = {host: Row(host) for host in hosts}
         self.width = max((cell_len(shown(host)) for host in hosts), default=0)
         self._lock = threading.Lock()
-        self._spinner = Spinner("dots", style="cyan")
+        self._spinner: Any = None
         self.live: Live | None = None
         if live_on is not None:
+            from rich.live import Live
+            from rich.spinner import Spinner
+
+            self._spinner = Spinner("dots", style="cyan")
             self.live = Live(
                 console=live_on,
                 get_renderable=self.view,
@@ -170,6 +175,9 @@ class Progress:
 
     def view(self) -> RenderableType:
         """The live view: a heading, then one row per host (called by Live's thread)."""
+        from rich.console import Group
+        from rich.table import Table
+
         now = self.clock()
         with self._lock:
             rows = [
