@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import Result, run_cli
+from tests.support.etcdserver import EtcdServer, find_etcd
 from tests.support.fleet import Fleet
 from tests.support.gitrepo import Origin
 from tests.support.sshd import SSHServer, find_sshd
@@ -168,3 +169,16 @@ def fleet(
     fleet = Fleet(tmp_path, [fresh_sshd, *more_sshds(2)], Project)
     fleet.project.ok("app", "setup")
     return fleet
+
+
+# --- etcd for pull fleets (tests/support/etcdserver.py) --------------------------------------
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """A real etcd for the tests of one module; without etcd they skip, except under CI."""
+    if find_etcd() is None:
+        reason = "etcd not installed (Debian: etcd-server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the etcd tests", pytrace=False)
+        pytest.skip(reason)
+    with EtcdServer(tmp_path_factory.mktemp("etcd")) as server:
+        yield server

@@ -4,7 +4,6 @@ and a watcher killed mid-update gives its turn back when its lease expires."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 import uuid
@@ -15,23 +14,12 @@ import pytest
 
 from tests.integration.conftest import wait_until
 from tests.support.cli import run_cli
-from tests.support.etcdserver import EtcdServer, find_etcd
+from tests.support.etcdserver import EtcdServer
 from tests.support.faults import CliProcess
 from tests.support.gitrepo import Origin
 
 LEASE = 2  # seconds: rollout-lease, so a killed watcher's turn comes back soon
 NAMES = ("web1", "web2", "web3")
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
-    if find_etcd() is None:
-        reason = "etcd not installed (Debian: etcd-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the etcd tests", pytrace=False)
-        pytest.skip(reason)
-    with EtcdServer(tmp_path_factory.mktemp("etcd")) as server:
-        yield server
 
 
 class PullFleet:

@@ -20,7 +20,7 @@ from pushdeploy.etcd import Etcd, parse_rollout, range_end
 from pushdeploy.turns import Member, Turns, fleet
 from pushdeploy.values import BatchSize
 from tests.integration.conftest import Project, wait_until
-from tests.support.etcdserver import EtcdServer, find_etcd
+from tests.support.etcdserver import EtcdServer
 from tests.support.sshd import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,17 +39,6 @@ with Turns(rollout, name, int(size), ttl=int(ttl)).turn(timeout=30):
     time.sleep(float(hold))
     say("leave")
 """
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
-    if find_etcd() is None:
-        reason = "etcd not installed (Debian: etcd-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the etcd tests", pytrace=False)
-        pytest.skip(reason)
-    with EtcdServer(tmp_path_factory.mktemp("etcd")) as server:
-        yield server
 
 
 @pytest.fixture
