@@ -247,6 +247,8 @@ def run(
     finally:
         if console.log is not None:
             console.log.close()
+            if console.log.problem:  # a write failed during the run (a full disk): the log is cut
+                console.warn(console.log.problem)
 
 
 def piped_stdin() -> io.BufferedIOBase | None:
@@ -291,8 +293,9 @@ def dispatch(
         console.log = Logbook.open(
             env.name, command.name, argv or [], mask=mask, log_format=args.log_format
         )
-        if console.log.problem:
+        if console.log.problem:  # said now; a problem that comes later is said at the end
             console.warn(console.log.problem)
+            console.log = Logbook.disabled()
     result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
     return int(getattr(result, "exit_status", result))  # an int, or a report.DeployReport
 

@@ -191,3 +191,20 @@ def test_ctrl_c_during_prepare_stops_every_host_before_it_goes_live(
     left = "stopped before going live and left unchanged (the half-built release is removed)"
     assert f"web1: {left}" in result.stderr and f"web2: {left}" in result.stderr
     assert facts(base)["PUSHDEPLOY_OUTCOME"] == "interrupted"
+
+
+def test_a_local_log_that_fails_mid_run_is_said_at_the_end(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills during the deploy: the deploy goes on, and its end says the log is cut."""
+    from pushdeploy.logbook import Logbook, utc_now
+
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("needs /dev/full")
+    opened = lambda *args, **kwargs: Logbook(full, "", full.open("w"), str, utc_now)  # noqa: E731
+    monkeypatch.setattr(Logbook, "open", opened)
+    fleet(base, monkeypatch, host("web1"))
+    result = run(base, "app")
+    assert result.status == 0
+    assert result.stderr.count("the local log /dev/full stopped at a write error") == 1
