@@ -20,8 +20,8 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
+from tests.support.lifecycle import Started
 from tests.support.sshd import HOST, free_port
 
 READY_TIMEOUT = 30.0  # seconds etcd may take to elect itself and answer /health
@@ -44,7 +44,7 @@ def healthy(port: int) -> bool:
         return False
 
 
-class EtcdServer:
+class EtcdServer(Started):
     def __init__(self, base: Path) -> None:
         self.base = base
         self.data = base / "data"
@@ -122,19 +122,6 @@ class EtcdServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-
-    def __enter__(self) -> EtcdServer:
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<EtcdServer {self.endpoint} running={self.running}>"

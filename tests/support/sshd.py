@@ -28,7 +28,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.lifecycle import Started
 
 HOST = "127.0.0.1"
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
@@ -89,7 +90,7 @@ def keygen(path: Path, comment: str) -> None:
     )
 
 
-class SSHServer:
+class SSHServer(Started):
     """One OpenSSH server on 127.0.0.1 with its own keys, config and log, in ``base``."""
 
     host = HOST
@@ -203,19 +204,6 @@ class SSHServer:
         self.stop()
         keygen(self.host_key, "pushdeploy-test-host-rotated")
         self.start(port=port)
-
-    def __enter__(self) -> SSHServer:
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<SSHServer {self.user}@{self.host}:{self.port} running={self.running}>"
