@@ -206,7 +206,7 @@ TABLE = (
     Command(
         "log",
         "show the local logs of recent runs: `log` lists them, `log N` prints one",
-        "pushdeploy.logbook:run_log",
+        "pushdeploy.logs:run_log",
         arguments=log_arguments,
         logged=False,
     ),

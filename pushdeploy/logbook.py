@@ -1,4 +1,4 @@
-"""The local log of every run that contacts hosts, kept under the user's state directory; ``log``.
+"""The local log of every run that contacts hosts, kept under the user's state directory.
 
 Where: ``$XDG_STATE_HOME/pushdeploy/logs/<env>/`` (``~/.local/state/...`` when XDG_STATE_HOME is
 unset or relative, which the XDG spec ignores), ``<env>`` made filename-safe (``safe_name``);
@@ -13,14 +13,12 @@ a line per event, ``TIME HOST KIND TEXT`` (UTC with milliseconds; ``-`` for the 
 A text of several lines gives several lines with the same prefix (a server cannot forge one of
 ours); each line is masked (the caller's ``secrets.Masker``), then its terminal controls shown as
 escapes, as the console does. ``--log-format json`` logs the console's JSON events instead
-(``write_event``; console/events.py), after a ``run`` event naming version, argv and env. A run
-ended as its last ``ENDINGS`` line or event says (an ``error`` starting ``interrupted``, which is
-errors.Interrupted's message, as interrupted; a failed ``result`` event as failed), else unfinished.
+(``write_event``; console/events.py), after a ``run`` event naming version, argv and env.
 
 Logging never breaks a run: a state directory it cannot write gives a disabled Logbook (a no-op)
 whose ``problem`` says why; the first failed write (a full disk) disables it too, said once in
 ``problem``. Host threads write at once: one lock, each event written and flushed whole.
-``run_log`` is the ``log`` command: the newest ``LISTED`` logs numbered as ``revert N`` counts.
+Reading them back (``pushdeploy ENV log``) is logs.py.
 """
 
 from __future__ import annotations
@@ -36,23 +34,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from pushdeploy import __version__
-from pushdeploy.errors import ConfigError, ExitStatus, UsageError
+from pushdeploy.errors import ConfigError
 from pushdeploy.terminal import visible
 
-if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
-
 KEEP = 100  # logs kept per environment
-LISTED = 20  # logs `log` lists
 ENV_LIMIT, COMMAND_LIMIT = 64, 40  # characters of a name in a path
-TAIL = 64 * 1024  # bytes read from a log's end to find how it ended
-ENDINGS = {"result": "ok", "error": "failed", "interrupted": "interrupted"}
-UNFINISHED = "unfinished"
 STAMP = "%Y%m%dT%H%M%S.%fZ"
-_LOG_NAME = re.compile(r"(?P<time>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[A-Za-z0-9._-]+)\.log")
+LOG_NAME = re.compile(r"(?P<time>\d{8}T\d{6}\.\d{6}Z)-(?P<command>[A-Za-z0-9._-]+)\.log")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 Clock = Callable[[], datetime]
@@ -217,7 +208,7 @@ def _create(folder: Path, command: str, when: datetime) -> tuple[Path, IO[str]]:
 def _log_names(folder: Path) -> list[str]:
     """The log files in ``folder``, oldest first; none when there is no such directory."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        return sorted(name for name in os.listdir(folder) if _LOG_NAME.fullmatch(name))
+        return sorted(name for name in os.listdir(folder) if LOG_NAME.fullmatch(name))
     return []
 
 
@@ -238,92 +229,3 @@ def _prune(folder: Path, keep: int) -> None:
     for name in names[: max(len(names) - keep, 0)]:
         with contextlib.suppress(OSError):
             (folder / name).unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class LogSummary:
-    path: Path
-    time: datetime  # when the run started (UTC)
-    command: str
-    result: str  # ok, failed, interrupted or unfinished
-
-
-def ending(path: Path) -> str:
-    """How the run logged in ``path`` ended, from its last result/error/interrupted line."""
-    try:
-        with path.open("rb") as file:
-            size = file.seek(0, os.SEEK_END)
-            file.seek(max(size - TAIL, 0))
-            tail = file.read().decode("utf-8", "replace")
-    except OSError:
-        return UNFINISHED
-    for line in reversed(tail.split("\n")):
-        kind, text = _event_of(line)
-        if kind in ENDINGS:
-            interrupted = kind == "error" and text.startswith("interrupted")
-            return "interrupted" if interrupted else ENDINGS[kind]
-    return UNFINISHED
-
-
-def _event_of(line: str) -> tuple[str, str]:
-    """A log line's kind and text, in either format (a failed ``result`` event is an error)."""
-    if not line.startswith("{"):
-        parts = [] if line.startswith("#") else line.split(" ", 3)
-        return (parts[2], parts[3] if len(parts) > 3 else "") if len(parts) > 2 else ("", "")
-    with contextlib.suppress(ValueError):  # the tail's first line may be cut
-        event = json.loads(line)
-        failed = event.get("event") == "result" and event.get("exit_status") != 0
-        return "error" if failed else str(event.get("event")), str(event.get("message"))
-    return "", ""
-
-
-def recent(
-    env_name: str, environ: Mapping[str, str] = os.environ, *, limit: int = KEEP
-) -> list[LogSummary]:
-    """The newest ``limit`` logs of ``env_name``, oldest first."""
-    summaries = []
-    for path in log_paths(env_name, environ)[-limit:] if limit > 0 else []:
-        match = _LOG_NAME.fullmatch(path.name)
-        assert match is not None  # log_paths keeps only these
-        started = datetime.strptime(match["time"], STAMP).replace(tzinfo=UTC)
-        summaries.append(LogSummary(path, started, match["command"], ending(path)))
-    return summaries
-
-
-def run_log(inv: Invocation) -> int:
-    """``pushdeploy ENV log``: the recent logs; ``pushdeploy ENV log N``: log N in full."""
-    name = inv.env.name
-    wanted: int | None = inv.opts.n  # the N of `log N` (None: list them); commands.py checked it
-    if wanted is None:
-        return show_list(inv, recent(name, limit=LISTED))
-    logs = log_paths(name)
-    if wanted > len(logs):
-        count = "is 1 log" if len(logs) == 1 else f"are {len(logs)} logs"
-        hint = f"there {count} (1 is the latest); 'pushdeploy ENV log' lists them"
-        hint = hint if logs else f"no logs yet: they are written to {env_dir(name)}"
-        raise UsageError(f"log {wanted}: there is no log {wanted} for {name}", hint)
-    try:
-        inv.console.raw(logs[-wanted].read_text(encoding="utf-8", errors="replace"))
-    except OSError as exc:
-        raise ConfigError(f"log {wanted}: cannot read {logs[-wanted]}: {exc.strerror}") from None
-    return ExitStatus.OK
-
-
-def show_list(inv: Invocation, logs: list[LogSummary]) -> int:
-    rows = [
-        {"number": len(logs) - i, "time": log.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-        | {"command": log.command, "result": log.result, "path": str(log.path)}
-        for i, log in enumerate(logs)
-    ]
-    if inv.args.json:
-        inv.console.data(rows)
-    elif not logs:
-        folder = env_dir(inv.env.name)
-        inv.console.result(f"no logs yet for {inv.env.name} (they are written to {folder})")
-    else:
-        columns = ["#", "time", "command", "result", "path"]
-        table = [[str(row[c]) for c in ["number", *columns[1:]]] for row in rows]
-        for cells, log in zip(table, logs, strict=True):
-            cells[1] = log.time.strftime("%Y-%m-%d %H:%M:%S UTC")
-        inv.console.table(columns, table)
-    return ExitStatus.OK

@@ -105,7 +105,7 @@ class ArtifactSource:
                     f"artifact-build failed with status {status}; nothing was contacted",
                     "run it by hand to see why",
                 )
-        path = base / where
+        path = base / Path(where).expanduser()  # relative to -C; ~/ and absolute paths as given
         if not path.is_file():
             raise Refused(
                 f"artifact {path} does not exist",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import __version__, logbook
+from pushdeploy import __version__, logs
 from pushdeploy.console import Console
 from pushdeploy.logbook import Logbook
 from pushdeploy.report import DeployReport, HostReport, StepTime
@@ -285,4 +285,4 @@ def test_log_says_how_a_json_logged_run_ended(
         log.write_event(event)
     log.close()
     environ = {"XDG_STATE_HOME": str(tmp_path / "state")}
-    assert [expected] == [summary.result for summary in logbook.recent("prod", environ)]
+    assert [expected] == [summary.result for summary in logs.recent("prod", environ)]

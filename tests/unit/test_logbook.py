@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import __version__, cli, console, logbook
+from pushdeploy import __version__, cli, console, logbook, logs
 from pushdeploy.errors import UsageError
 from pushdeploy.logbook import Logbook
 from pushdeploy.secrets import Masker
@@ -132,7 +132,7 @@ def test_each_line_of_a_text_gets_the_prefix_so_a_server_cannot_forge_a_line(
         "2026-11-30T07:41:03.123Z web1 out one",
         "2026-11-30T07:41:03.123Z web1 out 2026-11-30T07:41:03.123Z - result ok",
     ]
-    assert [s.result for s in logbook.recent("prod", environ(tmp_path))] == ["unfinished"]
+    assert [s.result for s in logs.recent("prod", environ(tmp_path))] == ["unfinished"]
 
 
 def opened(log: Logbook) -> Path:
@@ -220,7 +220,7 @@ def test_recent_says_how_each_run_ended(
     for event in last:
         log.write(*event)
     log.close()
-    summaries = logbook.recent("prod", environ(tmp_path))
+    summaries = logs.recent("prod", environ(tmp_path))
     assert [(log.path, START, "deploy", expected)] == [
         (s.path, s.time, s.command, s.result) for s in summaries
     ]
@@ -264,7 +264,7 @@ def runs(state: Path, *results: str) -> list[Path]:
 def test_log_lists_the_recent_runs_newest_last_numbered_like_revert(state: Path) -> None:
     paths = runs(state, "result", "error", "")
     inv = invocation()
-    assert logbook.run_log(inv) == 0  # type: ignore[arg-type]
+    assert logs.run_log(inv) == 0  # type: ignore[arg-type]
     assert [
         "#  time                     command  result      path",
         f"3  2026-11-30 07:41:02 UTC  deploy   ok          {paths[0]}",
@@ -276,15 +276,15 @@ def test_log_lists_the_recent_runs_newest_last_numbered_like_revert(state: Path)
 def test_log_lists_at_most_the_twenty_newest(state: Path) -> None:
     runs(state, *["result"] * 25)
     inv = invocation(json_output=True)
-    logbook.run_log(inv)  # type: ignore[arg-type]
+    logs.run_log(inv)  # type: ignore[arg-type]
     listed = json.loads(inv.out.getvalue())
-    assert (len(listed), listed[0]["number"], listed[-1]["number"]) == (logbook.LISTED, 20, 1)
+    assert (len(listed), listed[0]["number"], listed[-1]["number"]) == (logs.LISTED, 20, 1)
 
 
 def test_log_json_is_an_array_of_objects(state: Path) -> None:
     paths = runs(state, "result")
     inv = invocation(json_output=True)
-    logbook.run_log(inv)  # type: ignore[arg-type]
+    logs.run_log(inv)  # type: ignore[arg-type]
     expected = {"number": 1, "time": "2026-11-30T07:41:02.123456Z", "command": "deploy"}
     expected |= {"result": "ok", "path": str(paths[0])}
     assert [expected] == json.loads(inv.out.getvalue())
@@ -293,13 +293,13 @@ def test_log_json_is_an_array_of_objects(state: Path) -> None:
 def test_log_n_prints_that_log_exactly(state: Path) -> None:
     paths = runs(state, "result", "error")
     for inv, path in [(invocation("2"), paths[0]), (invocation(n=1), paths[1])]:
-        logbook.run_log(inv)  # type: ignore[arg-type]
+        logs.run_log(inv)  # type: ignore[arg-type]
         assert path.read_text(encoding="utf-8") == inv.out.getvalue()
 
 
 def test_no_logs_yet_is_said_with_where_they_will_be(state: Path) -> None:
     inv = invocation()
-    logbook.run_log(inv)  # type: ignore[arg-type]
+    logs.run_log(inv)  # type: ignore[arg-type]
     folder = state / "state/pushdeploy/logs/prod"
     assert f"no logs yet for prod (they are written to {folder})\n" == inv.out.getvalue()
 
@@ -327,6 +327,6 @@ def test_a_bad_log_number_is_a_usage_error(
 
 def test_asking_for_a_log_when_there_is_none_says_so(state: Path) -> None:
     with pytest.raises(UsageError) as raised:
-        logbook.run_log(invocation("1"))  # type: ignore[arg-type]
+        logs.run_log(invocation("1"))  # type: ignore[arg-type]
     folder = state / "state/pushdeploy/logs/prod"
     assert f"no logs yet: they are written to {folder}" == raised.value.hint
