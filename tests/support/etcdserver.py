@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -106,22 +105,6 @@ class EtcdServer(Started):
             time.sleep(0.05)
         self.stop()
         return f"not healthy within {READY_TIMEOUT:.0f}s"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
     def __repr__(self) -> str:
         return f"<EtcdServer {self.endpoint} running={self.running}>"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import time
@@ -94,6 +93,7 @@ class SSHServer(Started):
     """One OpenSSH server on 127.0.0.1 with its own keys, config and log, in ``base``."""
 
     host = HOST
+    STOP_TIMEOUT = 5.0  # stop(): open sessions end when their clients disconnect
 
     def __init__(self, base: Path, *, sshd: str | None = None, ready_timeout: float = 15.0):
         self.base = Path(base)
@@ -156,10 +156,6 @@ class SSHServer(Started):
         except FileNotFoundError:
             return ""
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, port: int | None = None, attempts: int = 5) -> SSHServer:
@@ -184,19 +180,6 @@ class SSHServer(Started):
         raise SSHServerError(
             f"sshd did not start on {self.host}:{self.port}: {problem}{self._tail()}"
         )
-
-    def stop(self) -> None:
-        """Terminate sshd and wait for it. Open sessions end when their clients disconnect."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
     def restart_with_new_host_key(self) -> None:
         """Stop, generate a different host key, start again on the same port (a *changed* key)."""
