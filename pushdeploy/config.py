@@ -174,22 +174,25 @@ def build_environment(
         if key not in merged and key != "inherit":  # the default, through the same converter
             values[spec.attr] = None if spec.default is None else spec.convert(spec.default)
     external: list[tuple[str, str]] = []
+    local = os.environ if environ is None else environ
     if "env" in merged:
         try:
-            local = os.environ if environ is None else environ
             values["env"] = secrets.expand_pairs(values["env"], external, local)  # type: ignore[arg-type]
         except ValueError as exc:
             raise ConfigError(
                 f"{where(source, merged['env'])} [{name}] env: {exc}",
                 "export it before running pushdeploy, or write $$ for a literal $",
             ) from None
+    pairs: list[tuple[str, str]] = []
     if "secrets-file" in merged:
         pairs = read_secrets_file(merged["secrets-file"], source, name, warn)
         values["env"] = secrets.with_overrides(values.get("env", ()), pairs)  # type: ignore[arg-type]
         external += pairs
     for key in [k for k, spec in KEYS.items() if spec.convert is variable_reference]:
         if key in merged:  # $NAME: the secret itself, hidden everywhere
-            values[KEYS[key].attr] = read_reference(key, merged, source, name, environ)
+            values[KEYS[key].attr] = read_reference(
+                key, merged[key], source, name, local, dict(pairs)
+            )
             external.append((key.upper().replace("-", "_"), values[KEYS[key].attr]))  # type: ignore[arg-type]
     env = Environment(
         name=name,
@@ -204,22 +207,20 @@ def build_environment(
 
 def read_reference(
     key: str,
-    merged: Mapping[str, Setting],
+    setting: Setting,
     source: str,
     name: str,
-    environ: Mapping[str, str] | None,
+    local: Mapping[str, str],
+    pairs: Mapping[str, str],
 ) -> str:
-    """The secret a ``$NAME`` key names: this machine's variable NAME, else NAME in secrets-file
-    (credentials.token), read before any connection."""
-    local = os.environ if environ is None else environ
-    setting = merged.get("secrets-file")
-    pairs = dict(read_secrets_file(setting, source, name, None)) if setting else {}
+    """The secret a ``$NAME`` key names: this machine's variable NAME (``local``), else NAME in
+    secrets-file (``pairs``): credentials.token, before any connection."""
     try:
-        return credentials.token(merged[key].value.strip(), local, pairs)
+        return credentials.token(setting.value.strip(), local, pairs)
     except ConfigError as exc:
         message = exc.message.replace(credentials.KEY, key)
         hint = exc.hint.replace(credentials.KEY, key) if exc.hint else None
-        raise ConfigError(f"{where(source, merged[key])} [{name}] {message}", hint) from None
+        raise ConfigError(f"{where(source, setting)} [{name}] {message}", hint) from None
 
 
 def where(source: str, setting: Setting) -> str:

@@ -43,12 +43,12 @@ network in clear text, and a repo URL with a password in it (git would send that
 
 from __future__ import annotations
 
-import re
 import shlex
 import urllib.parse
 from collections.abc import Mapping
 
 from pushdeploy.errors import ConfigError
+from pushdeploy.values import variable_reference
 
 KEY = "repo-token"
 USERNAME = "x-access-token"  # GitHub's user for a token; GitLab and Gitea accept any user
@@ -56,9 +56,6 @@ ENV_TOKEN = "PUSHDEPLOY_REPO_TOKEN"  # the helper's environment variable (git's 
 ENV_SCOPE = "PUSHDEPLOY_REPO_SCOPE"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
-_REFERENCE = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
-)
 _HINT = (
     f"write '{KEY} = $NAME' and set NAME in your environment (export NAME=...) or in secrets-file;"
     " the token itself never goes in deploy.conf"
@@ -72,10 +69,12 @@ def token(value: str, environ: Mapping[str, str], secrets: Mapping[str, str]) ->
     token, or one git's credential protocol cannot carry (a line break, a control character).
     No message contains the value or the token: they name the variable.
     """
-    match = _REFERENCE.fullmatch(value.strip())
-    if match is None:
-        raise ConfigError(f"{KEY}: expected $NAME, the name of an environment variable", _HINT)
-    name = match["braced"] or match["name"]
+    try:
+        name = variable_reference(value)
+    except ValueError:
+        raise ConfigError(
+            f"{KEY}: expected $NAME, the name of an environment variable", _HINT
+        ) from None
     found = environ.get(name)
     if found is None:
         found = secrets.get(name)
