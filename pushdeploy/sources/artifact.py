@@ -16,6 +16,7 @@ unchanged since the live release) and records its digest as the release's identi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shlex
@@ -62,8 +63,12 @@ class ArtifactSource:
         self.location = env.artifact or ""
         self.url = is_url(self.location)
         self.ref = self.fmt = self.resolved = ""  # known once prepared (they may need the ref)
-        self.signers = sources.signers(env)
         self._payload: Payload | None = None
+
+    @functools.cached_property
+    def signers(self) -> signatures.Signers | None:
+        """allowed-signers, read (once) by the first script that verifies, before connecting."""
+        return sources.signers(self.env)
 
     def where(self, ref: str | None) -> str:
         """The artifact's location with ``{ref}`` filled in."""

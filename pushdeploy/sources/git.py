@@ -8,6 +8,7 @@ git command that talks to the remote goes through ``git_auth`` (credentials.py).
 
 from __future__ import annotations
 
+import functools
 import shlex
 from importlib.resources import files
 from pathlib import Path
@@ -30,7 +31,11 @@ class GitSource:
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.signers = sources.signers(env)
+
+    @functools.cached_property
+    def signers(self) -> signatures.Signers | None:
+        """allowed-signers, read (once) by the first script that verifies, before connecting."""
+        return sources.signers(self.env)
 
     def header(self) -> list[str]:
         token = credentials.header(self.env.repo_token or "", self.env.repo or "")
