@@ -4,31 +4,18 @@ by bash on this machine), unpacked by the server, skipped when live, reverted li
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Project
+from tests.support import archives
 from tests.support.fleet import Fleet
 
 
-def tarball(path: Path, files: dict[str, str], *, mode: int = 0o644) -> Path:
-    """A .tar.gz (or .tar.zst via zstd) of ``files`` (name -> text), written at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = path.with_suffix("") if path.name.endswith(".zst") else path
-    with tarfile.open(raw, "w:gz" if raw.name.endswith(("gz", ".tgz")) else "w") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    if raw != path:
-        os.system(f"zstd -q -f --rm {raw} -o {path}")
-    return path
+def tarball(path: Path, files: dict[str, str]) -> Path:
+    """The artifact of ``files`` (name -> text) at ``path``, in the format its name says."""
+    return archives.build(archives.app(files), path)
 
 
 def artifact_project(project: Project, **keys: str) -> Project:
@@ -109,11 +96,7 @@ def test_revert_and_list_work_for_artifacts_as_for_git(artifacts: Project) -> No
 def test_a_hostile_artifact_is_refused_before_any_connection(artifacts: Project) -> None:
     p = artifacts
     p.ok("app")
-    evil = p.base / "dist" / "app.tar.gz"
-    with tarfile.open(evil, "w:gz") as tar:
-        info = tarfile.TarInfo("../outside.txt")
-        info.size = 3
-        tar.addfile(info, io.BytesIO(b"bad"))
+    archives.build([archives.Member("../outside.txt", data=b"bad")], p.base / "dist" / "app.tar.gz")
     result = p.run("app")
     assert result.status == 8, result.stderr
     assert "pushdeploy: error: artifact" in result.stderr and "../outside.txt" in result.stderr
@@ -124,13 +107,8 @@ def test_a_hostile_artifact_is_refused_before_any_connection(artifacts: Project)
 @pytest.mark.parametrize("name", ["app.zip", "app.tar.zst", "app.tgz"])
 def test_zip_zstd_and_tgz_artifacts_deploy(project: Project, name: str) -> None:
     p = artifact_project(project, artifact=f"dist/{name}")
-    target = p.base / "dist" / name
-    if name.endswith(".zip"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(target, "w") as archive:
-            archive.writestr("VERSION", "z1\n")
-    else:
-        tarball(target, {"VERSION": "z1\n"})
+    (p.base / "dist").mkdir()
+    tarball(p.base / "dist" / name, {"VERSION": "z1\n"})  # a zip too: archives.build
     p.ok("app", "setup")
     p.ok("app")
     assert p.live == "z1"

@@ -3,29 +3,19 @@ HTTP file server, a smart-HTTP git server, ssh-keygen signatures, and each serve
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import io
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Project
+from tests.support import archives
+from tests.support.archives import targz
 from tests.support.githttp import serve
 from tests.support.httpfiles import HTTPFiles, Route
 from tests.support.signing import SSHSigner, allowed_signers, commit_unsigned
-
-
-def targz(files: dict[str, str]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def sha256(data: bytes) -> str:
@@ -218,15 +208,12 @@ def test_a_url_artifact_is_checked_against_the_signature_beside_it(
 def test_a_hostile_url_artifact_is_refused_on_the_server_and_writes_nothing(
     project: Project, files: HTTPFiles
 ) -> None:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        link = tarfile.TarInfo("escape")
-        link.type, link.linkname = tarfile.SYMTYPE, "../../.."
-        tar.addfile(link)
-        info = tarfile.TarInfo("escape/pwned.txt")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"x\n"))
-    files.routes["/app-v1.tar.gz"] = Route(out.getvalue(), etag='"evil"')
+    evil = [
+        archives.Member("escape", kind="symlink", target="../../.."),
+        archives.Member("escape/pwned.txt", data=b"x\n"),
+    ]
+    body = gzip.compress(archives.tar_bytes(evil))
+    files.routes["/app-v1.tar.gz"] = Route(body, etag='"evil"')
     p = url_project(project, files)
     result = p.run("app")
     assert result.status == 8, result.stderr

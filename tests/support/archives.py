@@ -19,7 +19,7 @@ import tarfile
 import time
 import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,11 @@ def build(members: Iterable[Member], path: Path) -> Path:
                 data = member.target.encode() if member.kind == "symlink" else member.data
                 zipped.writestr(entry, data)
         return path
+    return compress(tar_bytes(members), path)
+
+
+def tar_bytes(members: Iterable[Member]) -> bytes:
+    """A plain tar of ``members``, in memory."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tarred:
         for member in members:
@@ -79,14 +84,25 @@ def build(members: Iterable[Member], path: Path) -> Path:
             info.linkname, info.size = member.target, len(member.data)
             info.devmajor, info.devminor = (1, 3) if member.kind in ("chr", "blk") else (0, 0)
             tarred.addfile(info, io.BytesIO(member.data) if member.kind == "file" else None)
-    return compress(buffer.getvalue(), path)
+    return buffer.getvalue()
+
+
+def app(files: Mapping[str, str]) -> list[Member]:
+    """An app's regular files (name -> text), as members."""
+    return [Member(name, data=text.encode()) for name, text in files.items()]
+
+
+def targz(files: Mapping[str, str]) -> bytes:
+    """The .tar.gz of an app's files, in memory (what an HTTP server hands out)."""
+    return gzip.compress(tar_bytes(app(files)))
 
 
 def compress(tar: bytes, path: Path) -> Path:
-    """A plain tar's bytes written to ``path`` as .tar, .tar.gz or .tar.zst."""
+    """A plain tar's bytes written to ``path`` as .tar, .tar.gz (.tgz) or .tar.zst."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.name.endswith(".tar.zst"):
         subprocess.run(["zstd", "-q", "-f", "-o", str(path)], input=tar, check=True, timeout=60)
-    elif path.name.endswith(".tar.gz"):
+    elif path.name.endswith((".tar.gz", ".tgz")):
         path.write_bytes(gzip.compress(tar))
     else:
         path.write_bytes(tar)

@@ -7,26 +7,19 @@ a host that already serves the identity being deployed changes nothing (unless `
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from pushdeploy.fake import SHA
+from tests.support import archives
 from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run
 
 LIVE_SHA = "1" * 40  # what host() puts in each fake's history for its live release
 
 
 def write_tarball(path: Path, files: dict[str, str]) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return path.read_bytes()
+    return archives.build(archives.app(files), path).read_bytes()
 
 
 ARTIFACT = "artifact = dist/app.tar.gz\n"
@@ -62,11 +55,7 @@ def test_a_failed_upload_stops_that_host_and_the_fleet_before_any_switch(
 def test_a_hostile_artifact_is_refused_before_any_connection(
     base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = base / "dist" / "app.tar.gz"
-    path.parent.mkdir(parents=True)
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("/etc/cron.d/evil")
-        tar.addfile(info, io.BytesIO(b""))
+    archives.build([archives.Member("/etc/cron.d/evil")], base / "dist" / "app.tar.gz")
     fake = fleet(base, monkeypatch, *(host(n) for n in FLEET), extra=ARTIFACT)
     result = run(base, "app")
     assert result.status == 8
