@@ -136,8 +136,12 @@ def run_deploy(inv: Invocation) -> DeployReport:
 
 def run_revert(inv: Invocation) -> DeployReport:
     steps: int = inv.opts.steps  # checked by its parser, before any connection
-    work = lambda: inv.across("revert", f"revert {steps}", lambda s: deploy.revert(s, steps))  # noqa: E731
-    return announced(inv, "reverted", None, work)
+    return announced(
+        inv,
+        "reverted",
+        None,
+        lambda: inv.across("revert", f"revert {steps}", lambda s: deploy.revert(s, steps)),
+    )
 
 
 def run_setup(inv: Invocation) -> DeployReport:
