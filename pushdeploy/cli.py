@@ -286,16 +286,9 @@ def dispatch(
     command, opts = invoked
     env = environment(args, config_path, console) if command.needs_config else None
     if env is not None and command.logged and not args.dry_run:
-        from pushdeploy import secrets
-        from pushdeploy.logbook import Logbook
+        from pushdeploy.logbook import for_run
 
-        mask = secrets.Masker(secrets.mask_values(env))
-        console.log = Logbook.open(
-            env.name, command.name, argv or [], mask=mask, log_format=args.log_format
-        )
-        if console.log.problem:  # said now; a problem that comes later is said at the end
-            console.warn(console.log.problem)
-            console.log = Logbook.disabled()
+        console.log = for_run(env, command.name, argv or [], args.log_format, console.warn)
     result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
     return int(getattr(result, "exit_status", result))  # an int, or a report.DeployReport
 

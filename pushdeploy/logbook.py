@@ -34,11 +34,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pushdeploy import __version__
 from pushdeploy.errors import ConfigError
 from pushdeploy.terminal import visible
+
+if TYPE_CHECKING:
+    from pushdeploy.environment import Environment
 
 KEEP = 100  # logs kept per environment
 ENV_LIMIT, COMMAND_LIMIT = 64, 40  # characters of a name in a path
@@ -91,6 +94,22 @@ def masked(value: Any, mask: Mask) -> Any:
     if isinstance(value, list | tuple):
         return [masked(item, mask) for item in value]
     return mask(value) if isinstance(value, str) else value
+
+
+def for_run(
+    env: Environment, command: str, argv: list[str], log_format: str, warn: Callable[[str], None]
+) -> Logbook:
+    """The log of a run of ``command``, the environment's secret values masked in it; disabled
+    when it cannot be written, which ``warn`` says now (a problem that comes later is said at
+    the end of the run)."""
+    from pushdeploy import secrets
+
+    mask = secrets.Masker(secrets.mask_values(env))
+    book = Logbook.open(env.name, command, argv, mask=mask, log_format=log_format)
+    if book.problem:
+        warn(book.problem)
+        return Logbook.disabled()
+    return book
 
 
 @dataclass(eq=False)
