@@ -20,6 +20,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -270,7 +271,7 @@ def dispatch(
 ) -> int:
     """Run the command ``argv.resolve`` found (``invoked``) with its config loaded (unless
     the table says it needs none); its handler's result is the exit status."""
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.transport import dialing_ahead
 
     if args.example_config:
         console.raw(commands.example_config())
@@ -289,7 +290,10 @@ def dispatch(
         from pushdeploy.logbook import for_run
 
         console.log = for_run(env, command.name, argv or [], args.log_format, console.warn)
-    result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
+    with dialing_ahead(env) if command.connects and env and not args.dry_run else nullcontext():
+        from pushdeploy.handlers import Invocation  # imported while the hosts answer
+
+        result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
     return int(getattr(result, "exit_status", result))  # an int, or a report.DeployReport
 
 

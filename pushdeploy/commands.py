@@ -51,7 +51,8 @@ class Command(NamedTuple):  # not a dataclass: importing dataclasses costs --hel
     loaded for it; ``every_word``: the words after it are all its own (a command line);
     ``dashed``: its positional is taken even when it starts with "-" (deploy's REF: a ref like
     ``--upload-pack=...`` is refused as a ref, exit 8, not read as an option); ``logged``: a run
-    with its config loaded writes a local log (not ``config`` and ``log``, which only read)."""
+    with its config loaded writes a local log (not ``config`` and ``log``, which only read);
+    ``connects``: it connects to the hosts at once, so they are dialed ahead (transport)."""
 
     name: str
     help: str
@@ -63,6 +64,7 @@ class Command(NamedTuple):  # not a dataclass: importing dataclasses costs --hel
     every_word: bool = False
     dashed: bool = False
     logged: bool = True  # its runs are written to a local log (logbook.py)
+    connects: bool = True
 
     @property
     def summary(self) -> str:
@@ -183,6 +185,7 @@ TABLE = (
         "pushdeploy.handlers:run_config",
         arguments=lambda p: p.add_argument("key", nargs="?", metavar="KEY", help="only its value"),
         logged=False,
+        connects=False,
     ),
     Command("current", "show the live release", "pushdeploy.listing:run_current", ("curr",)),
     Command(
@@ -209,6 +212,7 @@ TABLE = (
         "pushdeploy.logs:run_log",
         arguments=log_arguments,
         logged=False,
+        connects=False,
     ),
     Command(
         "exec",
@@ -245,6 +249,7 @@ TABLE = (
         " or, with --watch, the watcher",
         "pushdeploy.watch:run_systemd",
         arguments=systemd_arguments,
+        connects=False,  # only --install does
     ),
     Command(
         "watch",
@@ -254,6 +259,7 @@ TABLE = (
             "--listen", metavar="HOST:PORT", help="also take signed push webhooks here"
         ),
         logged=False,  # each deploy it runs keeps a log of its own
+        connects=False,  # not until a change comes
     ),
     Command(
         "doctor",

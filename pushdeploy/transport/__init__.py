@@ -15,13 +15,15 @@ script ends with reads what follows it). ``send`` streams a file (an artifact) t
 on a new channel of the same connection, safe to call from another thread while a script runs,
 and returns a ``Sent``.
 
-Lifecycle: ``open_transport`` connects at once (so host-key and login errors surface before any
+Lifecycle: ``dialing_ahead`` may start the TCP connections as soon as the config is read (sockets.py);
+``open_transport`` connects at once (so host-key and login errors surface before any
 phase runs); ``close`` ends the connection. One transport per host per invocation. Besides SSH
 (``transport.ssh``) there are ``host = local`` and the recording transport (local.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections.abc import Callable
@@ -92,3 +94,20 @@ def open_transport(
     from pushdeploy.transport import ssh
 
     return ssh.connect(env, host, warn, host_key)
+
+
+def dialing_ahead(env: Environment) -> contextlib.AbstractContextManager[object]:
+    """Dial the hosts ``env`` connects to first (``parallel`` of them) ahead, for a block; what
+    is not taken by then is closed at its end (sockets.py). None when a step on this machine
+    comes before any connection (``pre-deploy-local``, an artifact's build or check): it may
+    fail, and then nothing is to be connected, or take longer than a connection may wait."""
+    from pushdeploy.transport import sockets
+
+    if env.pre_deploy_local or env.artifact:
+        return contextlib.nullcontext()
+    targets = [
+        (host.name, host.port or env.port or sockets.SSH_PORT)
+        for host in env.hosts[: env.parallel]
+        if not host.local and sockets.worth_dialing(host.name)
+    ]
+    return sockets.dialing_ahead(targets)

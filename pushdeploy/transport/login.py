@@ -8,9 +8,8 @@ channel open 1 and the exec request 1. sshd opens a session's window only once i
 so the script, sent on stdin, cannot travel sooner (nor on the command line: it may hold secrets,
 and every user of the server can read a command line). Two things make it so:
 
-* ``dial`` sets TCP_NODELAY, and re-arms TCP_QUICKACK before every read: sshd sends its small
-  packets of a non-interactive session under Nagle's rule, so when our ACK of one is delayed
-  (up to 40 ms on Linux) its next one waits. It did, on every channel open: +40 ms at 0 ms RTT.
+* ``sockets.dial`` sets TCP_NODELAY and TCP_QUICKACK (sockets.py says why), and the
+  connection may be dialed ahead, while pushdeploy still starts (sockets.py).
 * ``PipelinedAuth`` sends the signed publickey request right behind the service request.
 
 Host keys: known_hosts is loaded and an unknown key stops the run (``StrictPolicy``, for
@@ -21,9 +20,7 @@ stops it (Paramiko's ``BadHostKeyException``). This holds for every ProxyJump ho
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -31,45 +28,10 @@ from typing import Any
 
 from pushdeploy.transport.library import paramiko
 from pushdeploy.transport.route import Route
+from pushdeploy.transport.sockets import CLIENT_ID, TIMEOUT
 
-TIMEOUT = 15.0  # seconds: to connect, and for the key exchange
 _PARSED: dict[tuple[str, int, int], Any] = {}  # known_hosts files, parsed: see known_keys
 _PARSED_LOCK = threading.Lock()
-
-
-def dial(host: str, port: int, timeout: float = TIMEOUT) -> socket.socket:
-    """A TCP connection to ``host:port`` (each address in turn), tuned as the module doc says.
-
-    Raises what ``socket`` raises: gaierror, UnicodeError (a bad name), or the last OSError.
-    """
-    error: OSError | None = None
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        sock = QuickAckSocket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.connect(address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        return sock
-    raise error or OSError(f"no address for {host}")
-
-
-class QuickAckSocket(socket.socket):
-    """A socket that acknowledges what it reads at once (TCP_QUICKACK; Linux only, else a no-op).
-
-    Linux leaves quick-ACK mode on its own, so it is re-armed before every read.
-    """
-
-    QUICKACK = getattr(socket, "TCP_QUICKACK", None)
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        if self.QUICKACK is not None:
-            with contextlib.suppress(OSError):  # closed meanwhile: recv says so
-                self.setsockopt(socket.IPPROTO_TCP, self.QUICKACK, 1)
-        return super().recv(bufsize, flags)
 
 
 class PipelinedAuth(paramiko.auth_handler.AuthHandler):
@@ -99,7 +61,10 @@ class PipelinedAuth(paramiko.auth_handler.AuthHandler):
 
 
 class FastTransport(paramiko.Transport):
-    """Paramiko's Transport, logging in with ``PipelinedAuth`` where that is safe."""
+    """Paramiko's Transport, logging in with ``PipelinedAuth`` where that is safe, and saying
+    it is pushdeploy (sockets.CLIENT_ID: a connection dialed ahead has said so already)."""
+
+    _CLIENT_ID = CLIENT_ID
 
     def auth_publickey(self, username: str, key: Any, event: Any = None) -> list[str]:
         if event is not None or not self._pipelines(key):

@@ -23,11 +23,11 @@ from typing import Any
 
 from pushdeploy.errors import ConnectionError
 from pushdeploy.transport.library import lookup, paramiko
+from pushdeploy.transport.sockets import SSH_PORT
 
 SSH_CONFIGS = ("~/.ssh/config", "/etc/ssh/ssh_config")
 KNOWN_HOSTS = "~/.ssh/known_hosts"
 GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
-SSH_PORT = 22
 MAX_HOPS = 8  # a longer ProxyJump chain is a loop (say, "Host *" naming a jump host)
 
 

@@ -27,7 +27,7 @@ from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.hosts import Host
 from pushdeploy.protocol import KILLED
 from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import STDERR_KEPT, Sent, Transport, identity, login, route
+from pushdeploy.transport import STDERR_KEPT, Sent, Transport, identity, login, route, sockets
 from pushdeploy.transport.library import paramiko
 from pushdeploy.transport.login import AcceptNewPolicy, StrictPolicy, UnknownHostKey, fingerprint
 from pushdeploy.transport.proxy import ProxyCommand
@@ -269,12 +269,12 @@ def _login(
     try:
         if before is not None:
             sock = before.get_transport().open_channel(
-                "direct-tcpip", (hop.host, hop.port), ("", 0), timeout=login.TIMEOUT
+                "direct-tcpip", (hop.host, hop.port), ("", 0), timeout=sockets.TIMEOUT
             )
         elif hop.proxy_command:  # ours, which fails fast
             sock = proxy = ProxyCommand(hop.proxy_command)
         else:
-            sock = login.dial(hop.host, hop.port)
+            sock = sockets.taken(hop.host, hop.port) or sockets.dial(hop.host, hop.port)
         client = login.login(hop, sock, policy, warn)
         return client
     except UnknownHostKey as exc:

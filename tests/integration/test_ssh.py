@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from pushdeploy.transport import sockets
 from tests.integration.conftest import Project, wait_until
 from tests.support.clienthome import write_client_home
 from tests.support.sshd import SSHServer
@@ -223,3 +226,58 @@ def test_a_deploy_is_one_connection_and_one_session_and_its_login_breaks_no_prot
     assert log.count("Accepted publickey") == 1
     assert re.findall(r"(?i)protocol[ _]error", log) == []  # e.g. a second USERAUTH_REQUEST
     assert p.live == "v2"
+
+
+class Decoy:
+    """A listener where a host is NOT: it records what each connection sent until the client
+    closed it (marked "(kept open)" when that did not come within 10 s)."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        import socket
+
+        self.server = socket.create_server(address)
+        self.server.settimeout(0.2)
+        self.received: list[bytes] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        deadline = time.monotonic() + 60
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            try:
+                peer, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with peer:
+                peer.settimeout(10)
+                data, closed = b"", False
+                with contextlib.suppress(OSError):  # a timeout: it was kept open
+                    while chunk := peer.recv(4096):
+                        data += chunk
+                    closed = True  # by the client
+                self.received.append(data if closed else b"(kept open) " + data)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(15)
+        self.server.close()
+
+
+def test_a_host_dialed_ahead_where_ssh_config_does_not_go_is_closed_unused(
+    tmp_path: Path, sshd: SSHServer
+) -> None:
+    """deploy.conf names 127.0.0.2; ~/.ssh/config sends it to the sshd on 127.0.0.1. What was
+    dialed ahead (to 127.0.0.2, the same port) had SSH's greeting and nothing more, and was
+    closed by the end of each command; the commands went where the config says."""
+    write_client_home(Path(os.environ["HOME"]), sshd, alias="127.0.0.2")
+    decoy = Decoy(("127.0.0.2", sshd.port))
+    try:
+        p = Project(tmp_path, f"host = 127.0.0.2:{sshd.port}")
+        p.ok("app", "setup")
+        p.ok("app")
+        wait_until(lambda: len(decoy.received) == 2, what="both connections dialed ahead to end")
+    finally:
+        decoy.close()
+    assert p.live == "v1"
+    assert decoy.received == [sockets.GREETING, sockets.GREETING]

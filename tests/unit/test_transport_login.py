@@ -3,7 +3,6 @@ parsed once per process."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -82,28 +81,6 @@ def test_logins_are_pipelined_only_with_openssh_and_keys_other_than_rsa(
     transport = login.FastTransport.__new__(login.FastTransport)  # no socket, no thread
     transport.remote_version = server
     assert transport._pipelines(Key(key)) is expected
-
-
-def test_dial_returns_a_connected_socket_with_nodelay_that_acks_at_once() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        sock = login.dial("127.0.0.1", server.getsockname()[1], timeout=5)
-        try:
-            assert isinstance(sock, login.QuickAckSocket)
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-            peer, _ = server.accept()
-            with peer:
-                peer.sendall(b"SSH-2.0-x\r\n")
-                assert sock.recv(64) == b"SSH-2.0-x\r\n"
-        finally:
-            sock.close()
-
-
-def test_dial_to_a_port_nobody_listens_on_is_refused() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens here once closed
-    with pytest.raises(ConnectionRefusedError):
-        login.dial("127.0.0.1", port, timeout=5)
 
 
 def test_a_known_hosts_file_is_parsed_once_until_it_changes(tmp_path: Path) -> None:
