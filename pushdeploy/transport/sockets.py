@@ -34,7 +34,8 @@ from typing import Any
 from pushdeploy import __version__
 
 SSH_PORT = 22
-CLIENT_ID = f"pushdeploy_{__version__}"  # in SSH's version exchange (login.FastTransport)
+# in SSH's version exchange (login.FastTransport): printable ASCII, no blank, no "-" (RFC 4253)
+CLIENT_ID = "pushdeploy_" + "".join(c if "!" <= c <= "~" and c != "-" else "_" for c in __version__)
 GREETING = f"SSH-2.0-{CLIENT_ID}\r\n".encode()
 TIMEOUT = 15.0  # seconds: to connect, and for the key exchange
 FRESH = 10.0  # seconds: a connection dialed ahead and not taken by then is not used

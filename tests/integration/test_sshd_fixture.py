@@ -18,6 +18,7 @@ import pytest
 from tests.support.clienthome import ClientHome, write_client_home
 from tests.support.delayproxy import DelayProxy
 from tests.support.sshd import SSHServer, read_banner
+from tests.support.wire import recv_exactly
 
 pytestmark = pytest.mark.sshd
 
@@ -184,16 +185,6 @@ def echo_server() -> Iterator[tuple[str, int]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_proxy_costs_a_handshake_and_a_round_trip_before_the_banner(sshd: SSHServer) -> None:

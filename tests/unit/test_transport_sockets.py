@@ -7,6 +7,7 @@ ends. Every test talks to a real listening socket on 127.0.0.1.
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from pushdeploy import config
 from pushdeploy.transport import dialing_ahead, sockets
+from tests.support.wire import recv_exactly
 
 DEADLINE = 5.0  # seconds: anything here answers at once on loopback
 
@@ -29,16 +31,6 @@ def server() -> Iterator[socket.socket]:
 
 def port_of(listener: socket.socket) -> int:
     return int(listener.getsockname()[1])
-
-
-def read_exactly(peer: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = peer.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def closed_by_client(peer: socket.socket) -> bool:
@@ -80,7 +72,7 @@ def test_a_connection_dialed_ahead_has_greeted_and_is_taken_once(server: socket.
     with sockets.dialing_ahead([("127.0.0.1", port)]):
         peer, _ = server.accept()
         with peer:
-            assert read_exactly(peer, len(sockets.GREETING)) == sockets.GREETING
+            assert recv_exactly(peer, len(sockets.GREETING)) == sockets.GREETING
             sock = sockets.taken("127.0.0.1", port)
             assert sock is not None
             assert sockets.taken("127.0.0.1", port) is None  # once
@@ -88,9 +80,9 @@ def test_a_connection_dialed_ahead_has_greeted_and_is_taken_once(server: socket.
                 # Paramiko's greeting is the one already sent: it is not sent twice
                 assert sock.send(sockets.GREETING) == len(sockets.GREETING)
                 sock.sendall(b"next\n")
-                assert read_exactly(peer, 5) == b"next\n"
+                assert recv_exactly(peer, 5) == b"next\n"
                 peer.sendall(b"SSH-2.0-server\r\n")
-                assert read_exactly(sock, 16) == b"SSH-2.0-server\r\n"
+                assert recv_exactly(sock, 16) == b"SSH-2.0-server\r\n"
 
 
 def test_only_the_name_and_port_dialed_are_taken(server: socket.socket) -> None:
@@ -119,7 +111,7 @@ def test_a_connection_older_than_fresh_is_closed_not_taken(server: socket.socket
     try:
         peer, _ = server.accept()
         with peer:
-            read_exactly(peer, len(sockets.GREETING))  # dialed and greeted: its time is set
+            recv_exactly(peer, len(sockets.GREETING))  # dialed and greeted: its time is set
             now[0] += sockets.FRESH + 1
             assert ahead.take("127.0.0.1", port_of(server)) is None
             assert closed_by_client(peer)
@@ -132,7 +124,7 @@ def test_a_connection_the_server_closed_is_not_taken(server: socket.socket) -> N
     ahead = sockets.Ahead([target])
     try:
         peer, _ = server.accept()
-        read_exactly(peer, len(sockets.GREETING))
+        recv_exactly(peer, len(sockets.GREETING))
         peer.close()
         dialing = ahead._dials[target]
         assert dialing.done.wait(DEADLINE) and dialing.sock is not None
@@ -150,7 +142,7 @@ def test_taking_an_open_connection_does_not_wait_for_the_server_to_speak(
     with sockets.dialing_ahead([("127.0.0.1", port_of(server))]):
         peer, _ = server.accept()
         with peer:  # it says nothing
-            read_exactly(peer, len(sockets.GREETING))
+            recv_exactly(peer, len(sockets.GREETING))
             worker = threading.Thread(target=lambda: taken.append(sockets.taken(*peer_of(peer))))
             worker.start()
             worker.join(DEADLINE)
@@ -221,3 +213,9 @@ def test_the_hosts_dialed_ahead_are_the_first_parallel_ones_with_their_ports(
 def test_nothing_is_dialed_ahead_when_a_step_here_comes_first(keys: str) -> None:
     with dialing_ahead(environment(f"host = 10.0.0.1\n{keys}")) as ahead:
         assert ahead is None  # nullcontext: no Ahead, no thread, no connection
+
+
+def test_the_greeting_is_a_valid_ssh_version_line() -> None:
+    # RFC 4253 4.2: printable US-ASCII without blanks or "-" after "SSH-2.0-", then CR LF
+    assert re.fullmatch(rb"SSH-2\.0-[!-,.-~]+\r\n", sockets.GREETING)
+    assert f"SSH-2.0-{sockets.CLIENT_ID}\r\n".encode() == sockets.GREETING
