@@ -15,7 +15,7 @@ offer only once it has it, a round trip later otherwise; Paramiko's own is then 
 transport ``take``s the connection only when its route (~/.ssh/config, route.py) goes straight
 to that same name and port; otherwise (a HostName, a Port, a ProxyJump or a ProxyCommand) it
 dials as it always did, and what was dialed ahead is closed at the end of the command, nothing
-ever sent on it. A bare name without a dot (``web1``, ``localhost``) is usually an alias of
+but the greeting ever sent on it. A bare name without a dot (``web1``, ``localhost``) is usually an alias of
 ~/.ssh/config, so it is not dialed ahead (nor looked up in DNS); nor is a connection used once
 older than FRESH seconds (a server drops a login that does not come: LoginGraceTime), or once
 the server has closed it. A dial that failed fails the transport with the same error.
