@@ -3,14 +3,17 @@
 It takes as few round trips and stalls as the protocol allows.
 
 Against OpenSSH a connection costs, in round trips: TCP and the server's banner 1.5, the key
-exchange 1, the login 1 (Paramiko alone takes 2: see ``PipelinedAuth``); then each script a
-channel open 1 and the exec request 1. sshd opens a session's window only once its command runs,
-so the script, sent on stdin, cannot travel sooner (nor on the command line: it may hold secrets,
-and every user of the server can read a command line). Two things make it so:
+exchange 1, the login with the first session's channel open 1 (Paramiko alone takes 3: see
+``PipelinedAuth`` and ``FirstSession``); then each script the exec request 1, and each later
+script a channel open 1 more. sshd opens a session's window only once its command runs, so the
+script, sent on stdin, cannot travel sooner (nor on the command line: it may hold secrets, and
+every user of the server can read a command line). Three things make it so:
 
 * ``sockets.dial`` sets TCP_NODELAY and TCP_QUICKACK (sockets.py says why), and the
   connection may be dialed ahead, while pushdeploy still starts (sockets.py).
 * ``PipelinedAuth`` sends the signed publickey request right behind the service request.
+* ``FirstSession`` sends the first session's CHANNEL_OPEN right behind that (RFC 4252 5.1: a
+  server passes on what follows a login request that succeeds); a login that fails abandons it.
 
 Host keys: known_hosts is loaded and an unknown key stops the run (``StrictPolicy``, for
 ``host-key = strict``) or is recorded with a warning (``AcceptNewPolicy``); a changed key always
@@ -65,6 +68,8 @@ class FastTransport(paramiko.Transport):
     it is pushdeploy (sockets.CLIENT_ID: a connection dialed ahead has said so already)."""
 
     _CLIENT_ID = CLIENT_ID
+    opens_session = False  # the target's login opens its FirstSession (TargetTransport)
+    first_session: FirstSession | None = None
 
     def auth_publickey(self, username: str, key: Any, event: Any = None) -> list[str]:
         if event is not None or not self._pipelines(key):
@@ -74,12 +79,75 @@ class FastTransport(paramiko.Transport):
         done = threading.Event()
         self.auth_handler = PipelinedAuth(self)
         self.auth_handler.auth_publickey(username, key, done)
-        return list(self.auth_handler.wait_for_response(done))
+        if not self.opens_session:  # a ProxyJump hop: no session wanted there
+            return list(self.auth_handler.wait_for_response(done))
+        opening = FirstSession(self)  # its CHANNEL_OPEN follows the login request at once
+        try:
+            methods = list(self.auth_handler.wait_for_response(done))
+        except BaseException:
+            opening.abandon()
+            raise
+        if methods or not self.is_authenticated():  # a partial success: more is asked
+            opening.abandon()
+        else:
+            self.first_session = opening
+        return methods
 
     def _pipelines(self, key: Any) -> bool:
         blob = getattr(key, "public_blob", None)  # a certificate's
         key_type = str(blob.key_type if blob else key.get_name())
         return str(self.remote_version).startswith("SSH-2.0-OpenSSH_") and "rsa" not in key_type
+
+
+class FirstSession:
+    """A session channel opened right behind the login request, in a thread: RFC 4252 5.1 has
+    the server pass on what follows a request that succeeded, so the channel costs no round
+    trip of its own. ``take`` gives it (None if it could not be had: then open one as usual)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.channel: Any = None
+        self.done = threading.Event()
+        self.abandoned = self.taken = False
+        self.lock = threading.Lock()
+        threading.Thread(target=self._open, name="pushdeploy-first-session", daemon=True).start()
+
+    def _open(self) -> None:
+        try:
+            self.channel = self.transport.open_session(timeout=TIMEOUT)
+        except Exception:  # the login failed, or the connection ended: take() says None
+            self.channel = None
+        finally:
+            self.done.set()
+            if self.abandoned and self.channel is not None:
+                self.channel.close()
+
+    def abandon(self) -> None:
+        """Not to be used: its login failed, so the server may have refused it."""
+        self.abandoned = True
+        if self.done.is_set() and self.channel is not None:
+            self.channel.close()
+
+    def take(self) -> Any:
+        """The channel, to one caller only (a script and an upload may ask at once)."""
+        with self.lock:
+            taken, self.taken = self.taken, True
+        if taken or self.abandoned or not self.done.wait(TIMEOUT):
+            return None
+        return self.channel
+
+
+class TargetTransport(FastTransport):
+    """The last hop's transport: its login also opens the first session (``FirstSession``)."""
+
+    opens_session = True
+
+
+def session(transport: Any) -> Any:
+    """A session channel: the ``FirstSession`` if the login opened one, else a new one."""
+    first = getattr(transport, "first_session", None)
+    channel = first.take() if first is not None else None
+    return channel if channel is not None else transport.open_session(timeout=30)
 
 
 def fingerprint(key: Any) -> str:
@@ -125,9 +193,12 @@ def known_keys(path: Path) -> Any:
         return _PARSED[version]
 
 
-def login(route: Route, sock: Any, policy: Any, warn: Callable[[str], None]) -> Any:
+def login(
+    route: Route, sock: Any, policy: Any, warn: Callable[[str], None], *, target: bool = True
+) -> Any:
     """A logged-in ``SSHClient`` for ``route`` over ``sock`` (a socket, a ProxyCommand, or a
-    channel of the hop before). Raises what Paramiko raises, ``sock`` closed."""
+    channel of the hop before); ``target``: the last hop (not a ProxyJump host), whose login
+    opens the first session. Raises what Paramiko raises, ``sock`` closed."""
     client = paramiko.SSHClient()
     known = client.get_host_keys()  # this host's lines of every known_hosts file
     for path in route.known_hosts_files():
@@ -146,7 +217,7 @@ def login(route: Route, sock: Any, policy: Any, warn: Callable[[str], None]) -> 
             username=route.user,
             sock=sock,
             timeout=TIMEOUT,
-            transport_factory=FastTransport,
+            transport_factory=TargetTransport if target else FastTransport,
             **route.connect_kwargs,
         )
     except BaseException:

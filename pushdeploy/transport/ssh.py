@@ -75,7 +75,7 @@ class SSHTransport:
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectionError(f"{self.label}: the connection was lost")
-        channel = transport.open_session(timeout=30)
+        channel = login.session(transport)
         if self.forward_agent:
             paramiko.agent.AgentRequestHandler(channel)
         return channel
@@ -246,7 +246,8 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
     for hop in hops:
         try:
             before = opened[-1] if opened else None
-            opened.append(_login(hop, before, policy, warn, host.spec, missing))
+            last = hop is hops[-1]  # the host itself, not a ProxyJump hop
+            opened.append(_login(hop, before, policy, warn, host.spec, missing, last))
         except BaseException:
             for client in reversed(opened):
                 client.close()
@@ -261,6 +262,7 @@ def _login(
     warn: Callable[[str], None],
     label: str,
     missing: list[str],
+    target: bool = True,
 ) -> Any:
     """Open the stream to ``hop`` (directly, by its ProxyCommand, or through the hop ``before``)
     and log in; Paramiko's and the socket's errors become one line."""
@@ -275,7 +277,7 @@ def _login(
             sock = proxy = ProxyCommand(hop.proxy_command)
         else:
             sock = sockets.taken(hop.host, hop.port) or sockets.dial(hop.host, hop.port)
-        client = login.login(hop, sock, policy, warn)
+        client = login.login(hop, sock, policy, warn, target=target)
         return client
     except UnknownHostKey as exc:
         raise HostKeyError(

@@ -281,3 +281,30 @@ def test_a_host_dialed_ahead_where_ssh_config_does_not_go_is_closed_unused(
         decoy.close()
     assert p.live == "v1"
     assert decoy.received == [sockets.GREETING, sockets.GREETING]
+
+
+def test_the_first_session_is_opened_behind_the_login_and_runs_the_script(
+    tmp_path: Path, sshd: SSHServer
+) -> None:
+    """RFC 4252 5.1: what follows a login request that succeeds goes to the service, so the
+    session's CHANNEL_OPEN travels with the login (no round trip of its own) and sshd takes it."""
+    from pushdeploy import config
+    from pushdeploy.transport import ssh
+
+    p = ssh_project(tmp_path, sshd)
+    env = config.load(p.conf, "app")
+    offset = sshd.log_size()
+    transport = ssh.connect(env, env.hosts[0], warn=print, host_key="strict")
+    try:
+        first = transport.client.get_transport().first_session  # type: ignore[attr-defined]
+        assert first is not None
+        lines: list[str] = []
+        status = transport.run("echo hello from $$", lambda stream, line: lines.append(line))
+        assert status == 0
+        assert lines[0].startswith("hello from ")
+        assert first.taken and first.channel is not None  # it was the script's channel
+    finally:
+        transport.close()
+    log = sshd.log_since(offset)
+    assert log.count("Starting session:") == 1
+    assert re.findall(r"(?i)protocol[ _]error|unimplemented", log) == []
