@@ -160,6 +160,17 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing file")
 
 
+def deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    # A hostile REF is refused (exit 8) as it is parsed: before any host is dialed (cli.dispatch).
+    parser.add_argument("ref", nargs="?", metavar="REF", type=checked_ref, help="default: ref")
+
+
+def checked_ref(ref: str) -> str:
+    from pushdeploy.release import check_ref
+
+    return check_ref(ref)
+
+
 TABLE = (
     Command(
         "setup",
@@ -170,7 +181,7 @@ TABLE = (
         "deploy",
         "deploy REF (the same as giving REF alone; use it for a ref named like a command)",
         "pushdeploy.handlers:run_deploy",
-        arguments=lambda p: p.add_argument("ref", nargs="?", metavar="REF", help="default: ref"),
+        arguments=deploy_arguments,
         dashed=True,
     ),
     Command(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import select
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -186,3 +188,17 @@ def test_a_handlers_report_gives_the_exit_status(tmp_path: Path) -> None:
     command = Command("x", "a report", f"{__name__}:returns_a_report", needs_config=False)
     console = cli.Console(io.StringIO(), io.StringIO())
     assert cli.dispatch(args, console, None, (command, argparse.Namespace())) == 9
+
+
+@pytest.mark.parametrize("ref", ["$(touch /tmp/pwned)", "--upload-pack=touch x", "a b"])
+def test_a_hostile_ref_is_refused_as_it_is_parsed_before_any_host_is_dialed(
+    tmp_path: Path, ref: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as host:  # where deploy.conf sends the deploy
+        conf = tmp_path / "deploy.conf"
+        conf.write_text(CONFIG.replace("127.0.0.1:1", f"127.0.0.1:{host.getsockname()[1]}"))
+        result = run_cli("-c", conf, "app", "deploy", ref)
+        assert result.status == errors.ExitStatus.REFUSED
+        assert "not a valid ref" in result.stderr
+        dialed, _, _ = select.select([host], [], [], 0.5)  # a connection would be waiting here
+        assert dialed == []
