@@ -106,14 +106,16 @@ def test_what_is_not_taken_is_closed_when_the_command_ends(server: socket.socket
 
 
 def test_a_connection_older_than_fresh_is_closed_not_taken(server: socket.socket) -> None:
+    target = ("127.0.0.1", port_of(server))
     now = [100.0]
-    ahead = sockets.Ahead([("127.0.0.1", port_of(server))], clock=lambda: now[0])
+    ahead = sockets.Ahead([target], clock=lambda: now[0])
     try:
         peer, _ = server.accept()
         with peer:
-            recv_exactly(peer, len(sockets.GREETING))  # dialed and greeted: its time is set
+            recv_exactly(peer, len(sockets.GREETING))
+            assert ahead._dials[target].done.wait(DEADLINE)  # dialed: its time is set
             now[0] += sockets.FRESH + 1
-            assert ahead.take("127.0.0.1", port_of(server)) is None
+            assert ahead.take(*target) is None
             assert closed_by_client(peer)
     finally:
         ahead.close()
