@@ -148,9 +148,11 @@ def break_deploy(scene: Scene, fault: str, step: str, *, first: bool = False) ->
     lines_before = len(faults.history(root))
     health_before = scene.health.answered_ok
     baseline = {(proc.pid, proc.start) for proc in faults.leftovers(root)}
+    before = step in BEFORE_SWITCH
     if step in GATED:
         (scene.gates / step).unlink()
-    before = step in BEFORE_SWITCH
+    elif before:  # held at the next gate, so the fault lands before the switch however fast
+        (scene.gates / next(s for s in STEPS[STEPS.index(step) :] if s in GATED)).unlink()
     cli = faults.CliProcess("-c", p.conf, "-C", p.base, "app")
     try:
         cli.wait_for_step("lock")
