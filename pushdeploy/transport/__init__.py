@@ -15,9 +15,9 @@ script ends with reads what follows it). ``send`` streams a file (an artifact) t
 on a new channel of the same connection, safe to call from another thread while a script runs,
 and returns a ``Sent``.
 
-Lifecycle: ``dialing_ahead`` may start the TCP connections as soon as the config is read (sockets.py);
-``open_transport`` connects at once (so host-key and login errors surface before any
-phase runs); ``close`` ends the connection. One transport per host per invocation. Besides SSH
+Lifecycle: ``dialing_ahead`` may start the TCP connections as soon as the config is read
+(sockets.py); ``open_transport`` connects at once (so host-key and login errors surface before
+any phase runs); ``close`` ends the connection. One transport per host per invocation. Besides SSH
 (``transport.ssh``) there are ``host = local`` and the recording transport (local.py).
 """
 

@@ -2,10 +2,10 @@
 
 Standard library only, so it costs nothing to import before Paramiko.
 
-Tuning: ``dial`` sets TCP_NODELAY, and re-arms TCP_QUICKACK before every read (``QuickAckSocket``):
-sshd sends the small packets of a non-interactive session under Nagle's rule, so when our ACK of
-one is delayed (up to 40 ms on Linux) its next one waits. It did, on every channel open: +40 ms
-at 0 ms RTT.
+Tuning: ``dial`` sets TCP_NODELAY, and re-arms TCP_QUICKACK before every read
+(``QuickAckSocket``): sshd sends the small packets of a non-interactive session under Nagle's
+rule, so when our ACK of one is delayed (up to 40 ms on Linux) its next one waits. It did, on
+every channel open: +40 ms at 0 ms RTT.
 
 Dialing ahead: a command's first round trips (TCP's handshake, then the server's banner) are
 spent waiting, while pushdeploy still loads Paramiko and builds its scripts (0.1 s or more).
@@ -15,10 +15,10 @@ offer only once it has it, a round trip later otherwise; Paramiko's own is then 
 transport ``take``s the connection only when its route (~/.ssh/config, route.py) goes straight
 to that same name and port; otherwise (a HostName, a Port, a ProxyJump or a ProxyCommand) it
 dials as it always did, and what was dialed ahead is closed at the end of the command, nothing
-but the greeting ever sent on it. A bare name without a dot (``web1``, ``localhost``) is usually an alias of
-~/.ssh/config, so it is not dialed ahead (nor looked up in DNS); nor is a connection used once
-older than FRESH seconds (a server drops a login that does not come: LoginGraceTime), or once
-the server has closed it. A dial that failed fails the transport with the same error.
+but the greeting ever sent on it. A bare name without a dot (``web1``, ``localhost``) is usually
+an alias of ~/.ssh/config, so it is not dialed ahead (nor looked up in DNS); nor is a connection
+used once older than FRESH seconds (a server drops a login that does not come: LoginGraceTime),
+or once the server has closed it. A dial that failed fails the transport with the same error.
 """
 
 from __future__ import annotations

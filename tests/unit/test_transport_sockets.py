@@ -35,9 +35,9 @@ def port_of(listener: socket.socket) -> int:
 
 def closed_by_client(peer: socket.socket) -> bool:
     """The client closed its end: reading says end of stream (after what it had sent)."""
-    peer.settimeout(DEADLINE)
-    while chunk := peer.recv(4096):
-        assert chunk  # what was sent before the close (the greeting)
+    peer.settimeout(DEADLINE)  # a client that keeps it open: TimeoutError, the test fails
+    while peer.recv(4096):  # what was sent before the close (the greeting)
+        pass
     return True
 
 
