@@ -1,0 +1,1 @@
+"""One invocation across hosts: sessions, deploy orchestration, rolling batches, local hooks."""

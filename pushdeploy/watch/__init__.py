@@ -1,0 +1,1 @@
+"""Continuous deploys: the watcher, webhooks, looks at the source, etcd turns."""
