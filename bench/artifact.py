@@ -117,7 +117,7 @@ WINDOW = 2 * 1024 * 1024  # sshd's session channel window (OpenSSH's CHAN_SES_WI
 CHILD = """
 import json, shlex, sys, time
 from pathlib import Path
-from pushdeploy import config
+from pushdeploy.config import deployconf as config
 from pushdeploy.transport import open_transport, ssh  # ssh: Paramiko loaded before the clock
 conf, source, dest = sys.argv[1:4]
 env = config.load(Path(conf), "bench")

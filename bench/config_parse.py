@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pushdeploy import config  # noqa: E402  (ROOT on sys.path)
+from pushdeploy.config import deployconf as config  # noqa: E402  (ROOT on sys.path)
 from pushdeploy.errors import ConfigError  # noqa: E402  (ROOT on sys.path)
 
 BASE = {"host": "local", "repo": "/srv/git/app.git", "path": "/srv/app"}

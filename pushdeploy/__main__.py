@@ -2,6 +2,6 @@
 
 import sys
 
-from pushdeploy.cli import main
+from pushdeploy.cli.main import main
 
 sys.exit(main())

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pushdeploy.errors import PushdeployError
-from pushdeploy.report import DeployReport
+from pushdeploy.remote.report import DeployReport
 
 if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.cli.invocation import Invocation
 
 
 def announced(
@@ -27,7 +27,7 @@ def announced(
     never delaying it), then ``done`` with the report, or ``failed`` with the failure's report."""
     if inv.args.dry_run or not inv.env.notify:
         return work()
-    from pushdeploy import notify
+    from pushdeploy.notify import notice as notify
 
     env, warn, started = inv.env, inv.console.warn, time.time()
     start = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Collection, Mapping
 
-from pushdeploy.commands import BY_WORD, FIRST_WORDS, Command
+from pushdeploy.cli.commands import BY_WORD, FIRST_WORDS, Command
 from pushdeploy.errors import UsageError
 
 Owned = Callable[[str], Collection[str] | None]

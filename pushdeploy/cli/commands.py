@@ -3,7 +3,7 @@
 ``pushdeploy --help``, alias resolution, the command word in error hints, which options
 ``argv.options_first`` may move, and dispatch all read ``TABLE``, so they cannot disagree. This
 module stays cheap to import (argparse, no handler): ``--help`` reads it. A handler is named as
-``"module:function"`` and imported when its command runs; it takes a ``handlers.Invocation`` and
+``"module:function"`` and imported when its command runs; it takes an ``Invocation`` and
 returns an exit status, or an object with an ``exit_status`` (``report.DeployReport``).
 
 After ENV the first word is a command (or an alias of one), or else a ref to deploy::
@@ -134,7 +134,7 @@ def log_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def monitor_arguments(parser: argparse.ArgumentParser) -> None:
-    from pushdeploy.service import MONITOR_COMMANDS
+    from pushdeploy.remote.service import MONITOR_COMMANDS
 
     parser.add_argument("action", nargs="?", metavar="|".join(MONITOR_COMMANDS))
     parser.add_argument("--json", action="store_true", help="status: as JSON")
@@ -166,7 +166,7 @@ def deploy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def checked_ref(ref: str) -> str:
-    from pushdeploy.release import check_ref
+    from pushdeploy.remote.release import check_ref
 
     return check_ref(ref)
 
@@ -175,52 +175,52 @@ TABLE = (
     Command(
         "setup",
         "create the directories and the repo mirror on every host (idempotent)",
-        "pushdeploy.handlers:run_setup",
+        "pushdeploy.cli.handlers:run_setup",
     ),
     Command(
         "deploy",
         "deploy REF (the same as giving REF alone; use it for a ref named like a command)",
-        "pushdeploy.handlers:run_deploy",
+        "pushdeploy.cli.handlers:run_deploy",
         arguments=deploy_arguments,
         dashed=True,
     ),
     Command(
         "revert",
         "go back N good deploys (default 1): a symlink switch, or a rebuild if pruned",
-        "pushdeploy.handlers:run_revert",
+        "pushdeploy.cli.handlers:run_revert",
         arguments=revert_arguments,
     ),
     Command(
         "config",
         "print the effective config (secrets hidden), or one KEY's value",
-        "pushdeploy.handlers:run_config",
+        "pushdeploy.cli.handlers:run_config",
         arguments=lambda p: p.add_argument("key", nargs="?", metavar="KEY", help="only its value"),
         logged=False,
         connects=False,
     ),
-    Command("current", "show the live release", "pushdeploy.listing:run_current", ("curr",)),
+    Command("current", "show the live release", "pushdeploy.cli.listing:run_current", ("curr",)),
     Command(
         "previous",
         "show the release 'revert' would go to",
-        "pushdeploy.listing:run_previous",
+        "pushdeploy.cli.listing:run_previous",
         ("prev",),
     ),
     Command(
         "list",
         "list the deployed releases, newest last (--all: pruned ones too)",
-        "pushdeploy.listing:run_list",
+        "pushdeploy.cli.listing:run_list",
         arguments=lambda p: p.add_argument("--all", action="store_true", help="pruned ones too"),
     ),
     Command(
         "status",
         "per host: live release and SHA, lock, monitor, free disk; exit 9 on drift",
-        "pushdeploy.status:run_status",
+        "pushdeploy.cli.status:run_status",
         arguments=lambda p: p.add_argument("--json", action="store_true", help="one JSON object"),
     ),
     Command(
         "log",
         "show the local logs of recent runs: `log` lists them, `log N` prints one",
-        "pushdeploy.logs:run_log",
+        "pushdeploy.cli.logs:run_log",
         arguments=log_arguments,
         logged=False,
         connects=False,
@@ -228,7 +228,7 @@ TABLE = (
     Command(
         "exec",
         "run a command in the live release on every host",
-        "pushdeploy.passthrough:run_exec",
+        "pushdeploy.cli.passthrough:run_exec",
         ("run",),
         arguments=lambda p: p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD"),
         every_word=True,
@@ -236,36 +236,36 @@ TABLE = (
     Command(
         "console",
         "open an interactive shell in the live release",
-        "pushdeploy.handlers:run_console",
+        "pushdeploy.cli.handlers:run_console",
     ),
     Command(
         "unlock",
         "remove a deploy lock left behind, and say who held it",
-        "pushdeploy.handlers:run_unlock",
+        "pushdeploy.cli.handlers:run_unlock",
     ),
     Command(
         "monitor",
         "status|start|stop|reload|logs of the process monitor (status --json, logs -n N)",
-        "pushdeploy.handlers:run_monitor",
+        "pushdeploy.cli.handlers:run_monitor",
         arguments=monitor_arguments,
     ),
     Command(
         "reload",
         "reload the app through the monitor with zero downtime; wait for the verdict",
-        "pushdeploy.handlers:run_reload",
+        "pushdeploy.cli.handlers:run_reload",
     ),
     Command(
         "systemd",
         "print systemd units running the monitor (--socket: socket activation; --install)"
         " or, with --watch, the watcher",
-        "pushdeploy.watch:run_systemd",
+        "pushdeploy.cli.watch:run_systemd",
         arguments=systemd_arguments,
         connects=False,  # only --install does
     ),
     Command(
         "watch",
         "deploy each change of the source: look every interval, or on a push webhook (--listen)",
-        "pushdeploy.watch:run_watch",
+        "pushdeploy.cli.watch:run_watch",
         arguments=lambda p: p.add_argument(
             "--listen", metavar="HOST:PORT", help="also take signed push webhooks here"
         ),
@@ -275,13 +275,13 @@ TABLE = (
     Command(
         "doctor",
         "check every host for what a deploy needs; changes nothing (also: doctor ENV)",
-        "pushdeploy.doctor:run_doctor",
+        "pushdeploy.cli.doctor:run_doctor",
         before_env=True,
     ),
     Command(
         "init",
         "write a starter deploy.conf: pushdeploy init [ENV] --host H --path P",
-        "pushdeploy.starter:run_init",
+        "pushdeploy.cli.starter:run_init",
         ("mkconfig",),
         arguments=init_arguments,
         before_env=True,
@@ -290,7 +290,7 @@ TABLE = (
     Command(
         "update",
         "say how to upgrade pushdeploy (TJ's deploy updated itself; this is a package)",
-        "pushdeploy.handlers:run_update",
+        "pushdeploy.cli.handlers:run_update",
         before_env=True,
         needs_config=False,
     ),
@@ -316,4 +316,4 @@ def example_config() -> str:
     """The annotated example deploy.conf that ships in the package (``--example-config``)."""
     from importlib.resources import files  # not at the top: it costs --help 9 ms
 
-    return files("pushdeploy").joinpath("deploy.conf.example").read_text(encoding="utf-8")
+    return files("pushdeploy.config").joinpath("deploy.conf.example").read_text(encoding="utf-8")

@@ -19,16 +19,17 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pushdeploy import scripts, service, sources
-from pushdeploy.config import Environment
+from pushdeploy import sources
+from pushdeploy.config.environment import Environment
 from pushdeploy.errors import DeployFailed, ExitStatus
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
-from pushdeploy.protocol import Outcome
+from pushdeploy.remote import scripts, service
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
+from pushdeploy.remote.protocol import Outcome
 
 if TYPE_CHECKING:
+    from pushdeploy.cli.invocation import Invocation
     from pushdeploy.console import Console
-    from pushdeploy.handlers import Invocation
 
 q = shlex.quote
 # The keys whose text runs as commands (pre-/post-setup where the config knows them).
@@ -158,7 +159,7 @@ def script(env: Environment, run: scripts.Run) -> str:
             '  value monitor "$(printf \'%s\\n\' "$out" | grep . | head -n 1 | cut -c 1-300)"',
             "else value monitor_status none; fi",
         ]
-    return scripts.wrap(env, run, body, user=True)
+    return scripts.wrap(env, run, body, user=True, source=sources.of(env))
 
 
 @dataclass

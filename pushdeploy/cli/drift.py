@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pushdeploy.doctor import FULL_KB
-from pushdeploy.lock import STALE_AFTER
-from pushdeploy.values import shown
+from pushdeploy.cli.doctor import FULL_KB
+from pushdeploy.config.values import shown
+from pushdeploy.remote.lock import STALE_AFTER
 
 if TYPE_CHECKING:
-    from pushdeploy.status import HostStatus
+    from pushdeploy.remote.status import HostStatus
 
 Finding = tuple[str, str]  # one drift item: what is wrong (naming the host), what to do about it
 ONE_RELEASE = "deploy (or revert) to bring every host to one release"

@@ -1,6 +1,6 @@
-"""What the command words do: the ``Invocation`` every handler gets, and the handlers of most commands.
+"""What the command words do: the handlers of deploy, revert, setup, config and the service commands.
 
-``commands.TABLE`` names each handler (``"pushdeploy.handlers:run_deploy"``); dispatch imports
+``commands.TABLE`` names each handler (``"pushdeploy.cli.handlers:run_deploy"``); dispatch imports
 it when its command runs. A handler takes an ``Invocation`` and returns an exit status (or an
 object with an ``exit_status``); it raises errors.py exceptions for failures and prints results
 through the console. Commands with more to say keep their handlers in their own modules:
@@ -9,28 +9,16 @@ listing.py (current, previous, list), passthrough.py (exec), doctor.py, starter.
 
 from __future__ import annotations
 
-import argparse
-import io
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-from pushdeploy import (
-    __version__,
-    checkout,
-    deploy,
-    localhooks,
-    protocol,
-    remote_shell,
-    scripts,
-    secrets,
-    service,
-    sources,
-)
-from pushdeploy.announcements import announced
-from pushdeploy.config import Environment
-from pushdeploy.console import Console
+from pushdeploy import __version__, sources
+from pushdeploy.cli.announcements import announced
+from pushdeploy.cli.invocation import Invocation
+from pushdeploy.cli.passthrough import stream
+from pushdeploy.config import secrets
+from pushdeploy.config.keys import KEYS
+from pushdeploy.engine import checkout, deploy, localhooks
+from pushdeploy.engine.session import Session
 from pushdeploy.errors import (
     ConfigError,
     ExitStatus,
@@ -38,69 +26,10 @@ from pushdeploy.errors import (
     RemoteCommandFailed,
     UsageError,
 )
-from pushdeploy.keys import KEYS
-from pushdeploy.passthrough import stream
-from pushdeploy.protocol import Outcome
-from pushdeploy.release import check_ref
-from pushdeploy.report import DeployReport
-from pushdeploy.session import Session
-
-
-@dataclass
-class Invocation:
-    """One run of one command: the global options (``args``: ``-C``, ``--dry-run``, ``env``...),
-    the command's own arguments (``opts``, from its parser in commands.TABLE), the console, the
-    directory pushdeploy works from and the config file's path, the loaded environment (none for
-    a command that needs no config: init, update) and piped input (for exec)."""
-
-    args: argparse.Namespace
-    opts: argparse.Namespace
-    console: Console
-    base: Path
-    config_path: Path
-    loaded: Environment | None = None
-    stdin: io.BufferedIOBase | None = None
-
-    @property
-    def env(self) -> Environment:
-        if self.loaded is None:  # a bug: the table says this command needs no config
-            raise AssertionError("this command was dispatched without its config")
-        return self.loaded
-
-    def everywhere(self, command: str, build: Callable[[scripts.Run], str]) -> dict[str, Outcome]:
-        """Run the script ``build`` makes (given this run's lock claim) on every host; check it."""
-        session = self.session(command)
-        try:
-            outcomes = session.everywhere(build(session.run))
-            deploy.check_all(outcomes)
-        finally:
-            session.close()
-        return outcomes
-
-    def across(
-        self, name: str, command: str, work: Callable[[Session], DeployReport]
-    ) -> DeployReport:
-        """Run ``work`` in a session of its own with the console's progress across the hosts,
-        ended by the report's summary (on failure, cli.run shows the error's report)."""
-        self.console.start(name, [h.spec for h in self.env.hosts])
-        session = self.session(command)
-        try:
-            report = work(session)
-        finally:
-            session.close()
-        if not self.args.dry_run:
-            self.console.finish(report)
-        return report
-
-    def session(self, command: str, env: Environment | None = None) -> Session:
-        return Session(
-            env or self.env,
-            self.console,
-            command=command,
-            dry_run=self.args.dry_run,
-            wait=self.args.wait,
-            force=self.args.force,
-        )
+from pushdeploy.remote import protocol, scripts, service
+from pushdeploy.remote import shell as remote_shell
+from pushdeploy.remote.release import check_ref
+from pushdeploy.remote.report import DeployReport
 
 
 def run_deploy(inv: Invocation) -> DeployReport:
@@ -121,7 +50,10 @@ def run_deploy(inv: Invocation) -> DeployReport:
             "deployed",
             ref,
             lambda: inv.across(
-                "deploy", f"deploy {ref or '(newest tag)'}", lambda s: deploy.deploy(s, ref, source)
+                "deploy",
+                f"deploy {ref or '(newest tag)'}",
+                lambda s: deploy.deploy(s, ref),
+                source,
             ),
         )
     except PushdeployError as exc:
@@ -147,7 +79,9 @@ def run_revert(inv: Invocation) -> DeployReport:
 def run_setup(inv: Invocation) -> DeployReport:
     def setup(session: Session) -> DeployReport:
         return deploy.checked(
-            session, "setup", session.everywhere(scripts.setup(inv.env, session.run))
+            session,
+            "setup",
+            session.everywhere(scripts.setup(inv.env, session.run, session.source)),
         )
 
     return inv.across("setup", "setup", setup)
@@ -195,7 +129,9 @@ def config_text(value: object) -> str:
 
 
 def run_unlock(inv: Invocation) -> int:
-    outcomes = inv.everywhere("unlock", lambda run: scripts.unlock(inv.env))
+    outcomes = inv.everywhere(
+        "unlock", lambda run: scripts.unlock(inv.env, sources.of(inv.env, inv.base))
+    )
     for label, outcome in outcomes.items():
         removed = outcome.values.get("removed") == "yes"
         holder = outcome.values.get("holder", "")
@@ -265,7 +201,10 @@ def run_systemd(inv: Invocation) -> int:
             inv.console.raw(f"# {path} (mode 0600, written by --install; secrets hidden)\n{text}")
         return ExitStatus.OK
     steps = service.install_unit_steps(units, env_file)
-    inv.everywhere("systemd --install", lambda run: scripts.wrap(inv.env, run, steps))
+    inv.everywhere(
+        "systemd --install",
+        lambda run: scripts.wrap(inv.env, run, steps, source=sources.of(inv.env, inv.base)),
+    )
     if not inv.args.dry_run:
         inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
     return ExitStatus.OK

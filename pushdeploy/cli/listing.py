@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pushdeploy import deploy, history
+from pushdeploy.engine import deploy
 from pushdeploy.errors import ExitStatus
+from pushdeploy.remote import history
 
 if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.cli.invocation import Invocation
 
 
 def read(inv: Invocation) -> dict[str, deploy.HostHistory]:

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pushdeploy.console.logbook import KEEP, LOG_NAME, STAMP, env_dir, log_paths
 from pushdeploy.errors import ConfigError, ExitStatus, UsageError
-from pushdeploy.logbook import KEEP, LOG_NAME, STAMP, env_dir, log_paths
 
 if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.cli.invocation import Invocation
 
 LISTED = 20  # logs `log` lists
 TAIL = 64 * 1024  # bytes read from a log's end to find how it ended

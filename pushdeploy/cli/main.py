@@ -24,12 +24,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from pushdeploy import __version__, commands
-from pushdeploy.argv import options_first, resolve
+from pushdeploy import __version__
+from pushdeploy.cli import commands
+from pushdeploy.cli.argv import options_first, resolve
 from pushdeploy.errors import ConfigError, ExitStatus, PushdeployError, UsageError, exit_statuses
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
     from pushdeploy.console import Console as ConsoleType
 
 
@@ -287,11 +288,11 @@ def dispatch(
     command, opts = invoked
     env = environment(args, config_path, console) if command.needs_config else None
     if env is not None and command.logged and not args.dry_run:
-        from pushdeploy.logbook import for_run
+        from pushdeploy.console.logbook import for_run
 
         console.log = for_run(env, command.name, argv or [], args.log_format, console.warn)
     with dialing_ahead(env) if command.connects and env and not args.dry_run else nullcontext():
-        from pushdeploy.handlers import Invocation  # imported while the hosts answer
+        from pushdeploy.cli.invocation import Invocation  # imported while the hosts answer
 
         result: Any = command.load()(Invocation(args, opts, console, base, config_path, env, stdin))
     return int(getattr(result, "exit_status", result))  # an int, or a report.DeployReport
@@ -300,8 +301,8 @@ def dispatch(
 def environment(args: argparse.Namespace, config_path: Path, console: ConsoleType) -> Environment:
     """The section ENV of the config file, with the options that set keys applied; its secret
     values masked in all output from now on (and redacted out of it for ``--dry-run``)."""
-    from pushdeploy import secrets
-    from pushdeploy.config import load
+    from pushdeploy.config import secrets
+    from pushdeploy.config.deployconf import load
 
     # Options that set a key go through the file's own path (config.load's overrides), so
     # `--host-key accept-new ENV config host-key` says accept-new.

@@ -12,7 +12,6 @@ import shlex
 import time
 from typing import TYPE_CHECKING
 
-from pushdeploy import remote_shell
 from pushdeploy.errors import (
     ConnectionError,
     ExitStatus,
@@ -20,10 +19,11 @@ from pushdeploy.errors import (
     RemoteCommandFailed,
     UsageError,
 )
-from pushdeploy.report import TAIL, DeployReport, HostReport
+from pushdeploy.remote import shell as remote_shell
+from pushdeploy.remote.report import TAIL, DeployReport, HostReport
 
 if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.cli.invocation import Invocation
 
 
 def stream(

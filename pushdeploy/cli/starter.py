@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pushdeploy import config
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.hosts import check_user, parse_hosts
+from pushdeploy.config.secrets import url_secrets
+from pushdeploy.config.values import identity_file, one_line, parse_port, remote_path
 from pushdeploy.errors import ConfigError, UsageError
-from pushdeploy.hosts import check_user, parse_hosts
-from pushdeploy.secrets import url_secrets
-from pushdeploy.values import identity_file, one_line, parse_port, remote_path
 
 if TYPE_CHECKING:
-    from pushdeploy.handlers import Invocation
+    from pushdeploy.cli.invocation import Invocation
 
 DEFAULT_ENV = "production"
 _SECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -47,8 +47,8 @@ import shlex
 import urllib.parse
 from collections.abc import Mapping
 
+from pushdeploy.config.values import variable_reference
 from pushdeploy.errors import ConfigError
-from pushdeploy.values import variable_reference
 
 KEY = "repo-token"
 USERNAME = "x-access-token"  # GitHub's user for a token; GitLab and Gitea accept any user
@@ -140,7 +140,7 @@ HELPER = (
 
 SHELL = f"""\
 # git_auth ARGS...: git ARGS..., offered REPO_TOKEN for REPO_TOKEN_SCOPE by a credential helper
-# of this one command (pushdeploy/credentials.py says why each setting is there).
+# of this one command (pushdeploy/config/credentials.py says why each setting is there).
 git_auth() {{
   if [ -z "${{REPO_TOKEN-}}" ]; then git "$@" </dev/null; return; fi
   if [ -z "${{REPO_TOKEN_SCOPE-}}" ]; then

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import iniconfig
 
-from pushdeploy import credentials, keys, secrets
-from pushdeploy.environment import Environment, Setting
+from pushdeploy.config import credentials, keys, secrets
+from pushdeploy.config.environment import Environment, Setting
+from pushdeploy.config.keys import KEYS
+from pushdeploy.config.values import variable_reference
 from pushdeploy.errors import ConfigError
-from pushdeploy.keys import KEYS
-from pushdeploy.values import variable_reference
 
 DEFAULTS_SECTION = "defaults"
 # TJ's `key value` line: a bare key, blanks, then a value that does not start with = or :.

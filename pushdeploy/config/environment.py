@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pushdeploy.hosts import Host
-from pushdeploy.values import BatchSize
+from pushdeploy.config.hosts import Host
+from pushdeploy.config.values import BatchSize
 
 
 @dataclass(frozen=True)

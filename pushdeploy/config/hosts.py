@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from pushdeploy.values import parse_port, shown
+from pushdeploy.config.values import parse_port, shown
 
 _HOST = re.compile(
     r"^(?:(?P<user>[^@\s/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(?::(?P<port>\d+))?$"

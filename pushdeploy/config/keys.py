@@ -7,16 +7,15 @@ prints in its order, and tests check that deploy.conf.example documents every ke
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from pushdeploy import credentials
-from pushdeploy.automation_keys import automation_keys
-from pushdeploy.errors import ConfigError
-from pushdeploy.hosts import check_user, parse_hosts
-from pushdeploy.secrets import HIDDEN, is_secret_name, redact_urls
-from pushdeploy.values import (
+from pushdeploy.config import credentials
+from pushdeploy.config.automation_keys import automation_keys
+from pushdeploy.config.hosts import check_user, parse_hosts
+from pushdeploy.config.key import Key
+from pushdeploy.config.secrets import HIDDEN, is_secret_name, redact_urls
+from pushdeploy.config.values import (
     artifact_location,
     batch_size,
     check_heartbeat,
@@ -37,27 +36,10 @@ from pushdeploy.values import (
     variable_reference,
     words,
 )
+from pushdeploy.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
-
-
-@dataclass(frozen=True)
-class Key:
-    """One key: its converter, its doc, and its default as deploy.conf text (the converter turns
-    it into the value, so a default is written once); ``unset`` says what happens without one."""
-
-    name: str
-    convert: Callable[[str], Any]
-    doc: str
-    default: str | None = None
-    required: bool = False
-    field: str = ""
-    unset: str = ""
-
-    @property
-    def attr(self) -> str:
-        return self.field or self.name.replace("-", "_")
+    from pushdeploy.config.environment import Environment
 
 
 KEYS: Mapping[str, Key] = {
@@ -208,7 +190,7 @@ KEYS: Mapping[str, Key] = {
             "HTTP /path [interval [timeout [failures]]] the monitor polls",
         ),
         Key("grace", seconds, "seconds old workers may drain before SIGKILL", "30"),
-        *automation_keys(Key),
+        *automation_keys(),
     ]
 }
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
 
 HIDDEN = "***"
 # The console masks only values at least this long: `SECRET_ENABLED=1` must not turn every "1"

@@ -37,15 +37,15 @@ from rich.console import Console as RichConsole
 from rich.markup import escape
 from rich.text import Text
 
+from pushdeploy.config.secrets import Masker
 from pushdeploy.console.events import Event, Events
+from pushdeploy.console.logbook import Clock, json_line, masked, utc_now
 from pushdeploy.console.progress import Progress, glyph, mark, pad, seconds
-from pushdeploy.logbook import Clock, json_line, masked, utc_now
-from pushdeploy.report import DeployReport, HostReport
-from pushdeploy.secrets import Masker
-from pushdeploy.terminal import visible
+from pushdeploy.console.terminal import visible
+from pushdeploy.remote.report import DeployReport, HostReport
 
 if TYPE_CHECKING:
-    from pushdeploy.logbook import Logbook
+    from pushdeploy.console.logbook import Logbook
 
 
 def aligned(rows: list[list[str]]) -> list[list[str]]:

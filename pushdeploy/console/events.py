@@ -25,8 +25,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pushdeploy.logbook import Clock, timestamp, utc_now
-from pushdeploy.report import HostReport
+from pushdeploy.console.logbook import Clock, timestamp, utc_now
+from pushdeploy.remote.report import HostReport
 
 Event = dict[str, Any]
 SHOWN = {"step", "output", "warn"}  # the markers the session shows after recording them

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pushdeploy import __version__
+from pushdeploy.console.terminal import visible
 from pushdeploy.errors import ConfigError
-from pushdeploy.terminal import visible
 
 if TYPE_CHECKING:
-    from pushdeploy.environment import Environment
+    from pushdeploy.config.environment import Environment
 
 KEEP = 100  # logs kept per environment
 ENV_LIMIT, COMMAND_LIMIT = 64, 40  # characters of a name in a path
@@ -102,7 +102,7 @@ def for_run(
     """The log of a run of ``command``, the environment's secret values masked in it; disabled
     when it cannot be written, which ``warn`` says now (a problem that comes later is said at
     the end of the run)."""
-    from pushdeploy import secrets
+    from pushdeploy.config import secrets
 
     mask = secrets.Masker(secrets.mask_values(env))
     book = Logbook.open(env.name, command, argv, mask=mask, log_format=log_format)

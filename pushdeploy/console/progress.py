@@ -31,7 +31,7 @@ from rich.cells import cell_len
 from rich.markup import escape
 from rich.text import Text
 
-from pushdeploy.report import HostReport
+from pushdeploy.remote.report import HostReport
 
 if TYPE_CHECKING:  # the live view's parts load only on a terminal (a deploy in CI never needs them)
     from rich.console import Console as RichConsole

@@ -15,8 +15,9 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 
-from pushdeploy import history, protocol, scripts, sources
-from pushdeploy.config import Environment
+from pushdeploy.config.environment import Environment
+from pushdeploy.engine.rollout import Rollout, batches, pick
+from pushdeploy.engine.session import Alongside, Session
 from pushdeploy.errors import (
     ConnectionError,
     DeployFailed,
@@ -25,10 +26,10 @@ from pushdeploy.errors import (
     PushdeployError,
     Refused,
 )
-from pushdeploy.protocol import LOST, Outcome
-from pushdeploy.report import DeployReport, HostReport
-from pushdeploy.rollout import Rollout, batches, pick
-from pushdeploy.session import Alongside, Session
+from pushdeploy.remote import history, protocol, scripts
+from pushdeploy.remote.protocol import LOST, Outcome
+from pushdeploy.remote.report import DeployReport, HostReport
+from pushdeploy.remote.source import Source
 
 
 def failure(label: str, outcome: Outcome) -> PushdeployError:
@@ -133,13 +134,13 @@ def primary(env: Environment) -> str:
     return next((h.spec for h in env.hosts if env.primary in {h.spec, h.name}), env.hosts[0].spec)
 
 
-def deploy(session: Session, ref: str | None, source: sources.Source | None = None) -> DeployReport:
+def deploy(session: Session, ref: str | None) -> DeployReport:
     """Deploy ``ref`` on every host, one script each. Alone, a host goes straight on; a fleet
     waits until every host has prepared, migrates once, then goes live batch by batch
     (rollout.py), and a failure anywhere puts every host that went live back. A local artifact
     travels to each host beside its script (``uploads``)."""
     env = session.env
-    source = source or sources.of(env)
+    source = session.source
     labels = [h.spec for h in env.hosts]
     along = uploads(source, env.path)
     if len(labels) == 1:
@@ -169,7 +170,11 @@ def deploy(session: Session, ref: str | None, source: sources.Source | None = No
         session.phase(
             {
                 label: scripts.rollback(
-                    env, undo, outcomes[label].values["release"], outcomes[label].values["previous"]
+                    env,
+                    undo,
+                    outcomes[label].values["release"],
+                    outcomes[label].values["previous"],
+                    session.source,
                 )
                 for label in live
             },
@@ -187,7 +192,7 @@ def deploy(session: Session, ref: str | None, source: sources.Source | None = No
     raise error
 
 
-def uploads(source: sources.Source, root: str) -> Alongside | None:
+def uploads(source: Source, root: str) -> Alongside | None:
     """The upload of the source's payload to each host, if it has one (sources/upload.py)."""
     payload = source.payload
     if payload is None:
@@ -208,7 +213,7 @@ def first_failure(broken: dict[str, Outcome], rollout: Rollout) -> PushdeployErr
 
 
 def read_status(session: Session) -> dict[str, Outcome]:
-    outcomes = session.everywhere(scripts.status(session.env))
+    outcomes = session.everywhere(scripts.status(session.env, session.source))
     check_all(outcomes)
     return outcomes
 
@@ -261,6 +266,6 @@ def revert(session: Session, steps: int) -> DeployReport:
 
     labels = [h.spec for h in session.env.hosts]
     rollout = Rollout([labels], decide=decide)
-    script = scripts.revert(session.env, session.run)
+    script = scripts.revert(session.env, session.run, session.source)
     outcomes = session.phase({label: script for label in labels}, rollout)
     return checked(session, "revert", outcomes, rollout.error)

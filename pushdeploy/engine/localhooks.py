@@ -20,9 +20,9 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pushdeploy.config import Environment
+from pushdeploy.config.environment import Environment
 from pushdeploy.errors import DeployFailed
-from pushdeploy.report import DeployReport
+from pushdeploy.remote.report import DeployReport
 
 NAMES = ("ENV", "REF", "SHA", "RELEASE", "HOSTS", "OUTCOME", "DURATION")
 

@@ -22,11 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from pushdeploy.config.values import BatchSize
 from pushdeploy.errors import PushdeployError
-from pushdeploy.history import Entry
-from pushdeploy.protocol import Outcome
-from pushdeploy.streams import Control
-from pushdeploy.values import BatchSize
+from pushdeploy.remote.history import Entry
+from pushdeploy.remote.protocol import Outcome
+from pushdeploy.transport.streams import Control
 
 ARRIVALS = {"prepared", "asked"}  # the value markers with which a script waits for its word
 Decide = Callable[[dict[str, Outcome]], dict[str, str]]

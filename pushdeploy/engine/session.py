@@ -18,19 +18,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pushdeploy import lock, protocol, scripts
-from pushdeploy.config import Environment
+from pushdeploy.config.environment import Environment
+from pushdeploy.config.hosts import Host
 from pushdeploy.console import Console
+from pushdeploy.engine.rollout import ARRIVALS, Rollout
 from pushdeploy.errors import ConnectionError, Interrupted
-from pushdeploy.hosts import Host
-from pushdeploy.protocol import LOST, RUNNING, Outcome
-from pushdeploy.release import now
-from pushdeploy.report import DeployReport, HostReport
-from pushdeploy.rollout import ARRIVALS, Rollout
-from pushdeploy.streams import Control
+from pushdeploy.remote import lock, protocol, scripts
+from pushdeploy.remote.protocol import LOST, RUNNING, Outcome
+from pushdeploy.remote.release import now
+from pushdeploy.remote.report import DeployReport, HostReport
+from pushdeploy.remote.source import Source
+from pushdeploy.transport.streams import Control
 
 if TYPE_CHECKING:  # the transport imports Paramiko: only load it when a host is contacted
-    from pushdeploy.transport import Transport
+    from pushdeploy.transport.seam import Transport
 
 Opener = Callable[[Environment, Host, Callable[[str], None], str], "Transport"]
 
@@ -60,6 +61,7 @@ class Session:
         env: Environment,
         console: Console,
         *,
+        source: Source,
         command: str,
         dry_run: bool = False,
         wait: int = 0,
@@ -68,6 +70,7 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.env, self.console, self.dry_run = env, console, dry_run
+        self.source = source  # where releases come from (sources.of: the command line picks it)
         self.opener, self.clock = opener, clock
         self.started = clock()
         claim = lock.claim(command)
@@ -87,8 +90,8 @@ class Session:
 
     def transport(self, label: str) -> Transport:
         """The host's transport, opened now if it is not yet (safe from the hosts' threads)."""
-        from pushdeploy.local import RecordingTransport
         from pushdeploy.transport import open_transport
+        from pushdeploy.transport.local import RecordingTransport
 
         with self._opening:
             found = self._transports.get(label)

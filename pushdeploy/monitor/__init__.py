@@ -9,5 +9,5 @@ outside), cli, bundle. The design is written up in docs/monitor.md.
 """
 
 # The CLI's exit status when no monitor runs; here, where importing it costs nothing, because the
-# client's scripts use it too (pushdeploy.protocol: MONITOR_NOT_RUNNING).
+# client's scripts use it too (pushdeploy.remote.protocol: MONITOR_NOT_RUNNING).
 NOT_RUNNING = 3

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from pushdeploy import lock, notifiers, secrets
-from pushdeploy.notifiers import one_line
-from pushdeploy.report import RESULTS, DeployReport
+from pushdeploy.config import secrets
+from pushdeploy.notify import targets as notifiers
+from pushdeploy.notify.targets import one_line
+from pushdeploy.remote import lock
+from pushdeploy.remote.report import RESULTS, DeployReport
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
 
 EVENTS = ("started", "deployed", "reverted", "failed")
 STARTS = frozenset({"webhook", "slack", "github"})  # the targets that tell of a start

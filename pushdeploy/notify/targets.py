@@ -31,10 +31,11 @@ from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from pushdeploy import __version__, secrets
+from pushdeploy import __version__
+from pushdeploy.config import secrets
 
 if TYPE_CHECKING:
-    from pushdeploy.notify import Notice
+    from pushdeploy.notify.notice import Notice
 
 USER_AGENT = f"pushdeploy/{__version__}"
 ANSWER_LIMIT = 64 * 1024  # bytes of an answer read (and ignored)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from pushdeploy import service
-from pushdeploy.config import Environment
+from pushdeploy.config.environment import Environment
+from pushdeploy.remote import service
 
 q = shlex.quote
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pushdeploy.errors import Refused
-from pushdeploy.protocol import RELEASE_ID_PATTERN, SHA_PATTERN
+from pushdeploy.remote.protocol import RELEASE_ID_PATTERN, SHA_PATTERN
 
 
 @dataclass(frozen=True)

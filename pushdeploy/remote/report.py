@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushdeploy import protocol
-from pushdeploy.protocol import RUNNING, Outcome
+from pushdeploy.remote import protocol
+from pushdeploy.remote.protocol import RUNNING, Outcome
 
 # A report's outcome for each exit status (errors.ExitStatus); any other status is "error".
 OUTCOMES = {0: "ok", 4: "unreachable", 5: "locked", 6: "failed", 7: "switched-back"}

@@ -17,13 +17,14 @@ import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 
-from pushdeploy import protocol, service, sources
-from pushdeploy.activation import go_live, restart_back
-from pushdeploy.config import Environment
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
+from pushdeploy.config.environment import Environment
+from pushdeploy.remote import protocol, service
+from pushdeploy.remote.activation import go_live, restart_back
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
+from pushdeploy.remote.source import Source
 
-PRELUDE = files("pushdeploy").joinpath("prelude.sh").read_text(encoding="utf-8")
+PRELUDE = files("pushdeploy.remote").joinpath("prelude.sh").read_text(encoding="utf-8")
 q = shlex.quote
 # The layout in the scripts' own terms (paths written from "$P"): the header names each path once
 # from it, and prelude.sh and the bodies use only those names (a test holds them to it).
@@ -58,7 +59,7 @@ def wrap(
     *,
     user: bool = False,
     kind: str = "",
-    source: sources.Source | None = None,
+    source: Source,
 ) -> str:
     """One whole script: header, prelude.sh, ``body``; ``user``: the body runs the user's commands.
 
@@ -66,7 +67,6 @@ def wrap(
     need: the user's env, the build text, the restart strategy, and its source's library (git's
     or the artifact's: sources/). A read-only script carries none.
     """
-    source = source or sources.of(env)
     header = [
         f"P={qpath(env.path)}",
         " ".join(f'{name}="{getattr(SHELL_LAYOUT, attr)}"' for name, attr in PATH_NAMES.items()),
@@ -123,7 +123,7 @@ def need_setup() -> str:
     return '[ -d "$SET_UP" ] || fail setup "$P is not set up" "$EXIT_NOT_SET_UP"'
 
 
-def prepare_steps(env: Environment, run: Run, ref: str | None, source: sources.Source) -> list[str]:
+def prepare_steps(env: Environment, run: Run, ref: str | None, source: Source) -> list[str]:
     """Lock, pre-deploy, the source's identity (skipped when it is live already, unless
     ``--force``: prelude.sh ``skip_if_live``), its content, and the release built from it."""
     body = [take_lock(run), need_setup(), "read_live", 'value previous "$PREV"']
@@ -158,14 +158,13 @@ def deploy(
     ref: str | None,
     *,
     fleet: bool = False,
-    source: sources.Source | None = None,
+    source: Source,
 ) -> str:
     """The whole deploy of one host. In a ``fleet`` it stops between the phases: it says
     ``prepared`` and waits, its lock held, for the client's word (session.Rollout): "migrate"
     (the primary host runs the migration), then "go" when its batch is next; the end of its
     input instead stops it, cleaning up. Alone, it migrates (if asked) and goes on."""
     alone = ["migrate_release"] if env.migrate else []
-    source = source or sources.of(env)
     body = [
         f"FLEET={int(fleet)}",
         *prepare_steps(env, run, ref, source),
@@ -175,11 +174,10 @@ def deploy(
     return wrap(env, run, body, user=True, kind="deploy", source=source)
 
 
-def revert(env: Environment, run: Run) -> str:
+def revert(env: Environment, run: Run, source: Source) -> str:
     """Go back to an earlier deploy, in one session: with the lock held, say what is live and the
     history (as ``status`` does), then wait for the client's pick (``to TJ ID SHA REF``, read by
     the client from that history: rollout.pick) and switch to it, or rebuild it when it was pruned."""
-    source = sources.of(env)
     body = [
         take_lock(run),
         need_setup(),
@@ -225,7 +223,7 @@ def new_release_id(run: Run) -> list[str]:
     ]
 
 
-def tj_release(run: Run, source: sources.Source) -> list[str]:
+def tj_release(run: Run, source: Source) -> list[str]:
     """A revert to a line of TJ's deploy: its short SHA made whole, a release ID made for it."""
     if source.kind != "git":
         return [
@@ -239,7 +237,7 @@ def tj_release(run: Run, source: sources.Source) -> list[str]:
     ]
 
 
-def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
+def rollback(env: Environment, run: Run, release: str, previous: str, source: Source) -> str:
     """Undo a deploy that went live here while it failed on another host."""
     body = [
         take_lock(run),
@@ -253,12 +251,11 @@ def rollback(env: Environment, run: Run, release: str, previous: str) -> str:
         '[ -z "$PREV" ] || ln -sfn -- "releases/$PREV" "$BACK_CURRENT" || fail rollback "cannot create a link in $P"',
         "switch_back deploy",
     ]
-    return wrap(env, run, body, user=True, kind="rollback")
+    return wrap(env, run, body, user=True, kind="rollback", source=source)
 
 
-def setup(env: Environment, run: Run) -> str:
+def setup(env: Environment, run: Run, source: Source) -> str:
     dirs = " ".join(q(f"shared/{item.rstrip('/')}") for item in env.shared if item.endswith("/"))
-    source = sources.of(env)
     body = [
         "step check",
         *source.setup(),
@@ -279,17 +276,17 @@ def setup(env: Environment, run: Run) -> str:
     return wrap(env, run, body, user=True, kind="setup", source=source)
 
 
-def status(env: Environment) -> str:
+def status(env: Environment, source: Source) -> str:
     """Read back what is live, the releases on disk, the history and the lock (no lock taken)."""
     body = [
         *history_lines(),
         '[ -d "$SET_UP" ] && value setup yes',
         'if [ -d "$L" ]; then value lock "$(lock_owner)"; fi',
     ]
-    return wrap(env, READ_ONLY, body, kind="status")
+    return wrap(env, READ_ONLY, body, kind="status", source=source)
 
 
-def unlock(env: Environment) -> str:
+def unlock(env: Environment, source: Source) -> str:
     """Remove the lock, whatever state it is in, and say exactly what was there."""
     body = [
         "step unlock",
@@ -300,4 +297,4 @@ def unlock(env: Environment) -> str:
         "  value removed yes",
         "fi",
     ]
-    return wrap(env, READ_ONLY, body, kind="unlock")
+    return wrap(env, READ_ONLY, body, kind="unlock", source=source)

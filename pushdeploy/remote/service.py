@@ -16,12 +16,12 @@ import json
 import shlex
 from typing import Any
 
-from pushdeploy.config import Environment
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
+from pushdeploy.config.environment import Environment
+from pushdeploy.config.values import parse_heartbeat
 from pushdeploy.monitor import bundle
-from pushdeploy.protocol import MONITOR_NOT_RUNNING
-from pushdeploy.values import parse_heartbeat
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
+from pushdeploy.remote.protocol import MONITOR_NOT_RUNNING
 
 q = shlex.quote
 MONITOR_COMMANDS = ("status", "start", "stop", "reload", "logs")
@@ -141,7 +141,7 @@ def environment_file(env: Environment) -> tuple[str, str] | None:
 
     Give it ``secrets.redacted(env)`` to print it, the real ``env`` to install it.
     """
-    from pushdeploy import systemd
+    from pushdeploy.remote import systemd
 
     if not env.env:
         return None
@@ -154,7 +154,7 @@ def units(env: Environment, *, socket: bool) -> dict[str, str]:
     Raises ``ValueError`` for what systemd cannot take (a section name that is no unit name, a
     relative path, a newline); the message never holds an env value.
     """
-    from pushdeploy import systemd
+    from pushdeploy.remote import systemd
 
     if not env.app:
         raise ValueError("no app")

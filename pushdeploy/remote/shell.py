@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import shlex
 
-from pushdeploy.config import Environment
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
+from pushdeploy.config.environment import Environment
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
 
 q = shlex.quote
 

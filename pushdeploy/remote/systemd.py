@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-from pushdeploy.layout import Layout
+from pushdeploy.remote.layout import Layout
 
 UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
 PLAIN_ARG = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")

@@ -23,39 +23,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from pushdeploy.remote import source as script
+
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
     from pushdeploy.console import Console
-    from pushdeploy.signatures import Signers
-    from pushdeploy.sources.upload import Payload
 
 
-class Source(Protocol):
-    kind: str
-    set_up: str  # a shell path (from the header's names) that exists once setup ran
-
-    def header(self) -> list[str]: ...
-
-    def library(self) -> str: ...
-
-    def setup(self) -> list[str]: ...
-
-    def identify(self, ref: str | None) -> list[str]: ...
-
-    def verify(self) -> list[str]: ...
-
-    def obtain(self) -> list[str]: ...
-
-    def mirror(self) -> list[str]: ...
-
-    def rebuild(self) -> list[str]: ...
+class Source(script.Source, Protocol):
+    """A source as the command line holds it: the scripts' part, and the client's work."""
 
     def prepare(
         self, console: Console, base: Path, ref: str | None, *, dry_run: bool = False
     ) -> None: ...
-
-    @property
-    def payload(self) -> Payload | None: ...
 
 
 def of(env: Environment, base: Path | None = None) -> Source:
@@ -67,13 +47,3 @@ def of(env: Environment, base: Path | None = None) -> Source:
     from pushdeploy.sources.git import GitSource
 
     return GitSource(env)
-
-
-def signers(env: Environment) -> Signers | None:
-    """With ``verify = signed``, the keys of ``allowed-signers`` (relative to deploy.conf),
-    read and checked before any connection; else None."""
-    if env.verify != "signed" or not env.allowed_signers:
-        return None
-    from pushdeploy import signatures
-
-    return signatures.load(Path(env.source).parent / Path(env.allowed_signers).expanduser())

@@ -24,12 +24,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pushdeploy import localhooks, signatures, sources, unpack
+from pushdeploy.engine import localhooks
 from pushdeploy.errors import DeployFailed, Refused
+from pushdeploy.sources import signatures, unpack
 from pushdeploy.sources.upload import Payload
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
     from pushdeploy.console import Console
 
 q = shlex.quote
@@ -68,7 +69,7 @@ class ArtifactSource:
     @functools.cached_property
     def signers(self) -> signatures.Signers | None:
         """allowed-signers, read (once) by the first script that verifies, before connecting."""
-        return sources.signers(self.env)
+        return signatures.of(self.env)
 
     def where(self, ref: str | None) -> str:
         """The artifact's location with ``{ref}`` filled in."""
@@ -138,7 +139,7 @@ class ArtifactSource:
         """What a deploy needs (others need nothing: only a deploy brings an artifact)."""
         if not self.fmt:
             return []
-        source = files("pushdeploy")
+        source = files("pushdeploy.sources")
         lines = [
             f"ARTIFACT_FORMAT={q(self.fmt)} ARTIFACT_LABEL={q(self.ref)}",
             f"UNPACK_PY={q(source.joinpath('unpack.py').read_text(encoding='utf-8'))}",

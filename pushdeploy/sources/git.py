@@ -14,10 +14,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pushdeploy import credentials, signatures, sources
+from pushdeploy.config import credentials
+from pushdeploy.sources import signatures
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
     from pushdeploy.console import Console
     from pushdeploy.sources.upload import Payload
 
@@ -35,7 +36,7 @@ class GitSource:
     @functools.cached_property
     def signers(self) -> signatures.Signers | None:
         """allowed-signers, read (once) by the first script that verifies, before connecting."""
-        return sources.signers(self.env)
+        return signatures.of(self.env)
 
     def header(self) -> list[str]:
         token = credentials.header(self.env.repo_token or "", self.env.repo or "")

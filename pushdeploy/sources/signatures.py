@@ -20,9 +20,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pushdeploy.errors import ConfigError, Refused
+
+if TYPE_CHECKING:
+    from pushdeploy.config.environment import Environment
 
 KEY_TYPE = re.compile(
     r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)"
@@ -137,6 +140,14 @@ def load(path: str | Path) -> Signers:
     except (OSError, UnicodeDecodeError) as error:
         why = getattr(error, "strerror", None) or "not UTF-8 text"
         raise ConfigError(f"allowed-signers: cannot read {path} ({why})") from None
+
+
+def of(env: Environment) -> Signers | None:
+    """With ``verify = signed``, the keys of ``allowed-signers`` (relative to deploy.conf),
+    read and checked before any connection; else None."""
+    if env.verify != "signed" or not env.allowed_signers:
+        return None
+    return load(Path(env.source).parent / Path(env.allowed_signers).expanduser())
 
 
 def signature_name(path: str, signers: Signers) -> str:

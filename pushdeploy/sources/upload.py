@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pushdeploy.errors import PushdeployError
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
-from pushdeploy.protocol import Marker
-from pushdeploy.streams import Control
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
+from pushdeploy.remote.protocol import Marker
+from pushdeploy.transport.streams import Control
 
 if TYPE_CHECKING:
-    from pushdeploy.transport import Transport
+    from pushdeploy.transport.seam import Transport
 
 JOIN_TIMEOUT = 30.0  # seconds a finished script waits for its upload thread to stop
 

@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushdeploy.errors import ConnectionError
-from pushdeploy.streams import Control, OnLine
-from pushdeploy.transport import Sent
+from pushdeploy.testing.fakescript import WAIT, Run, Stop
+from pushdeploy.transport.seam import Sent
+from pushdeploy.transport.streams import Control, OnLine
 
 SHA = "3f2a9c1" + "0" * 33
-PREPARE = ["lock", "fetch", "resolve", "release", "build"]
-ACTIVATE = ["switch", "restart", "test", "prune"]
-WAIT = 10.0  # seconds a fake script waits for its word before it takes the silence as an end
 COMMAND = "command"  # the kind of a script without a "# pushdeploy KIND" line
 
 
@@ -90,13 +88,6 @@ class FakeFleet:
         return FakeTransport(fake, self)
 
 
-class Stop(Exception):
-    """The script ends here with ``status`` (its fail marker said why)."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
 class FakeTransport:
     label = "fake"
 
@@ -121,8 +112,6 @@ class FakeTransport:
                     words.put(word)
 
             control.attach(said, lambda: words.put(None))
-        from pushdeploy.fakescript import Run
-
         run = Run(self.host, kind, on_line, words, self.fleet)
         try:
             getattr(run, kind.replace("-", "_"), run.script)(script)

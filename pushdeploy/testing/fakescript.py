@@ -7,11 +7,25 @@ fails where its host was told to.
 from __future__ import annotations
 
 import queue
+from typing import TYPE_CHECKING
 
-from pushdeploy import protocol
 from pushdeploy.errors import ConnectionError
-from pushdeploy.fake import ACTIVATE, PREPARE, WAIT, FakeFleet, FakeHost, Stop
-from pushdeploy.streams import OnLine
+from pushdeploy.remote import protocol
+from pushdeploy.transport.streams import OnLine
+
+if TYPE_CHECKING:
+    from pushdeploy.testing.fake import FakeFleet, FakeHost
+
+PREPARE = ["lock", "fetch", "resolve", "release", "build"]
+ACTIVATE = ["switch", "restart", "test", "prune"]
+WAIT = 10.0  # seconds a fake script waits for its word before it takes the silence as an end
+
+
+class Stop(Exception):
+    """The script ends here with ``status`` (its fail marker said why)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
 
 
 class Run:

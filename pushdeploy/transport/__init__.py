@@ -24,63 +24,16 @@ any phase runs); ``close`` ends the connection. One transport per host per invoc
 from __future__ import annotations
 
 import contextlib
-import io
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING
 
-from pushdeploy.streams import Control, OnLine
+from pushdeploy.transport.seam import STDERR_KEPT, Sent, Transport
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
-    from pushdeploy.hosts import Host
+    from pushdeploy.config.environment import Environment
+    from pushdeploy.config.hosts import Host
 
-
-STDERR_KEPT = 64 * 1024  # bytes of a sent-to command's stderr kept in ``Sent.stderr``
-
-
-@dataclass(frozen=True)
-class Sent:
-    """How a ``send`` ended: the command's exit ``status`` (protocol.KILLED when it had none:
-    a signal, or the send was cancelled first), the first STDERR_KEPT bytes of its ``stderr``
-    (decoded, errors replaced: untrusted text), and how many bytes of the source were ``sent``."""
-
-    status: int
-    stderr: str
-    sent: int
-
-
-class Transport(Protocol):
-    label: str
-
-    def run(
-        self,
-        script: str,
-        on_line: OnLine,
-        stdin: io.BufferedIOBase | None = None,
-        *,
-        control: Control | None = None,
-    ) -> int: ...
-
-    def send(
-        self,
-        command: str,
-        source: BinaryIO,
-        size: int,
-        *,
-        cancel: threading.Event | None = None,
-    ) -> Sent:
-        """Run ``command`` (a quoted shell command line) on the host, feed it ``size`` bytes of
-        ``source`` on stdin, end its input and wait for it to exit. It stops sending, without
-        error, when the command exits first (it may already have the file) or ``cancel`` is set
-        (the command's input then ends short). A source shorter than ``size`` ends the input
-        where it ends (``sent`` says so). Safe to call while another thread runs a script."""
-        ...
-
-    def interactive(self, command: str) -> int: ...
-
-    def close(self) -> None: ...
+__all__ = ["STDERR_KEPT", "Sent", "Transport", "dialing_ahead", "open_transport"]
 
 
 def open_transport(
@@ -88,7 +41,7 @@ def open_transport(
 ) -> Transport:
     """A connected transport for ``host``: this machine for ``local``, else SSH (transport.ssh)."""
     if host.local:
-        from pushdeploy.local import LocalTransport
+        from pushdeploy.transport.local import LocalTransport
 
         return LocalTransport()
     from pushdeploy.transport import ssh

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pushdeploy.config import Environment, where
+from pushdeploy.config.deployconf import Environment, where
 from pushdeploy.errors import ConfigError
 
 

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
-from pushdeploy.protocol import KILLED
-from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import STDERR_KEPT, Sent
+from pushdeploy.remote.protocol import KILLED
+from pushdeploy.transport.seam import STDERR_KEPT, Sent
+from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 
 _BLOCK = 1 << 20  # bytes read from a sent file at a time
 _WAIT = 0.1  # seconds between looks at ``cancel`` while the command takes no input

@@ -22,15 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pushdeploy.config import Environment
+from pushdeploy.config.environment import Environment
+from pushdeploy.config.hosts import Host
 from pushdeploy.errors import ConnectionError, HostKeyError
-from pushdeploy.hosts import Host
-from pushdeploy.protocol import KILLED
-from pushdeploy.streams import Control, LineSplitter, OnLine, pump
-from pushdeploy.transport import STDERR_KEPT, Sent, Transport, identity, login, route, sockets
+from pushdeploy.remote.protocol import KILLED
+from pushdeploy.transport import identity, login, route, sockets
 from pushdeploy.transport.library import paramiko
 from pushdeploy.transport.login import AcceptNewPolicy, StrictPolicy, UnknownHostKey, fingerprint
 from pushdeploy.transport.proxy import ProxyCommand
+from pushdeploy.transport.seam import STDERR_KEPT, Sent, Transport
+from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 
 _BLOCK = 1 << 20  # bytes read from a sent file at a time
 _WAIT = 0.1  # seconds a send waits for the remote's window before it looks for an exit or cancel

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pushdeploy import credentials
+from pushdeploy.config import credentials
 from pushdeploy.errors import ConfigError, ConnectionError, Refused, UsageError
 
 if TYPE_CHECKING:
-    from pushdeploy.config import Environment
+    from pushdeploy.config.environment import Environment
 
 LOOK_TIMEOUT = 60  # seconds a look (git ls-remote, an HTTP request) may take
 _HEX = re.compile(r"[0-9a-f]{7,40}")
@@ -122,7 +122,7 @@ def git_look(env: Environment) -> Look:
 def artifact_look(env: Environment, base: Path) -> Look:
     """A look at an artifact URL: its SHA-256 (artifact-sha256, URL.sha256) or ETag, as the
     servers will read it (download.py); a file on this machine cannot be watched."""
-    from pushdeploy import download
+    from pushdeploy.sources import download
     from pushdeploy.sources.artifact import ArtifactSource, is_url
 
     if not is_url(env.artifact or ""):

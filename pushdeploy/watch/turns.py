@@ -48,12 +48,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pushdeploy.config.values import BatchSize
 from pushdeploy.errors import ConnectionError, LockHeld
-from pushdeploy.etcd import Pair, parse_rollout
-from pushdeploy.values import BatchSize
+from pushdeploy.watch.etcd import Pair, parse_rollout
 
 if TYPE_CHECKING:
-    from pushdeploy.environment import Environment
+    from pushdeploy.config.environment import Environment
 
 TTL = 10  # seconds a watcher's turn outlives the watcher
 POLL_FIRST, POLL_MOST = 0.2, 1.0  # seconds between looks at the queue: the first, the longest

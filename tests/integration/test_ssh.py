@@ -288,7 +288,7 @@ def test_the_first_session_is_opened_behind_the_login_and_runs_the_script(
 ) -> None:
     """RFC 4252 5.1: what follows a login request that succeeds goes to the service, so the
     session's CHANNEL_OPEN travels with the login (no round trip of its own) and sshd takes it."""
-    from pushdeploy import config
+    from pushdeploy.config import deployconf as config
     from pushdeploy.transport import ssh
 
     p = ssh_project(tmp_path, sshd)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from pushdeploy.config.values import BatchSize
 from pushdeploy.errors import ConnectionError, ExitStatus, LockHeld
-from pushdeploy.etcd import Etcd, parse_rollout, range_end
-from pushdeploy.turns import Member, Turns, fleet
-from pushdeploy.values import BatchSize
+from pushdeploy.watch.etcd import Etcd, parse_rollout, range_end
+from pushdeploy.watch.turns import Member, Turns, fleet
 from tests.integration.conftest import Project, wait_until
 from tests.support.etcdserver import EtcdServer
 from tests.support.sshd import free_port
@@ -29,7 +29,7 @@ TTL = 2  # seconds: etcd's shortest lease with its default timings
 # holds the turn for HOLD seconds of "work" in between.
 WATCHER = """
 import sys, time
-from pushdeploy.turns import Turns
+from pushdeploy.watch.turns import Turns
 rollout, name, size, hold, log, ttl = sys.argv[1:]
 def say(word):
     with open(log, "a") as f:

@@ -20,11 +20,11 @@ from typing import BinaryIO
 
 import pytest
 
-from pushdeploy import config
+from pushdeploy.config import deployconf as config
 from pushdeploy.errors import ConnectionError
-from pushdeploy.local import LocalTransport, RecordingTransport
-from pushdeploy.protocol import KILLED
+from pushdeploy.remote.protocol import KILLED
 from pushdeploy.transport import STDERR_KEPT, Sent, Transport, ssh
+from pushdeploy.transport.local import LocalTransport, RecordingTransport
 from tests.integration.conftest import wait_until
 from tests.support.clienthome import write_client_home
 from tests.support.delayproxy import DelayProxy

@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from pushdeploy.cli import main
+from pushdeploy.cli.main import main
 
 
 @dataclass(frozen=True)

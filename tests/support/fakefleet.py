@@ -1,4 +1,4 @@
-"""The command line in-process against pushdeploy.fake: deploy.conf naming fake hosts, and the
+"""The command line in-process against pushdeploy.testing.fake: deploy.conf naming fake hosts, and the
 helpers the handler tests share (tests/unit/test_handlers*.py).
 
 ``fleet`` writes deploy.conf into ``base`` (the directory pushdeploy works from, ``-C``) and
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeFleet, FakeHost
+from pushdeploy.testing.fake import FakeFleet, FakeHost
 from tests.support.cli import Result, run_cli
 
 OLDER = "20261128T000000Z-1111111"

@@ -64,7 +64,7 @@ def test_only_transport_imports_fabric_paramiko_or_invoke(name: str) -> None:
 
 def test_importing_the_transport_seam_loads_no_ssh_library_until_a_host_is_contacted() -> None:
     code = (
-        "import sys, pushdeploy.transport, pushdeploy.session, pushdeploy.cli; "
+        "import sys, pushdeploy.transport, pushdeploy.engine.session, pushdeploy.cli.main; "
         "print(sorted(m for m in ('fabric', 'paramiko') if m in sys.modules))"
     )
     assert run_python(code) == "[]\n"
@@ -105,9 +105,9 @@ def test_import_pushdeploy_stays_cheap() -> None:
 def test_help_and_version_load_no_command_rich_or_ssh_library() -> None:
     """``pushdeploy --help`` stays fast: cli.py imports the commands only in ``dispatch``."""
     code = (
-        "import io, sys, pushdeploy.cli as cli; "
+        "import io, sys, pushdeploy.cli.main as cli; "
         "[cli.main([a], stdout=io.StringIO()) for a in ('--help', '--version')]; "
-        "heavy = ('rich', 'fabric', 'paramiko', 'invoke', 'pushdeploy.handlers', 'iniconfig'); "
+        "heavy = ('rich', 'fabric', 'paramiko', 'invoke', 'pushdeploy.cli.handlers', 'iniconfig'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     assert run_python(code) == "[]\n"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import cli, commands, errors
+from pushdeploy import errors
+from pushdeploy.cli import commands
+from pushdeploy.cli import main as cli
 from pushdeploy.errors import (
     ConnectionError,
     DeployFailed,
@@ -19,7 +21,7 @@ from pushdeploy.errors import (
     RemoteCommandFailed,
     UsageError,
 )
-from pushdeploy.streams import OnLine
+from pushdeploy.transport.streams import OnLine
 from tests.support.cli import run_cli
 
 UNREACHABLE = "host = nobody@127.0.0.1:1"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import __version__, cli
+from pushdeploy import __version__
+from pushdeploy.cli import main as cli
 from tests.support.cli import run_cli
 
 UNREACHABLE = "host = nobody@127.0.0.1:1"  # nothing listens on port 1: a connection would fail
@@ -32,7 +33,7 @@ def test_version_and_help_exit_0() -> None:
 def test_example_config_prints_the_annotated_file() -> None:
     result = run_cli("--example-config")
     assert result.status == 0
-    assert result.stdout == (Path(__file__).parents[2] / "deploy.conf.example").read_text()
+    assert result.stdout == (Path(__file__).parents[3] / "deploy.conf.example").read_text()
 
 
 @pytest.mark.parametrize(
@@ -219,8 +220,8 @@ def test_exec_input_is_a_piped_stdin_never_a_terminal(monkeypatch: pytest.Monkey
 def test_options_after_env_are_moved_before_it_unless_the_command_owns_them(
     argv: list[str], expected: list[str]
 ) -> None:
-    from pushdeploy import commands
-    from pushdeploy.argv import options_first
+    from pushdeploy.cli import commands
+    from pushdeploy.cli.argv import options_first
 
     moved = options_first(argv, cli.option_strings(), commands.own_options, commands.FIRST_WORDS)
     assert expected == moved

@@ -12,9 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from pushdeploy import cli, commands, errors
-from pushdeploy.argv import options_first, resolve
-from pushdeploy.commands import TABLE, Command
+from pushdeploy import errors
+from pushdeploy.cli import commands
+from pushdeploy.cli import main as cli
+from pushdeploy.cli.argv import options_first, resolve
+from pushdeploy.cli.commands import TABLE, Command
 from tests.support.cli import run_cli
 
 CONFIG = "[app]\nhost = nobody@127.0.0.1:1\nrepo = /r\npath = /p\n"  # nothing listens on port 1

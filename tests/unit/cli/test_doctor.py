@@ -6,12 +6,13 @@ import io
 
 import pytest
 
-from pushdeploy import config, doctor
-from pushdeploy.config import Environment
+from pushdeploy.cli import doctor
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.environment import Environment
 from pushdeploy.console import Console
 from pushdeploy.errors import DeployFailed, ExitStatus
-from pushdeploy.protocol import Outcome
-from pushdeploy.scripts import Run
+from pushdeploy.remote.protocol import Outcome
+from pushdeploy.remote.scripts import Run
 
 
 def environment(**keys: str) -> Environment:

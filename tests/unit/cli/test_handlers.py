@@ -1,4 +1,4 @@
-"""setup, unlock, config, monitor, reload and systemd through ``cli.main``, against pushdeploy.fake.
+"""setup, unlock, config, monitor, reload and systemd through ``cli.main``, against pushdeploy.testing.fake.
 
 Each case types a command line and checks stdout, the error line, the exit status and what the
 fake servers were given (``ran``: the kinds of script, ``scripts``: their text). exec, console,
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeHost
+from pushdeploy.testing.fake import FakeHost
 from tests.support import fakefleet
 from tests.support.fakefleet import OLD, fleet, ran, run
 

@@ -1,4 +1,4 @@
-"""deploy through ``cli.main``, in-process, against a fake fleet (pushdeploy.fake): what it prints
+"""deploy through ``cli.main``, in-process, against a fake fleet (pushdeploy.testing.fake): what it prints
 (the headline, a line per step, ``--json``, ``-q``, ``--dry-run``), ``--batch``, the local hooks
 and Ctrl-C.
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import ACTIVATE, PREPARE, SHA
+from pushdeploy.testing.fake import SHA
+from pushdeploy.testing.fakescript import ACTIVATE, PREPARE
 from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run, timed
 
 
@@ -197,7 +198,7 @@ def test_a_local_log_that_fails_mid_run_is_said_at_the_end(
     base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The disk fills during the deploy: the deploy goes on, and its end says the log is cut."""
-    from pushdeploy.logbook import Logbook, utc_now
+    from pushdeploy.console.logbook import Logbook, utc_now
 
     full = Path("/dev/full")
     if not full.exists():

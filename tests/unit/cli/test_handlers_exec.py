@@ -1,4 +1,4 @@
-"""exec and console through ``cli.main`` in-process against pushdeploy.fake, then the commands that
+"""exec and console through ``cli.main`` in-process against pushdeploy.testing.fake, then the commands that
 only read: status, doctor, current, previous and list (and update, which reads nothing).
 
 exec's command line, the console's preparation and the monitor's commands are no wrapped
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeHost
-from pushdeploy.handlers import UPGRADE
+from pushdeploy.cli.handlers import UPGRADE
+from pushdeploy.testing.fake import FakeHost
 from tests.support import fakefleet
 from tests.support.fakefleet import OLD, OLDER, fleet, ran, run
 

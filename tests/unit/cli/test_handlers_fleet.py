@@ -1,4 +1,4 @@
-"""A fleet's failures and reverts through ``cli.main``, in-process, against pushdeploy.fake.
+"""A fleet's failures and reverts through ``cli.main``, in-process, against pushdeploy.testing.fake.
 
 Each case types a command line as a user would and checks what they would see (the error line,
 the exit status) and what the servers were left with (each fake's live release, the scripts it
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import FakeFleet
+from pushdeploy.testing.fake import FakeFleet
 from tests.support.fakefleet import FLEET, OLD, OLDER, fleet, host, lives, ran, run, timed
 
 

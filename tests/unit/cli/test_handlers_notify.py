@@ -1,4 +1,4 @@
-"""Notifications around real commands, in-process against pushdeploy.fake, told to a real local
+"""Notifications around real commands, in-process against pushdeploy.testing.fake, told to a real local
 HTTP receiver: a deploy's start and end, a failure with its report, a revert, never a dry run."""
 
 from __future__ import annotations

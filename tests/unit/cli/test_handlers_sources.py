@@ -1,4 +1,4 @@
-"""Artifacts and skip-if-live through ``cli.main``, in-process, against pushdeploy.fake.
+"""Artifacts and skip-if-live through ``cli.main``, in-process, against pushdeploy.testing.fake.
 
 A local artifact is built, checked and digested here, then sent to each host beside its script;
 a host that already serves the identity being deployed changes nothing (unless ``--force``).
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.fake import SHA
+from pushdeploy.testing.fake import SHA
 from tests.support import archives
 from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run
 

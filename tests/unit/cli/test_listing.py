@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import history, listing, protocol
-from pushdeploy.deploy import HostHistory
-from pushdeploy.local import RecordingTransport
+from pushdeploy.cli import listing
+from pushdeploy.engine.deploy import HostHistory
+from pushdeploy.remote import history, protocol
+from pushdeploy.transport.local import RecordingTransport
 from tests.support.cli import Result, run_cli
 
 SHA = "0123456789abcdef" * 2 + "01234567"

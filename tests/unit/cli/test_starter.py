@@ -7,7 +7,8 @@ from pathlib import Path
 
 import iniconfig
 
-from pushdeploy import commands, config
+from pushdeploy.cli import commands
+from pushdeploy.config import deployconf as config
 from tests.support.cli import run_cli
 
 

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import config, drift, protocol, scripts, status
-from pushdeploy.config import Environment
+from pushdeploy import sources
+from pushdeploy.cli import drift
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.environment import Environment
 from pushdeploy.errors import ConnectionError
-from pushdeploy.local import RecordingTransport
-from pushdeploy.protocol import Outcome
+from pushdeploy.remote import protocol, scripts, status
+from pushdeploy.remote.protocol import Outcome
+from pushdeploy.transport.local import RecordingTransport
 from tests.support.cli import Result, run_cli
 
 SHA = "0123456789abcdef" * 2 + "01234567"
@@ -264,7 +267,8 @@ def environment(tmp_path: Path, extra: str = "") -> Environment:
 
 @pytest.mark.parametrize("extra", ["", "app = python3 app.py\nlisten = 127.0.0.1:3000\n"])
 def test_the_script_is_valid_bash_and_reads_only(tmp_path: Path, extra: str) -> None:
-    text = status.script(environment(tmp_path, extra + "env = SECRET=x\nbuild = make\n"))
+    env = environment(tmp_path, extra + "env = SECRET=x\nbuild = make\n")
+    text = status.script(env, sources.of(env))
     checked = subprocess.run(
         ["bash", "-n"], input=text, capture_output=True, text=True, check=False
     )

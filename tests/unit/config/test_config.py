@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, hosts, keys
-from pushdeploy.config import Environment
+from pushdeploy.config import deployconf as config
+from pushdeploy.config import hosts, keys
+from pushdeploy.config.environment import Environment
+from pushdeploy.config.hosts import Host
+from pushdeploy.config.keys import KEYS
 from pushdeploy.errors import ConfigError, ExitStatus
-from pushdeploy.hosts import Host
-from pushdeploy.keys import KEYS
 
 SOURCE = "deploy.conf"
 DEFAULT_HINT = "fix deploy.conf (see deploy.conf.example for every key)"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import credentials
+from pushdeploy.config import credentials
 from pushdeploy.errors import ConfigError
 from tests.support.githttp import GitHTTPServer, serve
 from tests.support.gitrepo import Origin

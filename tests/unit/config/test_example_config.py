@@ -1,7 +1,7 @@
 """deploy.conf.example is the documentation of every key, a fixture that must load, and packaged.
 
 The file's style: each key appears once as an uncommented ``key = value`` line, under the comment
-that documents it. A key added to ``pushdeploy.keys.KEYS`` without a line here fails this test.
+that documents it. A key added to ``pushdeploy.config.keys.KEYS`` without a line here fails this test.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config
-from pushdeploy.hosts import Host
-from pushdeploy.keys import KEYS
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.hosts import Host
+from pushdeploy.config.keys import KEYS
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy.conf.example"
+EXAMPLE = Path(__file__).resolve().parents[3] / "deploy.conf.example"
 TEXT = EXAMPLE.read_text(encoding="utf-8")
 KEY_LINE = re.compile(r"^[a-z-]+ =")
 
@@ -76,7 +76,9 @@ def test_the_demo_runs_locally() -> None:
 
 
 def test_the_packaged_copy_is_identical() -> None:
-    packaged = files("pushdeploy").joinpath("deploy.conf.example").read_text(encoding="utf-8")
+    packaged = (
+        files("pushdeploy.config").joinpath("deploy.conf.example").read_text(encoding="utf-8")
+    )
     assert packaged == TEXT
 
 

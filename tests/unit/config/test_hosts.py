@@ -14,8 +14,8 @@ import shlex
 
 import pytest
 
-from pushdeploy.hosts import Host, check_user, parse_host, parse_hosts
-from pushdeploy.values import split_words
+from pushdeploy.config.hosts import Host, check_user, parse_host, parse_hosts
+from pushdeploy.config.values import split_words
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, remote_shell, scripts, secrets, service
-from pushdeploy.config import Environment
+from pushdeploy import sources
+from pushdeploy.config import deployconf as config
+from pushdeploy.config import secrets
+from pushdeploy.config.environment import Environment
 from pushdeploy.console import Console
+from pushdeploy.remote import scripts, service
+from pushdeploy.remote import shell as remote_shell
 from tests.support.cli import run_cli
 
 RUN = scripts.Run(token="t0k3n", owner="me@laptop", who="me@laptop", stamp="20240102T030405Z")
@@ -175,7 +179,10 @@ def test_redacted_hides_secret_env_values_url_passwords_and_outside_values(tmp_p
         "MODE": "fast",
     }
     assert shown.build == "curl -u x https://bot:***@files.example.com/a"
-    every = [scripts.setup(shown, RUN), scripts.deploy(shown, RUN, "main")]
+    every = [
+        scripts.setup(shown, RUN, source=sources.of(shown)),
+        scripts.deploy(shown, RUN, "main", source=sources.of(shown)),
+    ]
     every.append(remote_shell.exec_script(shown, ["env"]))
     every.append(remote_shell.console_prepare(shown, RUN.token))
     for text in every:
@@ -195,7 +202,9 @@ def test_redacted_hides_the_repo_token_and_artifact_url_passwords(tmp_path: Path
         shown.repo_token,
         shown.artifact,
     ) == ("***", "https://ci:***@files.example.com/app.tar.gz")
-    text = scripts.setup(shown, RUN) + scripts.deploy(shown, RUN, "main")
+    text = scripts.setup(shown, RUN, source=sources.of(shown)) + scripts.deploy(
+        shown, RUN, "main", source=sources.of(shown)
+    )
     assert token not in text and password not in text
     assert {token, password} <= set(secrets.mask_values(env))
 

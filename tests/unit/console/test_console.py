@@ -13,7 +13,7 @@ import json
 import pytest
 
 from pushdeploy.console import Console, visible
-from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.remote.report import DeployReport, HostReport
 from tests.support.pty import ESCAPES
 
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[2Jc\rd\x08e\x00f\x7fg\x9bh\u202ei\u2066j\tk"

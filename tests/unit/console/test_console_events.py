@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import __version__, logs
+from pushdeploy import __version__
+from pushdeploy.cli import logs
+from pushdeploy.config.secrets import Masker
 from pushdeploy.console import Console
-from pushdeploy.logbook import Logbook
-from pushdeploy.report import DeployReport, HostReport, StepTime
-from pushdeploy.secrets import Masker
+from pushdeploy.console.logbook import Logbook
+from pushdeploy.remote.report import DeployReport, HostReport, StepTime
 
 START = datetime(2026, 11, 30, 7, 41, 2, 123456, tzinfo=UTC)
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[2Jc\rd\x08e\x00f\x7fg\x9bh\u202ei\u2066j\u2028k\udc80l"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from tests.support.pty import PtyRun, run_in_pty
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HOSTS = ["web1.example.com", "web2.example.com", "db.example.com"]
 CHILD = """
 import sys
 from pushdeploy.console import Console
-from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.remote.report import DeployReport, HostReport
 
 hosts = {hosts!r}
 console = Console(sys.stdout, sys.stderr)

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import __version__, cli, console, logbook, logs
+from pushdeploy import __version__, console
+from pushdeploy.cli import logs
+from pushdeploy.cli import main as cli
+from pushdeploy.config.secrets import Masker
+from pushdeploy.console import logbook
+from pushdeploy.console.logbook import Logbook
 from pushdeploy.errors import UsageError
-from pushdeploy.logbook import Logbook
-from pushdeploy.secrets import Masker
 
 START = datetime(2026, 11, 30, 7, 41, 2, 123456, tzinfo=UTC)
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[2Jc\rd\x08e\x00f\x7fg\x9bh\u202ei\u2066j\tk"

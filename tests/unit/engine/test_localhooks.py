@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, localhooks
+from pushdeploy.config import deployconf as config
+from pushdeploy.engine import localhooks
 from pushdeploy.errors import DeployFailed
-from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.remote.report import DeployReport, HostReport
 
 
 def environment(tmp_path: Path, extra: str) -> config.Environment:

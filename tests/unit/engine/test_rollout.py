@@ -1,7 +1,7 @@
-"""Fleet deploys in-process, against pushdeploy.fake: batches, migrations, failures anywhere.
+"""Fleet deploys in-process, against pushdeploy.testing.fake: batches, migrations, failures anywhere.
 
 Every case runs the real ``deploy.deploy`` / ``deploy.revert`` over a real ``Session`` whose
-opener hands out fake hosts (pushdeploy/fake.py); each fake keeps its live release and history,
+opener hands out fake hosts (pushdeploy/testing/fake.py); each fake keeps its live release and history,
 so a case can check the promise that matters: the fleet ends on one release.
 """
 
@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, deploy
+from pushdeploy import sources
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.values import batch_size
 from pushdeploy.console import Console
+from pushdeploy.engine import deploy
+from pushdeploy.engine.rollout import batches
+from pushdeploy.engine.session import Session
 from pushdeploy.errors import ConnectionError, DeployFailed, DeployReverted, Refused
-from pushdeploy.fake import SHA, FakeFleet, FakeHost
-from pushdeploy.rollout import batches
-from pushdeploy.session import Session
-from pushdeploy.values import batch_size
+from pushdeploy.testing.fake import SHA, FakeFleet, FakeHost
 
 OLDER = "20261128T000000Z-1111111"
 OLD = "20261129T000000Z-1111111"
@@ -48,7 +50,7 @@ def session(tmp_path: Path, fake: FakeFleet, extra: str = "") -> Session:
     conf.write_text(f"[app]\nhost = {hosts}\nrepo = /r\npath = /srv/app\n{extra}", "utf-8")
     env = config.load(conf, "app")
     console = Console(io.StringIO(), io.StringIO())
-    return Session(env, console, command="deploy main", opener=fake.opener)  # type: ignore[arg-type]
+    return Session(env, console, source=sources.of(env), command="deploy main", opener=fake.opener)  # type: ignore[arg-type]
 
 
 def lives(fake: FakeFleet) -> dict[str, str]:

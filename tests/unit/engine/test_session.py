@@ -15,13 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, deploy, protocol
+from pushdeploy import sources
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.hosts import Host
 from pushdeploy.console import Console
+from pushdeploy.engine import deploy
+from pushdeploy.engine.rollout import Rollout
+from pushdeploy.engine.session import Parallel, Session, left_at
 from pushdeploy.errors import DeployFailed, Interrupted
-from pushdeploy.hosts import Host
-from pushdeploy.rollout import Rollout
-from pushdeploy.session import Parallel, Session, left_at
-from pushdeploy.streams import Control, OnLine
+from pushdeploy.remote import protocol
+from pushdeploy.transport.streams import Control, OnLine
 
 SHA = "0123456789abcdef" * 2 + "01234567"
 WAIT = 10.0  # no fake waits longer than this for the client's word
@@ -102,7 +105,7 @@ def session(tmp_path: Path, fakes: dict[str, Fake]) -> Session:
     def opener(env: config.Environment, host: Host, warn: object, key: str) -> Fake:
         return fakes[host.spec]
 
-    return Session(env, console, command="test", opener=opener)  # type: ignore[arg-type]
+    return Session(env, console, source=sources.of(env), command="test", opener=opener)  # type: ignore[arg-type]
 
 
 def prepared(release: str = "20240101T000000Z-0123456", sha: str = SHA) -> list[tuple[str, ...]]:

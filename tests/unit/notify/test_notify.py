@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, notifiers, notify
-from pushdeploy.config import Environment
-from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.environment import Environment
+from pushdeploy.notify import notice as notify
+from pushdeploy.notify import targets as notifiers
+from pushdeploy.remote.report import DeployReport, HostReport
 from tests.support.listeners import Answer, MailServer, Receiver, refusing_port
 
 SHA = "3f2a9c1" + "0123456789abcdef" * 2 + "0"  # 40 hex digits

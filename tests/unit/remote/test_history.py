@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pushdeploy import history
 from pushdeploy.errors import Refused
-from pushdeploy.history import Entry
+from pushdeploy.remote import history
+from pushdeploy.remote.history import Entry
 
 SHA = "3f2a" + "0" * 36
 RID = "20240102T030405Z-3f2a000"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.layout import Layout, quote
+from pushdeploy.remote.layout import Layout, quote
 
 HOME = "/home/de ploy"  # a HOME with a blank: "$HOME" must stay double-quoted
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pushdeploy import protocol
-from pushdeploy.protocol import Marker, Outcome
+from pushdeploy.remote import protocol
+from pushdeploy.remote.protocol import Marker, Outcome
 
 
 def collect(status: int, lines: list[str]) -> Outcome:
@@ -125,7 +125,7 @@ def test_the_bash_side_writes_none_of_the_contract_by_hand() -> None:
     """prelude.sh and the generated bodies name exit statuses and lock files only by their names."""
     from pathlib import Path
 
-    from pushdeploy import scripts, service
+    from pushdeploy.remote import scripts, service
 
     bash = scripts.PRELUDE + "".join(
         Path(module.__file__).read_text(encoding="utf-8") for module in (scripts, service)
@@ -142,7 +142,7 @@ def test_the_release_id_pattern_is_the_one_release_ids_are_made_with() -> None:
     import re
     from datetime import UTC, datetime
 
-    from pushdeploy.release import release_id
+    from pushdeploy.remote.release import release_id
 
     made = release_id(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "0123456789abcdef" * 3)
     assert re.fullmatch(protocol.RELEASE_ID_PATTERN, made)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pushdeploy import release
 from pushdeploy.errors import Refused
+from pushdeploy.remote import release
 
 SPECIAL = "it contains a space, a control or a shell/git special character"
 SEQUENCE = "it contains '..', '@{' or '//'"

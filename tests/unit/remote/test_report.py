@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pushdeploy import protocol
-from pushdeploy.protocol import Outcome
-from pushdeploy.report import DeployReport, HostReport
+from pushdeploy.remote import protocol
+from pushdeploy.remote.protocol import Outcome
+from pushdeploy.remote.report import DeployReport, HostReport
 
 SHA = "3f2a9c1" + "0" * 33
 

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import config, remote_shell, scripts, service
-from pushdeploy.config import Environment
-from pushdeploy.history import Entry
-from pushdeploy.layout import Layout
-from pushdeploy.layout import quote as qpath
+from pushdeploy import sources
+from pushdeploy.config import deployconf as config
+from pushdeploy.config.environment import Environment
+from pushdeploy.remote import scripts, service
+from pushdeploy.remote import shell as remote_shell
+from pushdeploy.remote.history import Entry
+from pushdeploy.remote.layout import Layout
+from pushdeploy.remote.layout import quote as qpath
 
 q = shlex.quote
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -73,13 +76,13 @@ def load(tmp_path: Path, text: str) -> Environment:
 
 def every_script(env: Environment) -> dict[str, str]:
     return {
-        "deploy": scripts.deploy(env, RUN, "main"),
-        "fleet": scripts.deploy(env, RUN, "main", fleet=True),
-        "revert": scripts.revert(env, RUN),
-        "rollback": scripts.rollback(env, RUN, LIVE, TARGET.release),
-        "setup": scripts.setup(env, RUN),
-        "status": scripts.status(env),
-        "unlock": scripts.unlock(env),
+        "deploy": scripts.deploy(env, RUN, "main", source=sources.of(env)),
+        "fleet": scripts.deploy(env, RUN, "main", fleet=True, source=sources.of(env)),
+        "revert": scripts.revert(env, RUN, source=sources.of(env)),
+        "rollback": scripts.rollback(env, RUN, LIVE, TARGET.release, source=sources.of(env)),
+        "setup": scripts.setup(env, RUN, source=sources.of(env)),
+        "status": scripts.status(env, source=sources.of(env)),
+        "unlock": scripts.unlock(env, source=sources.of(env)),
         "exec": remote_shell.exec_script(env, ["ls", "-la", "my dir; $(id)"]),
         "console": remote_shell.console_command(env, RUN.token),
     }
@@ -115,7 +118,7 @@ def test_every_script_is_valid_bash(tmp_path: Path, variant: str) -> None:
 
 
 def test_the_example_config_gives_valid_bash() -> None:
-    example = Path(__file__).resolve().parents[2] / "deploy.conf.example"
+    example = Path(__file__).resolve().parents[3] / "deploy.conf.example"
     generated = every_script(config.load(example, "production"))
     assert {name: "" for name in ALL} == {name: bash_n(text) for name, text in generated.items()}
 
@@ -186,13 +189,13 @@ def test_the_path_never_appears_unquoted(nasty_scripts: dict[str, str]) -> None:
     ],
 )
 def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None, line: str) -> None:
-    assert line in scripts.deploy(nasty, RUN, ref).splitlines()
+    assert line in scripts.deploy(nasty, RUN, ref, source=sources.of(nasty)).splitlines()
 
 
 def test_the_pre_deploy_hook_runs_in_current_and_is_skipped_when_nothing_is_live(
     nasty: Environment,
 ) -> None:
-    lines = body(scripts.deploy(nasty, RUN, "main"))
+    lines = body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)))
     expected = [
         'if [ -d "$CURRENT/" ]; then',
         '  export RELEASE="$(cd "$CURRENT" && pwd -P)" REVISION="$(head -c 100 "$CURRENT/REVISION" 2>/dev/null)"',
@@ -239,7 +242,7 @@ def test_a_script_that_runs_user_commands_carries_their_env(
 
 
 def test_the_switch_is_logged_and_checked_before_anything_is_pruned(nasty: Environment) -> None:
-    lines = body(scripts.deploy(nasty, RUN, "main"))
+    lines = body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)))
     order = [lines.index(x) for x in ['switch "$ID" deploy', "checked", 'prune "$ID" "$PREV"']]
     assert order == sorted(order)
 
@@ -315,12 +318,12 @@ ORDER = ["switch ", "hook post-deploy", "step restart", "hook test", "health ", 
 
 
 def test_activate_runs_post_deploy_restart_test_health_then_prunes(nasty: Environment) -> None:
-    found = positions(body(scripts.deploy(nasty, RUN, "main")), *ORDER)
+    found = positions(body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty))), *ORDER)
     assert sorted(found) == found
 
 
 def test_activate_lines_for_each_step(nasty: Environment) -> None:
-    lines = body(scripts.deploy(nasty, RUN, "main"))
+    lines = body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)))
     expected = [
         f'hook post-deploy "$RELEASES/$ID" {q(POST_DEPLOY)} back',
         'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"',
@@ -333,7 +336,7 @@ def test_activate_lines_for_each_step(nasty: Environment) -> None:
 def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
     nasty: Environment,
 ) -> None:
-    lines = body(scripts.revert(nasty, RUN))
+    lines = body(scripts.revert(nasty, RUN, source=sources.of(nasty)))
     expected = [
         "lock_take 0 120",
         "value asked yes",
@@ -364,13 +367,24 @@ def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
 def test_restart_by_touch_command_or_monitor(
     tmp_path: Path, variant: str, restart: list[str]
 ) -> None:
-    lines = body(scripts.deploy(load(tmp_path, VARIANTS[variant]), RUN, "main"))
+    lines = body(
+        scripts.deploy(
+            load(tmp_path, VARIANTS[variant]),
+            RUN,
+            "main",
+            source=sources.of(load(tmp_path, VARIANTS[variant])),
+        )
+    )
     start = lines.index(restart[-1]) - len(restart) + 1
     assert restart == lines[start : start + len(restart)]
 
 
 def health_lines(env: Environment) -> list[str]:
-    return [line for line in body(scripts.deploy(env, RUN, "main")) if line.startswith("health ")]
+    return [
+        line
+        for line in body(scripts.deploy(env, RUN, "main", source=sources.of(env)))
+        if line.startswith("health ")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -388,8 +402,10 @@ def test_no_tests_removes_only_the_test_hook(tmp_path: Path, nasty: Environment)
     """-T is the override test = "" (cli.py), through the same path as the file."""
     path = tmp_path / "deploy.conf"
     without_tests = config.load(path, "production", {"test": ""})
-    with_tests = scripts.deploy(nasty, RUN, "main").splitlines()
-    without = scripts.deploy(without_tests, RUN, "main").splitlines()
+    with_tests = scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)).splitlines()
+    without = scripts.deploy(
+        without_tests, RUN, "main", source=sources.of(without_tests)
+    ).splitlines()
     test_line = f'hook test "$RELEASES/$ID" {q(TEST)} back'
     assert [line for line in with_tests if line != test_line] == without
 
@@ -398,7 +414,7 @@ def test_setup_creates_the_shared_directories(nasty: Environment) -> None:
     expected = (
         '(cd "$P" && mkdir -p -- shared/logs) || fail directories "cannot create shared dirs"'
     )
-    assert expected in scripts.setup(nasty, RUN).splitlines()
+    assert expected in scripts.setup(nasty, RUN, source=sources.of(nasty)).splitlines()
 
 
 @pytest.mark.parametrize("health", ['http://x/a"b', "http://x/$(touch pwned)", "/`touch pwned`"])
@@ -419,14 +435,14 @@ def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
     )
     expected: tuple[str, str, list[Path]] = ("", f"health\n{url} did not answer in time\n", [])
     assert expected == (
-        bash_n(scripts.deploy(env, RUN, "main")),
+        bash_n(scripts.deploy(env, RUN, "main", source=sources.of(env))),
         done.stdout,
         list(workdir.iterdir()),
     )
 
 
 def test_the_header_names_every_path_under_the_root_from_the_layout(nasty: Environment) -> None:
-    lines = scripts.wrap(nasty, RUN, []).splitlines()
+    lines = scripts.wrap(nasty, RUN, [], source=sources.of(nasty)).splitlines()
     header_line = next(line for line in lines if line.startswith("REPO_DIR="))
     shell = Layout("$P")
     expected = (

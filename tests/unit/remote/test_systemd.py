@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import systemd
+from pushdeploy.remote import systemd
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import download
+from pushdeploy.sources import download
 from tests.support.httpfiles import HTTPFiles, Route, basic, content_md5, redirect
 
 SOURCE = Path(download.__file__).read_text(encoding="utf-8")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import protocol
 from pushdeploy.errors import ConfigError, ExitStatus, Refused
-from pushdeploy.signatures import (
+from pushdeploy.remote import protocol
+from pushdeploy.sources.signatures import (
     REASON_LIMIT,
     Signers,
     load,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy import unpack
+from pushdeploy.sources import unpack
 from tests.support.archives import MTIME, Member, build, pack, set_mtimes, snapshot, zip_can_hold
 
 SOURCE = Path(unpack.__file__).read_text(encoding="utf-8")

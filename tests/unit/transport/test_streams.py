@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pushdeploy.streams import Control
+from pushdeploy.transport.streams import Control
 
 
 def test_what_is_sent_before_the_command_starts_reaches_it_first_in_order() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pushdeploy import config
+from pushdeploy.config import deployconf as config
 from pushdeploy.transport import dialing_ahead, sockets
 from tests.support.wire import recv_exactly
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pushdeploy import webhooks
 from pushdeploy.errors import UsageError
-from pushdeploy.webhooks import Deliveries, Verdict, judge
+from pushdeploy.watch import webhooks
+from pushdeploy.watch.webhooks import Deliveries, Verdict, judge
 
 SECRET = "s3cret-webhook-key"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()

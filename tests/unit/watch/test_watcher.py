@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from pushdeploy import cli, looks, watch
-from pushdeploy.config import load
+from pushdeploy.cli import main as cli
+from pushdeploy.cli import watch
+from pushdeploy.config.deployconf import load
 from pushdeploy.errors import ConnectionError, Refused, UsageError
-from pushdeploy.watch import Stopped, Watcher, jittered, next_wait
+from pushdeploy.watch import looks
+from pushdeploy.watch.watcher import Stopped, Watcher, jittered, next_wait
 from tests.support.cli import run_cli
 from tests.support.gitrepo import Origin
 from tests.support.httpfiles import HTTPFiles, Route
