@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 def announced(
     inv: Invocation, done: str, ref: str | None, work: Callable[[], DeployReport]
 ) -> DeployReport:
-    """``work``, with ``notify``'s targets told (notify.py): a deploy's start (in the background,
+    """``work``, with ``notify``'s targets told (notify/announce.py): a deploy's start (in the background,
     never delaying it), then ``done`` with the report, or ``failed`` with the failure's report."""
     if inv.args.dry_run or not inv.env.notify:
         return work()
-    from pushdeploy.notify import notice as notify
+    from pushdeploy.notify import announce as notify
 
     env, warn, started = inv.env, inv.console.warn, time.time()
     start = None

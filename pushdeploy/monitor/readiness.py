@@ -1,4 +1,4 @@
-"""Is this one worker serving? Probes over its private health channel, and a deadline-bound check.
+"""Whether one worker serves: probes over its private health channel, and a deadline-bound check.
 
 Two probes, both aimed at a single worker (its health socket, never the shared listeners that the
 old generation also accepts on):

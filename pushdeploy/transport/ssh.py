@@ -4,9 +4,8 @@
 which keys each hop is offered (identity.py), and logs in to each hop in turn (login.py: strict
 host keys, few round trips). Every failure becomes one ConnectionError or HostKeyError line.
 
-Paramiko logs through ``logging`` (``paramiko.*``), tracebacks from its transport thread included;
-with no handler, Python's last-resort handler would print them on stderr next to our one-line
-error. They are dropped unless ``log_ssh_to`` sends them somewhere (``--debug``).
+Paramiko's ``logging`` (tracebacks of its transport thread included) would reach stderr through
+Python's last-resort handler; it is dropped unless ``log_ssh_to`` sends it somewhere (``--debug``).
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from pushdeploy.config import deployconf as config
 from pushdeploy.config.hosts import Host
 from pushdeploy.console import Console
 from pushdeploy.engine import deploy
+from pushdeploy.engine.parallel import Parallel
 from pushdeploy.engine.rollout import Rollout
-from pushdeploy.engine.session import Parallel, Session, left_at
+from pushdeploy.engine.session import Session, left_at
 from pushdeploy.errors import DeployFailed, Interrupted
 from pushdeploy.remote import protocol
 from pushdeploy.transport.streams import Control, OnLine

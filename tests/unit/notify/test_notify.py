@@ -22,8 +22,8 @@ import pytest
 
 from pushdeploy.config import deployconf as config
 from pushdeploy.config.environment import Environment
-from pushdeploy.notify import notice as notify
-from pushdeploy.notify import targets as notifiers
+from pushdeploy.notify import announce as notify
+from pushdeploy.notify import notice
 from pushdeploy.remote.report import DeployReport, HostReport
 from tests.support.listeners import Answer, MailServer, Receiver, refusing_port
 
@@ -236,7 +236,7 @@ def test_github_without_a_commit_or_a_token_is_one_warning(
 def test_the_web_home_of_a_repo_is_read_from_its_url(
     repo: str, expected: tuple[str, str] | None
 ) -> None:
-    assert expected == notify.web_repo(repo)
+    assert expected == notice.web_repo(repo)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ def test_the_github_repo_is_github_repo_or_repo_on_the_api_host(
         *(line for line in lines if not line.startswith("repo")),
         repo=repo or "git@github.com:acme/app.git",
     )
-    assert expected == notify.github_repo(env)
+    assert expected == notice.github_repo(env)
 
 
 # --- retries, time-outs, failures ----------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_an_unforeseen_error_in_a_target_is_a_warning(monkeypatch: pytest.Monkey
     def broken(*args: object) -> None:
         raise KeyError("bug")
 
-    monkeypatch.setitem(notifiers.TARGETS, "graphite", broken)
+    monkeypatch.setitem(notify.TARGETS, "graphite", broken)
     env = environment(targets("graphite http://127.0.0.1:9/events/"))
     assert announce(env, "deployed", deployed()) == ["notify: graphite: unexpected KeyError: 'bug'"]
 
