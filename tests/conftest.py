@@ -122,4 +122,33 @@ def pytest_runtest_makereport(
     return report
 
 
+class TierClock:
+    """Sums each tier's test durations (setup, call and teardown: a session server's start counts
+    for the test that first needs it) and says them in one line of the terminal summary."""
+
+    TIERS = ("unit", "bash", "integration")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @staticmethod
+    def tier(nodeid: str) -> str:
+        parts = nodeid.split("::", 1)[0].split("/")
+        return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        tier = self.tier(report.nodeid)
+        self.seconds[tier] = self.seconds.get(tier, 0.0) + report.duration
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        order = [*self.TIERS, *sorted(set(self.seconds) - set(self.TIERS))]
+        said = [f"{tier} {self.seconds[tier]:.1f} s" for tier in order if tier in self.seconds]
+        if said:
+            terminalreporter.write_line(f"tier times: {', '.join(said)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(TierClock(), "pushdeploy-tier-clock")
+
+
 # --- CLI helpers (lead) ---
