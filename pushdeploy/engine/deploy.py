@@ -26,7 +26,7 @@ from pushdeploy.errors import (
     PushdeployError,
     Refused,
 )
-from pushdeploy.remote import history, protocol, scripts
+from pushdeploy.remote import history, protocol, readback, scripts
 from pushdeploy.remote.protocol import LOST, Outcome
 from pushdeploy.remote.report import DeployReport, HostReport
 from pushdeploy.remote.source import Source
@@ -36,13 +36,14 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
     """The error a failed script run stands for."""
     what = outcome.failure or f"the script ended with status {outcome.status}"
     step = outcome.failed_step or "script"
+    said = readback.read(readback.Progress, outcome)
     error: PushdeployError
     if outcome.status == protocol.EXIT_LOCK_HELD:
         error = LockHeld(f"{label}: {what}")
     elif outcome.status == protocol.EXIT_NOT_SET_UP:
         error = DeployFailed(f"{label}: {what}", "run 'pushdeploy ENV setup' first")
     elif outcome.status == protocol.EXIT_DISK_FULL:
-        back = "; it had gone live and was switched back" if outcome.values.get("live") else ""
+        back = "; it had gone live and was switched back" if said.live else ""
         error = DeployFailed(
             f"{label}: {step} failed: {what}{back}",
             "free space on the server (old releases, logs), then run the command again;"
@@ -50,7 +51,7 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
         )
     elif outcome.status == protocol.EXIT_NO_REF:
         known = outcome.lines.get("refs", [])
-        error = Refused(f"{label}: {what}", near_refs(outcome.values.get("ref", ""), known))
+        error = Refused(f"{label}: {what}", near_refs(said.ref, known))
     elif outcome.status == protocol.EXIT_REFUSED:
         error = Refused(
             f"{label}: {what}",
@@ -69,7 +70,7 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
     elif outcome.status == protocol.KILLED:
         at = outcome.steps[-1] if outcome.steps else "its start"
         killed = f"{label}: the script on the server was killed at step {at}"
-        if outcome.values.get("live") and "checked" not in outcome.values:
+        if said.live and not said.checked:
             error = DeployReverted(
                 f"{killed} after going live; its guard has it switched back to the previous"
                 " release within a second"
@@ -158,11 +159,12 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
     if not broken:
         return reported(session, "deploy", outcomes)
     # Went live here (or may have: the connection was lost after its "go"), while the fleet failed.
+    said = {label: readback.read(readback.Deploy, o) for label, o in outcomes.items()}
     live = [
         label
         for label, o in outcomes.items()
-        if (label not in broken and o.values.get("live"))
-        or (o.status == LOST and label in rollout.sent and o.values.get("release"))
+        if (label not in broken and said[label].live)
+        or (o.status == LOST and label in rollout.sent and said[label].release)
     ]
     if live:
         session.console.warn(f"rolling back {', '.join(live)} so every host serves one release")
@@ -170,11 +172,7 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
         session.phase(
             {
                 label: scripts.rollback(
-                    env,
-                    undo,
-                    outcomes[label].values["release"],
-                    outcomes[label].values["previous"],
-                    session.source,
+                    env, undo, said[label].release or "", said[label].previous or "", session.source
                 )
                 for label in live
             },
@@ -235,10 +233,10 @@ def host_history(label: str, outcome: Outcome, warn: Callable[[str], None]) -> H
     entries = history.parse(outcome.lines.get("deploys", []), problems)
     for problem in problems:
         warn(f"{label}: {problem}")
-    live = history.live_release(outcome.values.get("live", ""))
-    link = outcome.values.get("link", "").rstrip("/")
-    tj_live = not live and (link == "source" or link.endswith("/source"))
-    return HostHistory(live, entries, outcome.lines.get("releases", []), tj_live)
+    said = readback.read(readback.Live, outcome)
+    link = said.link.rstrip("/")
+    tj_live = not said.live and (link == "source" or link.endswith("/source"))
+    return HostHistory(said.live, entries, outcome.lines.get("releases", []), tj_live)
 
 
 def read_histories(session: Session) -> dict[str, HostHistory]:

@@ -24,11 +24,11 @@ from collections.abc import Callable, Sequence
 
 from pushdeploy.config.values import BatchSize
 from pushdeploy.errors import PushdeployError
+from pushdeploy.remote import readback
 from pushdeploy.remote.history import Entry
 from pushdeploy.remote.protocol import Outcome
 from pushdeploy.transport.streams import Control
 
-ARRIVALS = {"prepared", "asked"}  # the value markers with which a script waits for its word
 Decide = Callable[[dict[str, Outcome]], dict[str, str]]
 
 
@@ -40,9 +40,11 @@ def batches(labels: Sequence[str], size: BatchSize | None) -> list[list[str]]:
 
 def go_everywhere(arrived: dict[str, Outcome]) -> dict[str, str]:
     """A deploy's decision: every host goes, if they all resolved the ref to one commit."""
-    shas = {o.values.get("sha") for o in arrived.values()}
-    if len(shas) > 1:
-        said = ", ".join(f"{label} {o.values.get('sha', '?')[:7]}" for label, o in arrived.items())
+    shas = {label: readback.read(readback.Deploy, o).sha for label, o in arrived.items()}
+    if len(set(shas.values())) > 1:
+        said = ", ".join(
+            f"{label} {('?' if sha is None else sha)[:7]}" for label, sha in shas.items()
+        )
         raise PushdeployError(f"the hosts resolved the ref to different commits ({said})")
     return {label: "go" for label in arrived}
 
@@ -106,7 +108,7 @@ class Rollout:
         if self.migrate_on:
             primary = self.migrate_on
             self.controls[primary].send(b"migrate\n")
-            self._until(lambda: "migrated" in self.arrived[primary].values or primary in self.left)
+            self._until(lambda: self._migrated(primary) or primary in self.left)
             if primary in self.left:
                 return self._stop()
         for number, batch in enumerate(self.batches):
@@ -131,6 +133,9 @@ class Rollout:
             self._until(ended)
             if not all(self.left[label].ok and self.left[label].done for label in batch):
                 return self._stop()
+
+    def _migrated(self, label: str) -> bool:
+        return readback.read(readback.Deploy, self.arrived[label]).migrated
 
     def _early(self) -> list[str]:
         """Hosts whose script ended while it should be waiting for its word."""

@@ -16,16 +16,16 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.config.hosts import Host
 from pushdeploy.console import Console
-from pushdeploy.engine.rollout import ARRIVALS, Rollout
+from pushdeploy.engine.parallel import Parallel, Slot
+from pushdeploy.engine.rollout import Rollout
 from pushdeploy.errors import ConnectionError, Interrupted
-from pushdeploy.remote import lock, protocol, scripts
+from pushdeploy.remote import lock, protocol, readback, release, scripts
 from pushdeploy.remote.protocol import LOST, RUNNING, Outcome
-from pushdeploy.remote.release import now
 from pushdeploy.remote.report import DeployReport, HostReport
 from pushdeploy.remote.source import Source
 from pushdeploy.transport.streams import Control
@@ -78,7 +78,7 @@ class Session:
             claim.token,
             claim.owner,
             claim.who,
-            now().strftime("%Y%m%dT%H%M%SZ"),
+            release.stamp(release.now()),
             wait,
             lock.STALE_AFTER,
             force,
@@ -153,7 +153,7 @@ class Session:
                 if not quiet:
                     self.show(label, marker, outcome)
                 if rollout and marker.kind == "value":
-                    if marker.key in ARRIVALS:
+                    if readback.waits(marker):
                         slot.release()
                         rollout.arrive(label, outcome)
                     else:
@@ -235,82 +235,12 @@ class Session:
             transport.close()
 
 
-class Slot:
-    """One of the session's ``parallel`` slots, held by a host from its connection until its
-    script waits at the rollout (or ends); released once, whichever comes first."""
-
-    def __init__(self, slots: threading.BoundedSemaphore) -> None:
-        self.slots, self.held, self.lock = slots, False, threading.Lock()
-
-    def acquire(self) -> None:
-        # Short waits: a Ctrl-C must still reach the main thread (these are daemon threads).
-        while not self.slots.acquire(timeout=0.5):
-            pass
-        self.held = True
-
-    def release(self) -> None:
-        with self.lock:
-            if self.held:
-                self.held = False
-                self.slots.release()
-
-
-class Parallel:
-    """One daemon thread per item (at most ``limit`` at work), results in the items' order.
-
-    Daemon threads, so that a second Ctrl-C can leave a host that does not answer behind.
-    ``join`` is interruptible (it waits on an Event, never on ``Thread.join``, which Python 3.11
-    marks done when interrupted); call it again to go on waiting.
-    """
-
-    def __init__(self, items: dict[str, Any], limit: int = 32) -> None:
-        self.items, self.slots = items, threading.Semaphore(limit)
-        self.results: dict[str, Any] = {}
-        self.errors: dict[str, BaseException] = {}
-        self.finished: dict[str, threading.Event] = {key: threading.Event() for key in items}
-
-    def start(self, work: Callable[[Any], Any]) -> None:
-        def runner(key: str, item: Any) -> None:
-            try:
-                with self.slots:
-                    self.results[key] = work(item)
-            except BaseException as exc:  # handed to the caller by join
-                self.errors[key] = exc
-            finally:
-                self.finished[key].set()
-
-        threads = {
-            key: threading.Thread(target=runner, args=(key, item), name=key, daemon=True)
-            for key, item in self.items.items()
-        }
-        try:
-            for thread in threads.values():
-                thread.start()
-        finally:  # interrupted half-way: nobody is to wait for what never started
-            for key, thread in threads.items():
-                if thread.ident is None:
-                    self.finished[key].set()
-
-    def join(self, *, errors: bool = True) -> dict[str, Any]:
-        for event in self.finished.values():
-            while not event.wait(0.5):
-                pass
-        if errors:
-            for key in self.items:
-                if key in self.errors:
-                    raise self.errors[key]
-        return {key: self.results[key] for key in self.items if key in self.results}
-
-    def run(self, work: Callable[[Any], Any]) -> dict[str, Any]:
-        self.start(work)
-        return self.join()
-
-
 def left_at(outcome: Outcome) -> str:
     """Where an interrupted script left its host, as truthfully as its markers tell."""
-    live = outcome.values.get("live")
+    said = readback.read(readback.Progress, outcome)
+    live = said.live
     if outcome.status == RUNNING:
-        if live and "checked" in outcome.values:
+        if live and said.checked:
             return f"{live} is live and passed its checks"
         if live:
             return (

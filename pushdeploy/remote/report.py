@@ -4,8 +4,8 @@ A script's markers are read into a ``protocol.Outcome`` as they arrive (with the
 step); when the script ends, ``HostReport.of`` turns it into typed fields, and the command's
 ``DeployReport`` gathers its hosts. Every command that reaches hosts returns one, every failure
 carries one (``PushdeployError.report``), the console draws its summary from it and ``--json``
-prints ``DeployReport.to_json`` (docs/json.md is the schema). Nothing reads an Outcome's
-``values`` by string key outside ``HostReport.of``.
+prints ``DeployReport.to_json`` (docs/json.md is the schema). The values come typed from
+readback.py (``readback.Progress``), the one reader of an Outcome's ``values``.
 
 A host's ``result`` is one word::
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pushdeploy.remote import protocol
+from pushdeploy.remote import protocol, readback
 from pushdeploy.remote.protocol import RUNNING, Outcome
 
 # A report's outcome for each exit status (errors.ExitStatus); any other status is "error".
@@ -67,16 +67,16 @@ class HostReport:
     @classmethod
     def of(cls, host: str, outcome: Outcome) -> HostReport:
         """The typed reading of ``outcome`` (its markers and times), untrusted text kept as data."""
-        values, result = outcome.values, result_of(outcome)
+        said, result = readback.read(readback.Progress, outcome), result_of(outcome)
         return cls(
             host=host,
             result=result,
             status=None if outcome.status == RUNNING else outcome.status,
-            ref=values.get("ref", ""),
-            sha=values.get("sha", ""),
-            release=values.get("release", ""),
-            previous=values.get("previous", ""),
-            live=values.get("live", ""),
+            ref=said.ref,
+            sha=said.sha,
+            release=said.release,
+            previous=said.previous,
+            live=said.live,
             steps=step_times(outcome),
             seconds=round(max(0.0, outcome.ended - outcome.started), 3) if outcome.ended else 0.0,
             # A host stopped because another failed (or an interrupt) failed no step of its own.
@@ -111,7 +111,7 @@ def result_of(outcome: Outcome) -> str:
     if outcome.status == RUNNING:
         return "running"
     if outcome.ok and outcome.done:
-        return "unchanged" if "unchanged" in outcome.values else "ok"
+        return "unchanged" if readback.read(readback.Progress, outcome).unchanged else "ok"
     if outcome.status == protocol.EXIT_SWITCHED_BACK:
         return "switched-back"
     if outcome.status == protocol.EXIT_ABORTED:
