@@ -4,7 +4,8 @@ The fast test tier runs every command handler in-process against it (``FakeFleet
 ``session.Opener``). Each fake host keeps a little server state (the live release, the history,
 the releases on disk) and answers each kind of script (the ``# pushdeploy KIND`` line
 scripts.wrap writes first) with the markers the real one prints, waiting for the client's word
-where the real script waits. A ``FakeHost`` can be told to fail at a step, to drop the
+where the real script waits; the steps it says are those its environment (given to ``opener``)
+has, in the order of pushdeploy/remote/steps.py (fakescript.py). A ``FakeHost`` can be told to fail at a step, to drop the
 connection at a step, to refuse the connection, or to resolve the ref to a commit of its own;
 to hold a lock left behind, to say more (``replies``, ``stderr``) or to end with a status of its
 own (``exits``), per kind. A script without that first line (exec's and monitor's command line,
@@ -18,42 +19,16 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from pushdeploy.config.environment import Environment
 from pushdeploy.errors import ConnectionError
+from pushdeploy.testing.fakehost import FakeHost
 from pushdeploy.testing.fakescript import WAIT, Run, Stop
 from pushdeploy.transport.seam import Sent
 from pushdeploy.transport.streams import Control, OnLine
 
-SHA = "3f2a9c1" + "0" * 33
 COMMAND = "command"  # the kind of a script without a "# pushdeploy KIND" line
-
-
-@dataclass
-class FakeHost:
-    """One server: its state, and how it misbehaves (per kind of script, at a step)."""
-
-    name: str
-    sha: str = SHA
-    live: str = ""
-    history: list[str] = field(default_factory=list)  # .deploys lines
-    fail_at: dict[str, str] = field(default_factory=dict)  # kind -> step that fails
-    drop_at: dict[str, str] = field(default_factory=dict)  # kind -> step where the link drops
-    unreachable: bool = False
-    output: list[str] = field(default_factory=lambda: ["building..."])
-    ran: list[str] = field(default_factory=list)  # kinds of the scripts it was given, in order
-    words: list[str] = field(default_factory=list)  # what the client told it
-    lock: str = ""  # the holder of a lock left on it: a deploy or revert meets it at "lock"
-    replies: dict[str, list[str]] = field(default_factory=dict)  # kind -> said at its end
-    stderr: dict[str, list[str]] = field(default_factory=dict)  # kind -> lines on stderr
-    exits: dict[str, int] = field(default_factory=dict)  # kind -> its exit (not 0, or 1 at fail_at)
-    at_step: Callable[[str, str], None] | None = None  # called with (kind, step) at each step
-    scripts: list[str] = field(default_factory=list)  # the text of each script it was given
-    received: list[bytes] = field(default_factory=list)  # the input piped to each command
-
-    def releases(self) -> list[str]:
-        return [line.split("\t")[2] for line in self.history if line.count("\t") >= 6]
 
 
 class FakeFleet:
@@ -80,19 +55,19 @@ class FakeFleet:
             return self.changed.wait_for(lambda: set(events) <= set(self.events), WAIT)
 
     def opener(
-        self, env: object, host: object, warn: Callable[[str], None], policy: str
+        self, env: Environment, host: object, warn: Callable[[str], None], policy: str
     ) -> FakeTransport:
         fake = self.hosts[getattr(host, "spec", str(host))]
         if fake.unreachable:
             raise ConnectionError(f"cannot connect to {fake.name}: connection refused")
-        return FakeTransport(fake, self)
+        return FakeTransport(fake, self, env)
 
 
 class FakeTransport:
     label = "fake"
 
-    def __init__(self, host: FakeHost, fleet: FakeFleet) -> None:
-        self.host, self.fleet = host, fleet
+    def __init__(self, host: FakeHost, fleet: FakeFleet, env: Environment) -> None:
+        self.host, self.fleet, self.env = host, fleet, env  # env: which steps its scripts say
 
     def run(
         self, script: str, on_line: OnLine, stdin: object = None, *, control: Control | None = None
@@ -112,7 +87,7 @@ class FakeTransport:
                     words.put(word)
 
             control.attach(said, lambda: words.put(None))
-        run = Run(self.host, kind, on_line, words, self.fleet)
+        run = Run(self.host, kind, on_line, words, self.fleet.stamp, self.fleet.event, self.env)
         try:
             getattr(run, kind.replace("-", "_"), run.script)(script)
             run.end()

@@ -1,24 +1,44 @@
 """One script run on a fake host (fake.py), answering as the real script would.
 
-It says the markers the real script says, waits for the client's word where that one waits, and
-fails where its host was told to.
+It says the markers the real script says: the steps its config has, in the order
+pushdeploy/remote/steps.py declares (``steps.chosen``), with the values, warnings and failures
+the real one prints around them. It waits for the client's word where that one waits, fails
+where its host was told to, and changes the host's state (fakehost.py: the live release, the
+history, the lock) as the real one changes the server's. tests/integration/test_fake_matches_scripts.py
+runs the real scripts and these side by side and compares what they said.
+
+Not modelled: the hooks' own output (a failing step prints its host's ``output``), a revert to a
+line of TJ's deploy, the monitor in ``status``, and an artifact's unpacking and signature.
 """
 
 from __future__ import annotations
 
 import queue
+import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pushdeploy.config.environment import Environment
 from pushdeploy.errors import ConnectionError
-from pushdeploy.remote import protocol
+from pushdeploy.remote import protocol, steps
+from pushdeploy.sources.artifact import is_url
 from pushdeploy.transport.streams import OnLine
 
 if TYPE_CHECKING:
-    from pushdeploy.testing.fake import FakeFleet, FakeHost
+    from pushdeploy.testing.fakehost import FakeHost
 
-PREPARE = ["lock", "fetch", "resolve", "release", "build"]
-ACTIVATE = ["switch", "restart", "test", "prune"]
 WAIT = 10.0  # seconds a fake script waits for its word before it takes the silence as an end
+DISK = "10485760 5242880"  # status's disk: KiB in all and free (prelude.sh disk_stats)
+INODES = "655360 600000"  # and inodes
+RELEASE_ID = re.compile(r"\b" + protocol.RELEASE_ID_PATTERN.strip("^$").replace("(", "(?:") + r"\b")
+NOT_LIVE = "before going live; nothing live changed"
+
+
+def source_of(env: Environment) -> str:
+    """The kind of source as ``steps.chosen`` takes it: git, upload (a local artifact), download."""
+    if not env.artifact:
+        return "git"
+    return "download" if is_url(env.artifact) else "upload"
 
 
 class Stop(Exception):
@@ -37,41 +57,55 @@ class Run:
         kind: str,
         on_line: OnLine,
         words: queue.Queue[str | None],
-        fleet: FakeFleet,
+        stamp: str,
+        event: Callable[[str], None],
+        env: Environment,
     ) -> None:
-        self.host, self.kind, self.on_line, self.words, self.fleet = (
-            host,
-            kind,
-            on_line,
-            words,
-            fleet,
-        )
+        self.host, self.kind, self.on_line, self.words = host, kind, on_line, words
+        self.stamp, self.event = stamp, event  # the fleet's release stamp; its log of events
+        self.env, self.source = env, source_of(env)
+        # What goes live (the host's commit, or a revert's pick) and what was live before it.
         self.release = self.previous = ""
+        self.sha, self.ref = host.sha, "main"
 
     def say(self, text: str) -> None:
         self.on_line("out", protocol.PREFIX + text)
 
+    def chosen(self, names: Sequence[str]) -> tuple[str, ...]:
+        return steps.chosen(names, self.env, self.source)
+
     def step(self, name: str, *, live: bool = False) -> None:
+        """Say the step; fail it if told to (``live``: after the switch, so switch back first)."""
         if self.host.at_step is not None:
             self.host.at_step(self.kind, name)
         if self.host.drop_at.get(self.kind) == name:
             raise ConnectionError(f"{self.host.name}: the connection was lost (fake)")
         self.say(f"step {name}")
-        if name == "lock" and self.host.lock:
+        if self.host.fail_at.get(self.kind) != name:
+            return
+        for line in self.host.output:
+            self.say(f"out {line}")
+        status = self.host.exits.get(self.kind)
+        if live:
+            self.say(f"warn {name} failed; switching back to {self.previous or 'no release'}")
+            self.switch_back(self.kind)
+        self.say(f"fail {name} '{name}' exited with status 1")
+        if status is None:
+            status = protocol.EXIT_SWITCHED_BACK if live else 1
+        raise Stop(status)
+
+    def lock(self) -> None:
+        """The first step of every script that changes the server: take the lock, or end."""
+        self.step("lock")
+        if self.host.lock:
+            self.say(f"value holder {self.host.lock}")
             self.say(f"fail lock locked by {self.host.lock}")
             raise Stop(protocol.EXIT_LOCK_HELD)
-        if self.host.fail_at.get(self.kind) == name:
-            for line in self.host.output:
-                self.say(f"out {line}")
-            status = self.host.exits.get(self.kind)
-            if live:
-                self.say(f"warn {name} failed; switching back to {self.previous or 'no release'}")
-                self.host.live = self.previous
-                self.host.history.append(self.line(self.release, "bad"))
-                self.say(f"fail {name} '{name}' exited with status 1")
-                raise Stop(protocol.EXIT_SWITCHED_BACK if status is None else status)
-            self.say(f"fail {name} '{name}' exited with status 1")
-            raise Stop(1 if status is None else status)
+
+    def need_setup(self) -> None:
+        if not self.host.set_up:
+            self.say(f"fail setup {self.env.path} is not set up")
+            raise Stop(protocol.EXIT_NOT_SET_UP)
 
     def end(self) -> None:
         """What every script says last: its ``replies`` and ``stderr``, then its exit (if told)."""
@@ -89,118 +123,163 @@ class Run:
             word = None
         if word is not None:
             self.host.words.append(word)
-            self.fleet.event(f"{self.host.name} {word}")
+            self.event(f"{self.host.name} {word}")
         return word
 
-    def aborted(self) -> Stop:
-        self.say("fail interrupted stopped by the client going away before going live")
+    def aborted(self, word: str | None) -> Stop:
+        """A waiting script stopped by its guard: "stop" (another host failed) or the input's end."""
+        if word == "stop":
+            self.say(f"fail stopped another host failed, so this one stopped {NOT_LIVE}")
+        else:
+            self.say(f"fail interrupted stopped by the client going away {NOT_LIVE}")
         return Stop(protocol.EXIT_ABORTED)
 
-    def line(self, release: str, result: str) -> str:
-        return "\t".join(
-            [self.host.sha, "2026-11-30T07:41:02Z", release, "main", "fake", self.kind, result]
-        )
-
     def deploy(self, script: str) -> None:
+        body = script.splitlines()
+        self.lock()
+        self.need_setup()
         self.previous = self.host.live
         self.say(f"value previous {self.previous}")
-        for name in PREPARE:
+        for name in self.chosen(steps.PREPARE)[1:]:
+            if name == "pre-deploy" and not self.previous:
+                self.say(
+                    "warn pre-deploy skipped: nothing is live yet, so there is no release to run it in"
+                )
+                continue
+            if name == "release":
+                self.release = f"{self.stamp}-{self.sha[:7]}"
+                self.say(f"value release {self.release}")
             self.step(name)
             if name == "resolve":
-                self.release = f"{self.fleet.stamp}-{self.host.sha[:7]}"
-                for key, value in (
-                    ("ref", "main"),
-                    ("sha", self.host.sha),
-                    ("release", self.release),
-                ):
-                    self.say(f"value {key} {value}")
-                body = script.splitlines()  # the body's own lines (prelude.sh only defines them)
+                self.say(f"value ref {self.ref}")
+                self.say(f"value sha {self.sha}")
                 self.unchanged(body)
-                if "artifact_await_upload" in body:
-                    self.step("upload")
-                    answer = self.word() or ""
-                    if answer != "uploaded":
-                        self.say(f"fail upload {answer.removeprefix('upload-failed ')}")
-                        raise Stop(1)
-        body = script.splitlines()
+            elif name == "upload":
+                answer = self.word()
+                if answer is None or answer == "stop":  # the guard stops this wait too
+                    raise self.aborted(answer)
+                if answer != "uploaded":
+                    self.say(f"fail upload {answer.removeprefix('upload-failed ')}")
+                    raise Stop(1)
         if "await_go" in body:
-            self.say("value prepared yes")
-            self.fleet.event(f"{self.host.name} prepared")
-            while True:
-                word = self.word()
-                if word == "migrate":
-                    self.step("migrate")
-                    self.say("out migrating (fake)")
-                    self.say("value migrated yes")
-                elif word == "go":
-                    break
-                else:
-                    raise self.aborted()
+            self.await_go()
         elif "migrate_release" in body:
             self.step("migrate")
             self.say("value migrated yes")
         self.go_live()
+        self.step("prune")
+
+    def await_go(self) -> None:
+        """A fleet's barrier: prepared, then "migrate" (the primary host) and "go"."""
+        self.say("value prepared yes")
+        self.event(f"{self.host.name} prepared")
+        while True:
+            word = self.word()
+            if word == "go":
+                return
+            if word != "migrate":
+                raise self.aborted(word)
+            self.step("migrate")
+            self.say("out migrating (fake)")
+            self.say("value migrated yes")
 
     def unchanged(self, body: list[str]) -> None:
         """What is live has this host's SHA already: say so and end (unless --force)."""
-        live = [line for line in self.host.history if f"\t{self.host.live}\t" in line]
-        if "FORCE=0" not in "\n".join(body) or not live or not live[-1].startswith(self.host.sha):
+        if "FORCE=0" not in "\n".join(body) or not self.previous:
             return
-        self.say(f"value unchanged {self.host.live}")
-        self.say(f"value release {self.host.live}")
+        if self.host.sha_of(self.previous) != self.sha:
+            return
+        self.say(f"value unchanged {self.previous}")
+        self.say(f"value release {self.previous}")
         if "FLEET=1" in body:
             self.say("value prepared yes")
-            if self.word() != "go":
-                raise self.aborted()
+            word = self.word()
+            if word != "go":
+                raise self.aborted(word)
         self.say("done")
         raise Stop(0)
 
     def go_live(self) -> None:
+        """Switch (logged first), then the checks that switch back when they fail."""
         self.step("switch")
-        self.host.history.append(self.line(self.release, "ok"))
+        self.host.log(self.sha, self.release, self.ref, self.kind, "ok")
         self.host.live = self.release
         self.say(f"value live {self.release}")
-        for name in ACTIVATE[1:3]:
+        for name in self.chosen(steps.ACTIVATE[1:-1]):
             self.step(name, live=True)
         self.say("value checked yes")
-        self.step("prune")
+
+    def switch_back(self, action: str) -> None:
+        """Put back what was live (prelude.sh switch_back): its line, then this release's, bad."""
+        self.host.live = self.previous
+        if self.previous in self.host.releases():
+            self.host.log(self.host.sha_of(self.previous), self.previous, "-", "rollback", "ok")
+        self.host.log(self.sha, self.release, self.ref, action, "bad")
 
     def revert(self, script: str) -> None:
-        self.step("lock")
+        self.lock()
+        self.need_setup()
         self.previous = self.host.live
-        self.status(script)
+        self.read_back()
         self.say("value asked yes")
-        self.fleet.event(f"{self.host.name} asked")
-        word = self.word() or ""
+        self.event(f"{self.host.name} asked")
+        word = self.word()
+        if word is None or word == "stop":
+            raise self.aborted(word)
         if not word.startswith("to "):
-            raise self.aborted()
-        self.release = word.split()[2]
-        self.say(f"value release {self.release}")
+            self.say("fail revert no release was picked")
+            raise Stop(1)
+        _, _, self.release, self.sha, self.ref = [*word.split(), "", "", "", ""][:5]
+        picked = (self.release, self.sha, self.ref, self.previous)
+        for key, value in zip(("release", "sha", "ref", "previous"), picked, strict=True):
+            self.say(f"value {key} {value}")
+        if self.release not in self.host.releases():
+            self.say(f"warn release {self.release} was pruned; rebuilding it from {self.sha}")
+            for name in self.chosen(steps.REBUILD):
+                self.step(name)
         self.go_live()
 
     def rollback(self, script: str) -> None:
+        """Undo this host's deploy of ID (back to PREV): the two release IDs the script names."""
+        self.lock()
+        self.release, self.previous = [*(m.group(0) for m in RELEASE_ID.finditer(script)), ""][:2]
+        self.sha, self.ref = self.host.sha_of(self.release), "-"
+        if self.host.live != self.release:
+            live = self.host.live or "nothing"
+            self.say(f"fail rollback current is {live}, not {self.release}; left as it is")
+            raise Stop(1)
         self.step("rollback")
-        back = next(
-            (
-                line
-                for line in reversed(self.host.history)
-                if line.endswith("\tok") and line.split("\t")[2] != self.host.live
-            ),
-            "",
-        )
-        self.host.live = back.split("\t")[2] if back else ""
-        self.host.history.append(self.line(self.host.live, "ok"))
+        self.switch_back("deploy")
 
-    def status(self, script: str) -> None:
+    def read_back(self) -> None:
+        """What is live, the releases on disk (by name) and the history (scripts.history_lines)."""
         self.say(f"value live {self.host.live}")
         self.say(f"value link releases/{self.host.live}" if self.host.live else "value link ")
-        self.say("value setup yes")
-        if self.host.lock:
-            self.say(f"value lock {self.host.lock}")
-        for release in dict.fromkeys(self.host.releases()):
+        for release in sorted(set(self.host.releases())):
             self.say(f"line releases {release}")
         for line in self.host.history:
             self.say(f"line deploys {line}")
+
+    def status(self, script: str) -> None:
+        self.read_back()
+        if self.host.live and self.host.sha_of(self.host.live) != "unknown":
+            self.say(f"value sha {self.host.sha_of(self.host.live)}")
+        if self.host.set_up:
+            self.say("value setup yes")
+        if self.host.lock:
+            self.say(f"value lock {self.host.lock}")
+            self.say("value lock_age 0")
+        self.say(f"value disk {DISK}")
+        self.say(f"value inodes {INODES}")
+
+    def setup(self, script: str) -> None:
+        """The checks, the lock, the directories, the mirror (fetched when it exists), the rest."""
+        for name in self.chosen(steps.SETUP):
+            if name == "lock":
+                self.lock()
+            elif name != "fetch" or self.host.set_up:
+                self.step(name)
+        self.host.set_up = True
 
     def unlock(self, script: str) -> None:
         self.step("unlock")

@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.testing.fake import FakeFleet, FakeHost
+from pushdeploy.testing.fake import FakeFleet
+from pushdeploy.testing.fakehost import FakeHost
 from tests.support.cli import Result, run_cli
 
 OLDER = "20261128T000000Z-1111111"
 OLD = "20261129T000000Z-1111111"
 NEW = "20261130T074102Z-3f2a9c1"
 FLEET = ("web1", "web2", "web3")
+# A build and a test, so that a deploy says those steps too (the fake says the steps its config
+# has, as the real scripts do: pushdeploy/remote/steps.py).
+STEPS = "build = ./bin/build\ntest = ./bin/smoke-test\n"
 
 
 def host(
@@ -40,7 +44,7 @@ def fleet(
     """deploy.conf naming ``hosts``; every connection pushdeploy opens reaches their fakes."""
     fake = FakeFleet(*hosts)
     monkeypatch.setattr("pushdeploy.transport.open_transport", fake.opener)
-    conf = f"[app]\nhost = {' '.join(fake.hosts)}\nrepo = /r\npath = /srv/app\n{extra}"
+    conf = f"[app]\nhost = {' '.join(fake.hosts)}\nrepo = /r\npath = /srv/app\n{STEPS}{extra}"
     (base / "deploy.conf").write_text(conf, "utf-8")
     return fake
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.testing.fake import FakeHost
+from pushdeploy.testing.fakehost import FakeHost
 from tests.support import fakefleet
 from tests.support.fakefleet import OLD, fleet, ran, run
 
@@ -34,11 +34,11 @@ def test_setup_runs_on_every_host_and_says_so(base: Path, monkeypatch: pytest.Mo
 def test_setup_failing_on_one_host_is_exit_6_naming_it(
     base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet(base, monkeypatch, host("web1"), host("web2", fail_at={"setup": "setup"}))
+    fleet(base, monkeypatch, host("web1"), host("web2", fail_at={"setup": "directories"}))
     result = run(base, "app", "setup")
     assert (result.status, result.error_lines) == (
         6,
-        ["pushdeploy: error: web2: setup failed: 'setup' exited with status 1"],
+        ["pushdeploy: error: web2: directories failed: 'directories' exited with status 1"],
     )
     assert "hint: fix the cause and run the command again" in result.stderr
     assert result.stdout.startswith("setup failed in ")
@@ -88,6 +88,9 @@ def test_config_lists_the_values_and_config_key_prints_one_contacting_no_host(
 
 # -- the monitor ----------------------------------------------------------------------------------
 
+# The call that runs the monitor's own CLI (remote/service.sh), before its command and arguments.
+MONITOR_CLI = "monitor_cli /srv/app/.pushdeploy/monitor.pyz /srv/app/.pushdeploy/monitor.json"
+
 
 def test_monitor_status_passes_each_hosts_output_through_prefixed(
     base: Path, monkeypatch: pytest.MonkeyPatch
@@ -99,25 +102,16 @@ def test_monitor_status_passes_each_hosts_output_through_prefixed(
     result = run(base, "app", "monitor", "status", "--json")
     assert (result.status, result.stdout) == (0, "web1: running, gen 3\nweb2: running, gen 3\n")
     assert ran(fake) == {"web1": ["command"], "web2": ["command"]}
-    assert (
-        " status --config /srv/app/.pushdeploy/monitor.json --json;"
-        in fake.hosts["web1"].scripts[0]
-    )
+    assert f"\n{MONITOR_CLI} status --json\n" in fake.hosts["web1"].scripts[0]
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (
-            ["app", "monitor", "logs", "-n", "5"],
-            " logs --config /srv/app/.pushdeploy/monitor.json --lines 5;",
-        ),
-        (
-            ["--json", "app", "monitor", "status"],
-            " status --config /srv/app/.pushdeploy/monitor.json --json;",
-        ),
-        (["app", "monitor", "stop"], " stop --config /srv/app/.pushdeploy/monitor.json;"),
-        (["app", "reload"], " reload --config /srv/app/.pushdeploy/monitor.json;"),
+        (["app", "monitor", "logs", "-n", "5"], "logs --lines 5"),
+        (["--json", "app", "monitor", "status"], "status --json"),
+        (["app", "monitor", "stop"], "stop"),
+        (["app", "reload"], "reload"),
     ],
 )
 def test_each_monitor_action_reaches_the_monitors_own_command_line(
@@ -126,7 +120,7 @@ def test_each_monitor_action_reaches_the_monitors_own_command_line(
     fake = fleet(base, monkeypatch, host("web1", replies={"command": ["said"]}), extra=APP)
     result = run(base, *argv)
     assert (result.status, result.stdout) == (0, "said\n")
-    assert expected in fake.hosts["web1"].scripts[0]
+    assert f"\n{MONITOR_CLI} {expected}\n" in fake.hosts["web1"].scripts[0]
 
 
 def test_a_monitor_that_is_not_running_is_exit_3_with_how_to_start_it(
@@ -218,7 +212,8 @@ def test_systemd_install_dry_run_prints_the_script_and_runs_it_nowhere(
     fake = fleet(base, monkeypatch, host("web1"), host("web2"), extra=APP)
     result = run(base, "--dry-run", "app", "systemd", "--install")
     assert (result.status, result.stdout.count("\n# pushdeploy script\n")) == (0, 2)
-    assert ("installed" in result.stdout, ran(fake)) == (False, {"web1": [], "web2": []})
+    said_installed = "and reloaded systemd\n" in result.stdout
+    assert (said_installed, ran(fake)) == (False, {"web1": [], "web2": []})
 
 
 def test_systemd_install_runs_on_every_host(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pushdeploy.testing.fake import SHA
-from pushdeploy.testing.fakescript import ACTIVATE, PREPARE
+from pushdeploy.testing.fakehost import SHA
 from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run, timed
 
 
@@ -32,7 +31,10 @@ def test_a_deploy_to_one_host_ends_in_its_headline(
     )
     assert (lives(fake), ran(fake)) == ({"web1": NEW}, {"web1": ["deploy"]})
     steps = [line.split()[1] for line in result.stderr.splitlines()]
-    assert steps == [*PREPARE, *ACTIVATE, "✓"]
+    assert steps == [
+        *("lock", "fetch", "resolve", "release", "build"),
+        *("switch", "restart", "test", "prune", "✓"),
+    ]
 
 
 def test_a_fleet_deploy_says_each_hosts_result_then_one_headline(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pushdeploy.cli.handlers import UPGRADE
-from pushdeploy.testing.fake import FakeHost
+from pushdeploy.testing.fakehost import FakeHost
 from tests.support import fakefleet
 from tests.support.fakefleet import OLD, OLDER, fleet, ran, run
 
@@ -52,7 +52,8 @@ def test_exec_on_one_host_passes_its_output_through_as_it_is(
     result = run(base, "app", "exec", "ls", "-l")
     assert (result.status, result.stdout, result.stderr) == (0, "total 0\n", "a warning\n")
     assert ran(fake) == {"web1": ["command"]}
-    assert "exec bash -c 'ls -l'" in fake.hosts["web1"].scripts[0]
+    call = "\nexec_in_current /srv/app/current /srv/app/shared app 'ls -l'\n"
+    assert call in fake.hosts["web1"].scripts[0]
 
 
 def test_exec_on_several_hosts_prefixes_each_line_and_says_each_status(
@@ -251,8 +252,8 @@ def test_status_of_hosts_on_one_release_is_exit_0(
     result = run(base, "app", "status")
     assert (result.status, result.error_lines) == (0, [])
     assert [row.split()[:4] for row in result.stdout.splitlines()[1:]] == [
-        ["web1", OLD, "-", "-"],
-        ["web2", OLD, "-", "-"],
+        ["web1", OLD, "1111111", "-"],
+        ["web2", OLD, "1111111", "-"],
     ]
     assert ran(fake) == {"web1": ["status"], "web2": ["status"]}
 

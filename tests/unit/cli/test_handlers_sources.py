@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pushdeploy.testing.fake import SHA
+from pushdeploy.testing.fake import FakeTransport
+from pushdeploy.testing.fakehost import SHA
+from pushdeploy.transport.seam import Sent
 from tests.support import archives
 from tests.support.fakefleet import FLEET, NEW, OLD, fleet, host, lives, ran, run
 
@@ -49,6 +52,30 @@ def test_a_failed_upload_stops_that_host_and_the_fleet_before_any_switch(
     assert "pushdeploy: error: web2: upload failed: the upload failed: no space left (fake)" in (
         result.stderr
     )
+    assert {n: OLD for n in FLEET} == lives(fake)
+
+
+def test_a_host_still_receiving_its_upload_when_another_fails_only_stops(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web1's upload is still on its way when web2's fails: the stop reaches web1's wait for
+    the upload, which stops (as the real guard does), so web2's failure is the one said."""
+    write_tarball(base / "dist" / "app.tar.gz", {"VERSION": "1\n"})
+    hosts = [host("web1"), host("web2", exits={"upload": 1}), host("web3")]
+    fake = fleet(base, monkeypatch, *hosts, extra=ARTIFACT)
+    send = FakeTransport.send
+
+    def held(self: FakeTransport, *args: Any, **kwargs: Any) -> Sent:
+        if self.host.name == "web1":  # until web3 was stopped: the stop was sent to web1 too
+            fake.wait_for("web2 deploy 1", "web3 deploy 80")
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeTransport, "send", held)
+    result = run(base, "app")
+    said = [line for line in result.stderr.splitlines() if "error:" in line]
+    expected = ["pushdeploy: error: web2: upload failed: the upload failed: no space left (fake)"]
+    assert (6, expected) == (result.status, said)
+    assert "1 failed, 2 stopped" in result.stdout
     assert {n: OLD for n in FLEET} == lives(fake)
 
 

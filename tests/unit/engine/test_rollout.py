@@ -20,7 +20,9 @@ from pushdeploy.engine import deploy
 from pushdeploy.engine.rollout import batches
 from pushdeploy.engine.session import Session
 from pushdeploy.errors import ConnectionError, DeployFailed, DeployReverted, Refused
-from pushdeploy.testing.fake import SHA, FakeFleet, FakeHost
+from pushdeploy.testing.fake import FakeFleet
+from pushdeploy.testing.fakehost import SHA, FakeHost
+from tests.support.fakefleet import STEPS
 
 OLDER = "20261128T000000Z-1111111"
 OLD = "20261129T000000Z-1111111"
@@ -47,7 +49,7 @@ def fleet(*names: str, **faults: dict[str, str]) -> FakeFleet:
 def session(tmp_path: Path, fake: FakeFleet, extra: str = "") -> Session:
     conf = tmp_path / "deploy.conf"
     hosts = " ".join(fake.hosts)
-    conf.write_text(f"[app]\nhost = {hosts}\nrepo = /r\npath = /srv/app\n{extra}", "utf-8")
+    conf.write_text(f"[app]\nhost = {hosts}\nrepo = /r\npath = /srv/app\n{STEPS}{extra}", "utf-8")
     env = config.load(conf, "app")
     console = Console(io.StringIO(), io.StringIO())
     return Session(env, console, source=sources.of(env), command="deploy main", opener=fake.opener)  # type: ignore[arg-type]
