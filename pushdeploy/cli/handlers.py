@@ -26,7 +26,7 @@ from pushdeploy.errors import (
     RemoteCommandFailed,
     UsageError,
 )
-from pushdeploy.remote import protocol, scripts, service
+from pushdeploy.remote import protocol, readback, scripts, service
 from pushdeploy.remote import shell as remote_shell
 from pushdeploy.remote.release import check_ref
 from pushdeploy.remote.report import DeployReport
@@ -133,11 +133,9 @@ def run_unlock(inv: Invocation) -> int:
         "unlock", lambda run: scripts.unlock(inv.env, sources.of(inv.env, inv.base))
     )
     for label, outcome in outcomes.items():
-        removed = outcome.values.get("removed") == "yes"
-        holder = outcome.values.get("holder", "")
-        inv.console.result(
-            f"{label}: removed the lock held by {holder}" if removed else f"{label}: no lock"
-        )
+        said = readback.read(readback.Unlock, outcome)
+        what = f"removed the lock held by {said.holder}" if said.removed else "no lock"
+        inv.console.result(f"{label}: {what}")
     return ExitStatus.OK
 
 
@@ -203,7 +201,9 @@ def run_systemd(inv: Invocation) -> int:
     steps = service.install_unit_steps(units, env_file)
     inv.everywhere(
         "systemd --install",
-        lambda run: scripts.wrap(inv.env, run, steps, source=sources.of(inv.env, inv.base)),
+        lambda run: scripts.wrap(
+            inv.env, run, steps, source=sources.of(inv.env, inv.base), libraries=[service.LIBRARY]
+        ),
     )
     if not inv.args.dry_run:
         inv.console.result(f"installed {', '.join(units)} and reloaded systemd")

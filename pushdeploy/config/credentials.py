@@ -4,18 +4,19 @@ Pure (no I/O). ``repo-token = $NAME`` (or ``${NAME}``) names a variable of the L
 or, when it is not set there, of the secrets-file; ``token`` returns its value. The token itself
 is never written in deploy.conf: any other value is refused without being echoed.
 
-On the server the token reaches git through ``SHELL``, a bash function ``git_auth ARGS...`` that
+On the server the token reaches git through ``git_auth ARGS...`` (sources/credentials.sh), which
 runs ``git ARGS...`` with a credential helper for that one command. The script's header (see
-``header``) sets two shell variables, NOT exported: ``REPO_TOKEN`` and ``REPO_TOKEN_SCOPE``
-(``https://host[:port]`` of ``repo``). The script travels on stdin, so neither is ever in argv.
-``git_auth`` hands the token to git in the environment variable ``PUSHDEPLOY_REPO_TOKEN`` of that
-one git process; the ``-c credential.helper=...`` text holds only that name, so ``ps`` shows no
-token, ``git -c`` (unlike ``git clone -c``) writes nothing into the mirror's config, and no file
-is written. The helper answers only ``get``, and only for ``protocol://host`` equal to the scope:
-git re-asks the helpers after a redirect, and without that check a repository that redirects to
-another host would be handed the token (a test shows it). It prints ``username=x-access-token``
-(GitHub's; GitLab and Gitea take any user with a token as password) unless git passes in a user
-from the repo URL, which is then kept.
+``header``) sets, NOT exported: ``REPO_TOKEN``, ``REPO_TOKEN_SCOPE`` (``https://host[:port]`` of
+``repo``), and what the helper needs: its text ``HELPER`` and the names it reads. The script
+travels on stdin, so none is ever in argv. ``git_auth`` hands the token to git in the environment
+variable ``PUSHDEPLOY_REPO_TOKEN`` of that one git process; the ``-c credential.helper=...`` text
+holds only that name, so ``ps`` shows no token, ``git -c`` (unlike ``git clone -c``) writes nothing
+into the mirror's config, and no file is written. The helper answers only ``get``, and only for
+``protocol://host`` equal to the scope: git re-asks the helpers after a redirect, and without that
+check a repository that redirects to another host would be handed the token (a test shows it). It
+prints ``username=x-access-token`` (GitHub's; GitLab and Gitea take any user with a token as
+password) unless git passes in a user from the repo URL, which is then kept. watch/looks.py gives
+the same helper to git on this machine.
 
 Decisions on the settings around the helper:
 
@@ -123,11 +124,13 @@ def header(token: str, repo: str) -> str:
     """
     if not token:
         return ""
-    return f"REPO_TOKEN={shlex.quote(token)}\nREPO_TOKEN_SCOPE={shlex.quote(scope(repo))}\n"
+    values = {"REPO_TOKEN": token, "REPO_TOKEN_SCOPE": scope(repo), "REPO_TOKEN_HELPER": HELPER}
+    values |= {"REPO_TOKEN_ENV": ENV_TOKEN, "REPO_TOKEN_SCOPE_ENV": ENV_SCOPE}
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
 
 
-# git runs a "!..." helper with sh (dash on Debian), appending the action: POSIX sh only, and no
-# single quote (the text is shlex-quoted into SHELL). The loop ends at EOF: git closes the pipe.
+# git runs a "!..." helper with sh (dash on Debian), appending the action: POSIX sh only. The loop
+# ends at EOF: git closes the pipe. It reaches the servers as a header value (``header``).
 HELPER = (
     '!f() { test "$1" = get || exit 0; user= protocol= host=;'
     " while IFS= read -r line; do case $line in"
@@ -137,18 +140,3 @@ HELPER = (
     f' test -n "$user" || echo username={USERNAME};'
     f' printf "password=%s\\n" "${ENV_TOKEN}"; }}; f'
 )
-
-SHELL = f"""\
-# git_auth ARGS...: git ARGS..., offered REPO_TOKEN for REPO_TOKEN_SCOPE by a credential helper
-# of this one command (pushdeploy/config/credentials.py says why each setting is there).
-git_auth() {{
-  if [ -z "${{REPO_TOKEN-}}" ]; then git "$@" </dev/null; return; fi
-  if [ -z "${{REPO_TOKEN_SCOPE-}}" ]; then
-    echo "git_auth: REPO_TOKEN is set but REPO_TOKEN_SCOPE is not" >&2
-    return 2
-  fi
-  {ENV_TOKEN}=$REPO_TOKEN {ENV_SCOPE}=$REPO_TOKEN_SCOPE GIT_TERMINAL_PROMPT=0 \\
-    GIT_ASKPASS=false GIT_TRACE_REDACT=1 \\
-    git -c credential.helper= -c credential.helper={shlex.quote(HELPER)} "$@" </dev/null
-}}
-"""

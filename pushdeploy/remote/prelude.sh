@@ -1,8 +1,10 @@
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
 # L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the contract's
-# names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER and WHO. Markers go to stdout
-# (protocol.py), hook and build output as `out` markers among them; the rest goes to stderr.
+# names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER, WHO and RESTART_BACK (restart_back).
+# Markers go to stdout (protocol.py), hook and build output as `out` markers among them; the rest
+# goes to stderr. More functions come after it, by the scripts that call them: the source's
+# library (sources/), restart.sh, and the other .sh files of remote/.
 # fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection),
 # which the guard turns into a clean stop before the switch.
 #
@@ -10,7 +12,7 @@
 # live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" MAIN=$$
+OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" ACTION="" MAIN=$$
 
 # mark: one marker line; once the lock is held, also a line of this run's log on the server
 # (RUNLOG: in the lock, then beside the release; never a reason to fail).
@@ -112,6 +114,7 @@ user_shell() {
     if [ ${#USER_ENV[@]} -gt 0 ]; then export "${USER_ENV[@]}" || exit; fi
     if [ "${NEEDS_TTY:-0}" = 1 ] && command -v script >/dev/null; then
       export PUSHDEPLOY_HOOK=$2  # script(1) runs a command line: the text goes by the environment
+      # shellcheck disable=SC2016  # single quotes: the inner bash expands it, from the environment
       exec script -qefc 'exec bash -e -c "$PUSHDEPLOY_HOOK"' /dev/null
     fi
     exec bash -e -c "$2"
@@ -137,12 +140,23 @@ lock_owner_of() {
 lock_mine() { [ -n "$TOKEN" ] && [ "$(cat -- "$L/$LOCK_TOKEN" 2>/dev/null)" = "$TOKEN" ]; }
 # lock_drop: renamed away first, so that a reader never sees the lock without its owner.
 lock_drop() { if lock_mine && mv -T -- "$L" "$L.gone.$$"; then rm -rf -- "$L.gone.$$"; fi; }
+# lock_remove: `unlock`: remove the lock in any state, whoever holds it, and say what was there.
+lock_remove() {
+  step unlock
+  if [ -e "$L" ] || [ -L "$L" ]; then
+    value holder "$(lock_owner)"
+    { mv -T -- "$L" "$L.gone.$$" && rm -rf -- "$L.gone.$$"; } ||
+      fail unlock "cannot remove $L (check its owner and permissions)"
+    value removed yes
+  fi
+}
 # lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
 lock_take() {
   local waits=$1 now mtime held new="$STATE/.lock.$$"
   mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
   while :; do
     rm -rf -- "$new"
+    # shellcheck disable=SC2153  # OWNER is set by the header (scripts.py), not a typo of owner
     if ! { mkdir -- "$new" && printf '%s\n' "$OWNER" >"$new/$LOCK_OWNER" &&
       printf '%s\n' "$TOKEN" >"$new/$LOCK_TOKEN"; } 2>/dev/null; then
       rm -rf -- "$new"
@@ -183,6 +197,7 @@ lock_take() {
 drop_building() {
   local id
   id=$(head -n 1 -- "$1/$LOCK_BUILDING" 2>/dev/null)
+  # shellcheck disable=SC2153  # RELEASES is set by the header (scripts.py), not a typo of RELEASE
   valid_id "$id" && [ "$(live_release)" != "$id" ] && [ -d "$RELEASES/$id" ] || return 1
   rm -rf -- "${RELEASES:?}/$id" "${RUN_LOGS:?}/$id.log"
 }
@@ -227,7 +242,7 @@ skip_if_live() {
   value release "$PREV"
   if [ "${FLEET:-0}" = 1 ]; then await_go; fi
   OK=1
-  mark done
+  mark "done"
   exit 0
 }
 # guard: the lock holder's helper, in the background. Each second: if the script died without
@@ -283,6 +298,19 @@ link_releases_shared() {
   [ "${SHARED_BESIDE:-0}" = 1 ] || return 0
   [ -e "$RELEASES/shared" ] || [ -L "$RELEASES/shared" ] || ln -s ../shared "$RELEASES/shared" 2>/dev/null || :
 }
+# need_setup: stop, saying so, where setup was not done (SET_UP: the source's sign of it).
+need_setup() { [ -d "$SET_UP" ] || fail setup "$P is not set up" "$EXIT_NOT_SET_UP"; }
+# pre_deploy TEXT: the pre-deploy hook, in the live release (its RELEASE and REVISION exported); a
+# first deploy has none (TJ's had a checkout), so it is skipped with a warning.
+pre_deploy() {
+  if [ -d "$CURRENT/" ]; then
+    RELEASE=$(cd "$CURRENT" && pwd -P) REVISION=$(head -c 100 "$CURRENT/REVISION" 2>/dev/null)
+    export RELEASE REVISION
+    hook pre-deploy "$CURRENT" "$1"
+  else
+    warn "pre-deploy skipped: nothing is live yet, so there is no release to run it in"
+  fi
+}
 # build_release ID SHA: a fresh tree from the mirror, REVISION, shared links, the build commands.
 build_release() {
   R="$RELEASES/$1"
@@ -299,6 +327,7 @@ build_release() {
   fi
   bg fill_release "$R" "$2" || exit  # it says why (fail) itself
   [ ! -L "$R/REVISION" ] || fail release "the repository's REVISION is a symlink; refusing to write through it"
+  # shellcheck disable=SC2015  # meant: fail when any of the three fails
   rm -f -- "$R/REVISION" && printf '%s\n' "$2" >"$R/REVISION" && [ -s "$R/REVISION" ] ||
     fail release "cannot write $R/REVISION"
   export RELEASE=$R REVISION=$2
@@ -335,6 +364,7 @@ link_shared() {
     fi
     within "$R/$(dirname -- "$name")" "$R" ||
       fail shared "the release's path to $name leads outside it (a symlink in the repository?); refusing"
+    # shellcheck disable=SC2015  # meant: fail when any of the three fails
     rm -rf -- "${R:?}/$name" && mkdir -p -- "$(dirname -- "$R/$name")" &&
       ln -s -- "$SHARED/$name" "$R/$name" || fail shared "cannot link $name"
   done
@@ -352,10 +382,27 @@ read_live() {
   PREV_LINK=$(readlink -- "$CURRENT" 2>/dev/null) || PREV_LINK=""
   if [ -n "$PREV_LINK" ] && [ -z "$PREV" ]; then warn "current points at $PREV_LINK, not at a release"; fi
 }
+# report_history: what is live, what current points at, the releases on disk and the last lines
+# of .deploys, as value and line markers (status, revert; remote/readback.py reads them).
+report_history() {
+  local d line
+  value live "$(live_release)"
+  value link "$(readlink -- "$CURRENT" 2>/dev/null | head -c 1000)"
+  for d in "$RELEASES"/*/; do [ -d "$d" ] && d=${d%/} && mark "line releases ${d##*/}"; done
+  if [ -f "$DEPLOYS" ]; then
+    tail -n 2000 -- "$DEPLOYS" | cut -c 1-2000 | while IFS= read -r line; do mark "line deploys $line"; done
+  fi
+}
+# report_setup: `value setup yes` where setup was done.
+report_setup() { if [ -d "$SET_UP" ]; then value setup yes; fi; }
+# report_lock: who holds the lock, when it is a directory.
+report_lock() { if [ -d "$L" ]; then value lock "$(lock_owner)"; fi; }
 # switch ID ACTION: make the links for the switch and its undo first (no space is needed after),
 # log the release, then rename the new link over current: one atomic step for every reader.
+# ACTION (deploy, revert) is kept for `back`.
 switch() {
   local size
+  ACTION=$2
   step switch
   size=$(stat -c %s -- "$DEPLOYS" 2>/dev/null || echo 0)
   ln -sfn -- "releases/$1" "$NEXT_CURRENT" || fail switch "cannot create a link in $P"
@@ -377,7 +424,7 @@ switch() {
 }
 # checked: the live release passed every check; nothing to switch back to any more.
 checked() {
-  PHASE=done
+  PHASE="done"
   rm -f -- "$L/$LOCK_SWITCHING" "$BACK_CURRENT"
   value checked yes
 }
@@ -386,6 +433,16 @@ log() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
     >>"$DEPLOYS"
 }
+# back STEP WHY: STEP failed after the switch (or a signal came): switch back to what was live,
+# then fail with WHY and EXIT_SWITCHED_BACK.
+back() {
+  warn "$1 failed; switching back to ${PREV:-${PREV_LINK:-no release}}"
+  switch_back "$ACTION"
+  fail "$1" "$2" "$EXIT_SWITCHED_BACK"
+}
+# restart_back: restart PREV after a switch back, by the restart strategy: the call the header
+# puts in RESTART_BACK (remote/restart.py; `:` in a script that runs no user command).
+restart_back() { "${RESTART_BACK[@]}"; }
 # switch_back ACTION: put back what was live before ID (or no current when there was none),
 # restart it, and mark ID bad in .deploys. When even that line cannot be written (a full disk),
 # the line that said ID went live is cut off instead, so the history never claims it.
@@ -396,7 +453,7 @@ switch_back() {
   else
     rm -f -- "$CURRENT"
   fi
-  PHASE=done
+  PHASE="done"
   rm -f -- "$L/$LOCK_SWITCHING"
   if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
     restart_back
@@ -409,16 +466,6 @@ switch_back() {
     [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
     warn "could not append to $DEPLOYS; removed its line for $ID instead"
   fi
-}
-# touch_restart ID: touch the restart file of release ID, never through a symlink leading out of
-# the release or the shared directory.
-touch_restart() {
-  local file="$RELEASES/$1/$RESTART_FILE"
-  if ! within "$file" "$RELEASES/$1" "$SHARED"; then
-    warn "the restart file of $1 leads outside the release (a symlink in the repository?); not touched"
-    return 1
-  fi
-  mkdir -p -- "$(dirname -- "$file")" && touch -- "$file"
 }
 # health URL DEADLINE: poll an HTTP URL from the server until it answers 2xx/3xx, or give up.
 health_get() {
@@ -437,6 +484,8 @@ health() {
     sleep 1
   done
 }
+# check_health URL SECONDS: the health check after a switch; switch back when URL did not answer.
+check_health() { health "$1" "$2" || back health "$1 did not answer in time"; }
 # prune CURRENT PREVIOUS: keep the KEEP_RELEASES most recently used releases (by their last line
 # in .deploys; dirs not in it count as oldest), and never CURRENT or PREVIOUS. Only directories
 # named like a release are candidates, whatever .deploys says.

@@ -1,7 +1,8 @@
 """The app as a service on the server: monitor.json, the monitor's install steps and its commands.
 
 deploy.conf's monitor keys become monitor.json; setup installs the monitor zipapp; the commands
-drive it (status, start, stop, reload, logs) and ``restart = monitor`` reloads through it.
+drive it (status, start, stop, reload, logs) and ``restart = monitor`` reloads through it
+(restart.py). The bash is service.sh's functions; this module writes their calls.
 
 Pure: it returns script text and data. The zipapp is built locally (monitor/bundle.py, byte for
 byte reproducible) and travels inside the setup script as base64, so setup needs no SFTP and
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import json
 import shlex
+from importlib.resources import files
 from typing import Any
 
 from pushdeploy.config.environment import Environment
@@ -23,6 +25,7 @@ from pushdeploy.remote.layout import Layout
 from pushdeploy.remote.layout import quote as qpath
 from pushdeploy.remote.protocol import MONITOR_NOT_RUNNING
 
+LIBRARY = files("pushdeploy.remote").joinpath("service.sh").read_text(encoding="utf-8")
 q = shlex.quote
 MONITOR_COMMANDS = ("status", "start", "stop", "reload", "logs")
 
@@ -46,41 +49,26 @@ def monitor_settings(env: Environment) -> dict[str, Any]:
     }
 
 
-def private_file_step(target: str, text: str, what: str, step: str) -> str:
-    """Write ``text`` to ``target`` (quoted for bash) with mode 0600, atomically by a rename.
-
-    The text travels inside the script (stdin) and ``printf`` is a builtin, so it is never on a
-    command line; the temporary file is removed first, so a leftover cannot keep a wider mode.
-    """
-    return (
-        f"{{ rm -f -- {target}.tmp && (umask 077 && printf '%s' {q(text)} >{target}.tmp) &&"
-        f" mv -f -- {target}.tmp {target}; }} || fail {step} {q(f'cannot write {what}')}"
-    )
-
-
 def write_settings_step(env: Environment) -> str:
-    """monitor.json (it holds the app's env) with mode 0600."""
-    layout = Layout(env.path)
+    """monitor.json (it holds the app's env) with mode 0600 (service.sh ``write_private``: the
+    text travels inside the script, never on a command line)."""
+    target = qpath(Layout(env.path).monitor_config)
     text = json.dumps(monitor_settings(env), indent=2, sort_keys=True) + "\n"
-    return private_file_step(qpath(layout.monitor_config), text, "monitor.json", "monitor")
+    return f"write_private {target} {q(text)} monitor.json monitor"
 
 
 def install_steps(env: Environment) -> list[str]:
-    """Setup's share: the zipapp (only when its digest changed) and monitor.json."""
+    """Setup's share: the zipapp (its base64 in a heredoc, installed only when its digest
+    changed) and monitor.json."""
     layout = Layout(env.path)
     data = bundle.build_zipapp()
     digest = hashlib.sha256(data).hexdigest()
     encoded = base64.encodebytes(data).decode()
     target = qpath(layout.monitor_zipapp)
     return [
-        "step monitor",
-        'command -v python3 >/dev/null || fail monitor "python3 is needed on the server for the monitor"',
-        f"if [ \"$(sha256sum {target} 2>/dev/null | cut -d' ' -f1)\" != {digest} ]; then",
-        f"base64 -d >{target}.tmp <<'PUSHDEPLOY_MONITOR_PYZ' || fail monitor 'cannot write monitor.pyz'",
+        f"monitor_install {target} {digest} <<'PUSHDEPLOY_MONITOR_PYZ'",
         encoded.rstrip("\n"),
         "PUSHDEPLOY_MONITOR_PYZ",
-        f"chmod 755 {target}.tmp && mv -f -- {target}.tmp {target} || fail monitor 'cannot install monitor.pyz'",
-        "fi",
         write_settings_step(env),
     ]
 
@@ -96,39 +84,19 @@ def monitor_command(env: Environment, command: str, extra: list[str]) -> str:
 
 
 def monitor_script(env: Environment, command: str, extra: list[str]) -> str:
+    """``pushdeploy ENV monitor COMMAND``: service.sh and one call of ``monitor_cli``, unwrapped
+    (no prelude.sh), in one ``{ ... }`` that bash reads whole before it runs it."""
     layout = Layout(env.path)
-    check = (
-        f"[ -f {qpath(layout.monitor_zipapp)} ] || "
-        "{ echo 'pushdeploy: the monitor is not installed here; run setup (with app and listen set)' >&2;"
-        f" exit {MONITOR_NOT_RUNNING}; }}"
-    )
-    return "{ " + check + "; exec " + monitor_command(env, command, extra) + "; } </dev/null\n"
-
-
-def reload_command(env: Environment) -> str:
-    """Reload and wait long enough for a generation to get ready and the old one to drain."""
-    return monitor_command(env, "reload", ["--wait", str(env.ready_timeout + env.grace + 10)])
-
-
-def restart_steps(env: Environment) -> list[str]:
-    """``restart = monitor``: reload and wait for the verdict; start the monitor if it is not running."""
-    start = monitor_command(env, "start", ["--timeout", str(env.ready_timeout + 10)])
-    return [
-        "step restart",
-        write_settings_step(env),
-        f"out=$({reload_command(env)} 2>&1); rc=$?",
-        f'if [ "$rc" = "$MONITOR_NOT_RUNNING" ]; then out=$({start} 2>&1); rc=$?; fi',
-        'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
-        "RELOADED=1",
-    ]
-
-
-def restart_back(env: Environment) -> str:
-    """After a switch back: reload into PREV only if the new generation had taken over; after a
-    failed reload the old generation never stopped serving PREV."""
-    return (
-        'restart_back() { [ "${RELOADED:-0}" = 1 ] || return 0; '
-        f'{reload_command(env)} >/dev/null 2>&1 || warn "the monitor could not reload $PREV"; }}'
+    args = " ".join(q(a) for a in [command, *extra])
+    return "\n".join(
+        [
+            "{",
+            LIBRARY.rstrip("\n"),
+            f"MONITOR_NOT_RUNNING={MONITOR_NOT_RUNNING}",
+            f"monitor_cli {qpath(layout.monitor_zipapp)} {qpath(layout.monitor_config)} {args}",
+            "} </dev/null",
+            "",
+        ]
     )
 
 
@@ -179,7 +147,8 @@ def install_unit_steps(
     unit_files: dict[str, str], env_file: tuple[str, str] | None = None
 ) -> list[str]:
     """Write the env file (0600, as the login user), the units to /etc/systemd/system (0644,
-    with sudo -n unless root), and reload systemd.
+    with sudo -n unless root), and reload systemd: calls of service.sh, so the script that runs
+    them carries ``LIBRARY``.
 
     Units stay world-readable: systemd shows their text to anyone through its API anyway (and
     warns about world-inaccessible unit files), which is why the env lives in the env file.
@@ -187,18 +156,9 @@ def install_unit_steps(
     steps = ["step systemd"]
     if env_file is not None:
         path, text = env_file
-        steps.append(
-            f"mkdir -p -- {qpath(path.rsplit('/', 1)[0])} || fail systemd 'cannot create the state directory'"
-        )
-        steps.append(private_file_step(qpath(path), text, path.rsplit("/", 1)[1], "systemd"))
-    steps.append('S=""; [ "$(id -u)" = 0 ] || S="sudo -n"')
-    for name, text in unit_files.items():
-        target = q(f"/etc/systemd/system/{name}")
-        steps.append(
-            f"printf '%s' {q(text)} | $S tee {target} >/dev/null && $S chmod 644 {target}"
-            f" || fail systemd 'cannot write {name} (sudo?)'"
-        )
-    steps.append("$S systemctl daemon-reload || fail systemd 'systemctl daemon-reload failed'")
+        steps.append(f"systemd_env_file {qpath(path)} {q(text)}")
+    steps += [f"systemd_unit {q(name)} {q(text)}" for name, text in unit_files.items()]
+    steps.append("systemd_reload")
     return steps
 
 

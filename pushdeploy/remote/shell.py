@@ -1,23 +1,34 @@
-"""Commands run in the live release: ``exec``'s one line, and ``console``'s file and shell.
+"""Commands run in the live release: ``exec``'s command, and ``console``'s file and shell.
 
 Unlike the deploy scripts (scripts.py) these are not wrapped: ``exec`` passes the client's piped
 input on to its command, and ``console`` needs a terminal, so its command line must stay free of
-the env values (they travel in a 0600 file the console sources and deletes).
+the env values (they travel in a 0600 file the console sources and deletes). What runs on stdin
+is shell.sh and one call of it, in one ``{ ... }``; the console's file and command line are for
+the login user's own shell (any POSIX shell), so they stay plain ``cd`` and ``export`` text.
 """
 
 from __future__ import annotations
 
 import shlex
+from importlib.resources import files
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.remote.layout import Layout
 from pushdeploy.remote.layout import quote as qpath
 
+LIBRARY = files("pushdeploy.remote").joinpath("shell.sh").read_text(encoding="utf-8")
 q = shlex.quote
 
 
+def unwrapped(call: str, redirect: str = "") -> str:
+    """shell.sh and ``call`` in one group: bash reads it whole (a byte at a time from a pipe),
+    so what the client sends after it is the input of what runs, unless ``redirect`` says."""
+    return "\n".join(["{", LIBRARY.rstrip("\n"), call, f"}} {redirect}".rstrip(), ""])
+
+
 def in_current(env: Environment, command: str) -> str:
-    """A command line that runs ``command`` (shell text) in ``current`` with the hook variables."""
+    """A command line that runs ``command`` (shell text) in ``current`` with the hook variables:
+    the console's file, sourced by the login user's shell."""
     layout = Layout(env.path)
     exports = " ".join(f"{name}={q(value)}" for name, value in env.env)
     return (
@@ -30,12 +41,18 @@ def in_current(env: Environment, command: str) -> str:
 
 
 def exec_script(env: Environment, argv: list[str]) -> str:
-    """Run ``argv`` joined as one shell command line (as ssh does), sent on stdin, not in argv.
+    """Run ``argv`` joined as one shell command line (as ssh does), sent on stdin, not in argv,
+    in ``current`` with the hook variables (shell.sh ``exec_in_current``).
 
-    One line: the command's stdin is what the client sends after it (``exec``'s piped input),
-    or nothing.
+    No redirection: the command's stdin is what the client sends after the script (``exec``'s
+    piped input), or nothing.
     """
-    return "{ " + in_current(env, "exec bash -c " + q(" ".join(argv))) + "; }\n"
+    layout = Layout(env.path)
+    exports = "".join(f" {name}={q(value)}" for name, value in env.env)
+    return unwrapped(
+        f"exec_in_current {qpath(layout.current)} {qpath(layout.shared)} {q(env.name)}"
+        f" {q(' '.join(argv))}{exports}"
+    )
 
 
 def console_file(env: Environment, token: str) -> str:
@@ -54,16 +71,8 @@ def console_prepare(env: Environment, token: str) -> str:
     layout = Layout(env.path)
     path = qpath(console_file(env, token))
     content = f"rm -f -- {path}\n{in_current(env, ':')}\n"
-    return (
-        f"{{ [ -d {qpath(layout.current)}/ ] ||"
-        " { echo 'pushdeploy: no current release; deploy first' >&2; exit 127; }; "
-        f"find {qpath(layout.state)} -maxdepth 1 -type f -name 'console-*' -mmin +10 -delete"
-        " 2>/dev/null; "
-        f"mkdir -p -- {qpath(layout.state)} && rm -f -- {path} &&"
-        f" (umask 077 && printf '%s' {q(content)} >{path}) ||"
-        " { echo 'pushdeploy: cannot write the console environment file' >&2; exit 1; }; "
-        "} </dev/null\n"
-    )
+    places = f"{qpath(layout.current)} {qpath(layout.state)} {path}"
+    return unwrapped(f"console_env {places} {q(content)}", "</dev/null")
 
 
 def console_command(env: Environment, token: str) -> str:

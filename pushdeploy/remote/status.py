@@ -1,57 +1,51 @@
 """What ``status`` asks each host, and the typed read-back of what it says (``HostStatus``).
 
 One read-only script per host (``script``: no lock taken, no user env) reports with markers;
-``parse`` turns one host's markers into a ``HostStatus``. Pure: cli/status.py runs it, compares
-the hosts (cli/drift.py) and prints them.
+``parse`` turns one host's markers (its values read as ``readback.Status``) into a
+``HostStatus``. Pure: cli/status.py runs it, compares the hosts (cli/drift.py) and prints them.
 
-Everything a server sends back is untrusted: IDs and SHAs are checked, texts cut short, the
-monitor's ``status --json`` (monitor/state.py documents it) read field by field.
+Everything a server sends back is untrusted: IDs and SHAs are checked and texts cut short (by
+readback.Status), the monitor's ``status --json`` (monitor/state.py documents it) read field by
+field.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 from pushdeploy.config.environment import Environment
-from pushdeploy.remote import history, protocol, scripts, service
+from pushdeploy.remote import history, protocol, readback, scripts, service
 from pushdeploy.remote.layout import Layout
 from pushdeploy.remote.layout import quote as qpath
 from pushdeploy.remote.protocol import Outcome
+from pushdeploy.remote.readback import cut
 from pushdeploy.remote.source import Source
 
+LIBRARY = files("pushdeploy.remote").joinpath("status.sh").read_text(encoding="utf-8")
 MONITOR_TIMEOUT = 15  # seconds the monitor's CLI may take to answer
 JSON_LIMIT = 200_000  # characters of the monitor's status read back
-TEXT_LIMIT = 300  # characters kept of any other text a server sends
 TJ_SOURCE = "source (TJ's deploy)"
 MONITOR_STATES = {"starting", "running", "stopping", "stopped", "failed", "not running"}
 
 
 def script(env: Environment, source: Source) -> str:
-    """The status script of one host: markers only, nothing changed, no lock taken."""
+    """The status script of one host: markers only, nothing changed, no lock taken (status.sh)."""
     body = [
         *scripts.history_lines(),  # live, link, releases on disk, .deploys
-        'LIVE=$(live_release) && SHA=$(head -c 100 -- "$RELEASES/$LIVE/REVISION" 2>/dev/null) &&'
-        ' valid_sha "$SHA" && value sha "$SHA"',
-        'if [ -d "$SET_UP" ]; then value setup yes; fi',
-        'if [ -e "$L" ] || [ -L "$L" ]; then',
-        '  value lock "$(lock_owner)"; now=$(date +%s) m=$(stat -c %Y -- "$L/$LOCK_OWNER" 2>/dev/null)',
-        '  if [[ $now =~ ^[0-9]+$ && $m =~ ^[0-9]+$ ]]; then value lock_age "$((now - m))"; fi',
-        "fi",
-        'value disk "$(disk_stats k)"; value inodes "$(disk_stats i)"',
+        "status_sha",
+        "report_setup",
+        "status_lock",
+        "status_disk",
     ]
     if env.app:  # the monitor's own CLI, bounded in time and size; its JSON made one line
+        zipapp = qpath(Layout(env.path).monitor_zipapp)
         status = service.monitor_command(env, "status", ["--json"])
-        body += [
-            f"if command -v timeout >/dev/null; then T=(timeout {MONITOR_TIMEOUT}); else T=(); fi",
-            f"if [ -f {qpath(Layout(env.path).monitor_zipapp)} ]; then",
-            f'  out=$(${{T[@]+"${{T[@]}}"}} {status} 2>/dev/null </dev/null 3<&- |'
-            f' head -c {JSON_LIMIT}; exit "${{PIPESTATUS[0]}}"); value monitor_status $?',
-            "  value monitor \"$(printf '%s' \"$out\" | tr -d '\\r\\n')\"",
-            "else value monitor_status none; fi",
-        ]
-    return scripts.wrap(env, scripts.READ_ONLY, body, kind="status", source=source)
+        body.append(f"status_monitor {MONITOR_TIMEOUT} {JSON_LIMIT} {zipapp} {status}")
+    read_only = scripts.READ_ONLY
+    return scripts.wrap(env, read_only, body, kind="status", source=source, libraries=[LIBRARY])
 
 
 @dataclass(frozen=True)
@@ -103,37 +97,29 @@ class HostStatus:
         return self.live or (TJ_SOURCE if self.tj_live else "")
 
 
-def whole(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
-
-
-def cut(text: str, limit: int = TEXT_LIMIT) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 def parse(host: str, outcome: Outcome) -> HostStatus:
     """One host's markers as a ``HostStatus`` (pure; bad values are dropped, never trusted)."""
-    values, problems = outcome.values, list[str]()
+    said, problems = readback.read(readback.Status, outcome), list[str]()
     entries = history.parse(outcome.lines.get("deploys", []), problems)
-    live = history.live_release(values.get("live", ""))
-    link = cut(values.get("link", ""), 1000)
-    tj_live = not live and link.rstrip("/").split("/")[-1] == "source"
+    live = said.live
+    tj_live = not live and said.link.rstrip("/").split("/")[-1] == "source"
     tj_entry = next((e for e in reversed(entries) if e.tj), None) if tj_live else None
-    total, _, free_inodes = values.get("inodes", "").partition(" ")  # prelude.sh disk_stats
+    total_inodes, free_inodes = said.inodes  # prelude.sh disk_stats
+    monitor = None if said.monitor_status is None else monitor_of(said.monitor_status, said.monitor)
     return HostStatus(
         host=host,
-        set_up=values.get("setup") == "yes",
+        set_up=said.setup,
         live=live,
-        link=link,
+        link=said.link,
         tj_live=tj_live,
         missing=bool(live) and live not in outcome.lines.get("releases", []),
-        sha=values["sha"] if history.SHA.fullmatch(values.get("sha", "")) else "",
+        sha=said.sha,
         entry=history.find(entries, live) if live else tj_entry,
-        lock=cut(values["lock"]) if "lock" in values else "",
-        lock_age=whole(values.get("lock_age", "")),
-        free_kib=whole(values.get("disk", "").partition(" ")[2]),
-        free_inodes=whole(free_inodes) if whole(total) else None,
-        monitor=monitor_of(values) if "monitor_status" in values else None,
+        lock=said.lock,
+        lock_age=said.lock_age,
+        free_kib=said.disk[1],
+        free_inodes=free_inodes if total_inodes else None,
+        monitor=monitor,
         problems=tuple(problems),
     )
 
@@ -141,16 +127,20 @@ def parse(host: str, outcome: Outcome) -> HostStatus:
 MONITOR_EXITS = {"none": "not installed", str(protocol.MONITOR_NOT_RUNNING): "stopped"}
 
 
-def monitor_of(values: dict[str, str]) -> Monitor:
-    """The monitor's exit status and ``status --json`` as a ``Monitor``: only known fields."""
-    said = values.get("monitor_status", "")
-    if said in MONITOR_EXITS:
-        return Monitor(MONITOR_EXITS[said])
-    if said != "0":
-        why = f"no answer within {MONITOR_TIMEOUT}s" if said == "124" else f"status {cut(said, 9)}"
+def monitor_of(exit_status: str, said: str) -> Monitor:
+    """The monitor's exit status and ``status --json`` (``said``) as a ``Monitor``: only known
+    fields."""
+    if exit_status in MONITOR_EXITS:
+        return Monitor(MONITOR_EXITS[exit_status])
+    if exit_status != "0":
+        why = (
+            f"no answer within {MONITOR_TIMEOUT}s"
+            if exit_status == "124"
+            else f"status {cut(exit_status, 9)}"
+        )
         return Monitor("error", error=f"'monitor status' failed: {why}")
     try:
-        data = json.loads(values.get("monitor", "")[:JSON_LIMIT])
+        data = json.loads(said[:JSON_LIMIT])
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         data = None
     if not isinstance(data, dict):

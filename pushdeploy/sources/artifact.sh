@@ -48,6 +48,7 @@ artifact_identify_url() {
     "etag "*) ETAG=${TOOL_OUT#etag } ;;
   esac
   valid_sha "$SHA" || SHA=""
+  # shellcheck disable=SC2153  # ETAGS is set by the header (scripts.py), not a typo of ETAG
   if [ -z "$SHA" ] && [ -n "$PREV" ] && [ "$(head -c 300 -- "$ETAGS/$PREV" 2>/dev/null)" = "$ETAG" ]; then
     SHA=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
     valid_sha "$SHA" || SHA=""
@@ -93,6 +94,7 @@ fill_release() {
     *) fail release "cannot unpack the artifact: $TOOL_ERR" ;;
   esac
   if [ -n "$ETAG" ]; then
+    # shellcheck disable=SC2015  # meant: warn when either of the two fails
     mkdir -p -- "$ETAGS" && printf '%s\n' "$ETAG" >"$ETAGS/${1##*/}" || warn "cannot record the ETag in $ETAGS"
   fi
 }

@@ -3,7 +3,8 @@
 Setup clones the mirror into ``path/repo``; a deploy fetches it, resolves the ref to a commit
 (a tag, the remote's branch, or a SHA; the newest tag when none is given) and fills the release
 with ``git archive`` of that commit. Its bash library is ``git.sh``. With ``repo-token``, every
-git command that talks to the remote goes through ``git_auth`` (credentials.py).
+git command that talks to the remote goes through ``git_auth`` (credentials.sh; its header and the
+reasons: config/credentials.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from pushdeploy.sources.upload import Payload
 
 LIBRARY = files("pushdeploy.sources").joinpath("git.sh").read_text(encoding="utf-8")
+CREDENTIALS = files("pushdeploy.sources").joinpath("credentials.sh").read_text(encoding="utf-8")
 q = shlex.quote
 
 
@@ -43,7 +45,7 @@ class GitSource:
         return [f"REPO={q(self.env.repo or '')}", *token.splitlines()]
 
     def library(self) -> str:
-        return credentials.SHELL.rstrip("\n") + "\n" + LIBRARY
+        return CREDENTIALS.rstrip("\n") + "\n" + LIBRARY
 
     def setup(self) -> list[str]:
         return [

@@ -4,6 +4,7 @@ git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
 git_remote() { git_auth --git-dir="$REPO_DIR" "$@" </dev/null; }
 fetch() {
   step fetch
+  # shellcheck disable=SC2015  # meant: fail when either of the two fails
   git_repo remote set-url origin "$REPO" && bg git_remote fetch --prune --quiet origin >&2 ||
     fail fetch "git fetch in $REPO_DIR failed (is 'repo' reachable from the server?)"
 }

@@ -4,10 +4,11 @@
 ``gpg.ssh.allowedSignersFile``; files signed with ``ssh-keygen -Y sign -n file``) or ASCII-armored
 PGP public key blocks (files signed with ``gpg --detach-sign --armor``); a private key in it is
 refused loudly, as the text goes to every server. ``verify_commit_shell``/``verify_file_shell``
-are bash for the deploy script (prelude.sh's ``git_repo``, ``fail``, ``step``, ``$STATE``;
-protocol.py's ``$EXIT_REFUSED``): the keys go into a private directory under ``$STATE``, removed
-after; GPG runs with that directory as its home (never the user's keyring), trusting exactly those
-keys and starting no agent. ``verify_file_local`` checks an artifact here, before its upload.
+are bash for the deploy script: ``header`` (the keys, their kind, quoted) and signatures.sh, whose
+``verify_commit SHA`` and ``verify_file FILE SIGFILE`` put the keys into a private directory under
+``$STATE``, removed after; GPG runs with that directory as its home (never the user's keyring),
+trusting exactly those keys and starting no agent. ``verify_file_local`` checks an artifact here,
+before its upload.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shlex
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -39,6 +41,8 @@ SIGN_HINTS = {
 }
 REASON_LIMIT = 200  # characters of a tool's reason in a message
 TIMEOUT = 60  # seconds for one local ssh-keygen or gpg
+LIBRARY = files("pushdeploy.sources").joinpath("signatures.sh").read_text(encoding="utf-8")
+q = shlex.quote
 
 
 @dataclass(frozen=True)
@@ -157,115 +161,24 @@ def signature_name(path: str, signers: Signers) -> str:
 
 # --- On the server: bash for the deploy script ---------------------------------------------------
 
-_COMMON = r"""# signed_clean TEXT: untrusted tool output fit for a marker: no controls, SIGNED_LIMIT chars at most.
-signed_clean() { local text; text=$(printf '%s' "$1" | LC_ALL=C tr -d '\000-\037\177'); printf '%s' "${text:0:SIGNED_LIMIT}"; }
-# signed_reason OUTPUT: a tool's verdict, its last non-blank line.
-signed_reason() {
-  local line last=""
-  while IFS= read -r line; do [[ $line != *[![:space:]]* ]] || last=$line; done <<<"$1"
-  signed_clean "$last"
-}
-signed_needs() { command -v "$1" >/dev/null 2>&1 || fail verify "verify = signed needs $1 on the server ($2)"; }
-# signed_check WHAT SHA CHECK ARGS...: the verify step. CHECK ARGS runs with the allowed signers in
-# a private directory under STATE (SIGNED_TMP, removed after); WHAT is refused when it fails.
-signed_check() {
-  local out status=0
-  step verify
-  signed_ready "${2:+commit}"
-  SIGNED_TMP=$(mktemp -d -- "$STATE/verify.XXXXXX") || fail verify "cannot create a temporary directory in $STATE"
-  if ! (umask 077 && printf '%s\n' "${ALLOWED_SIGNERS[@]}" >"$SIGNED_TMP/allowed_signers" && signed_home) >"$SIGNED_TMP/why" 2>&1; then
-    out=$(signed_reason "$(head -c 10000 -- "$SIGNED_TMP/why")") && rm -rf -- "$SIGNED_TMP"
-    fail verify "cannot set up the keys of allowed-signers in $STATE ($out)"
-  fi
-  out=$("${@:3}" 2>&1) || status=$?
-  rm -rf -- "$SIGNED_TMP"
-  [ "$status" = 0 ] || signed_refuse "$1" "$out" "$2"
-}
-# signed_refuse WHAT OUTPUT [SHA]: refuse WHAT, with the tool's reason or what the commit carries.
-signed_refuse() {
-  local why
-  why=$(signed_reason "$2")
-  if [ -z "$why" ] && [ -n "${3:-}" ]; then
-    case $(git_repo cat-file commit "$3" 2>/dev/null | sed -n '/^$/q; s/^gpgsig[-a-z0-9]* -----BEGIN \([A-Z]*\) .*/\1/p') in
-      "") why="no signature" ;;
-      SSH) [ "$SIGNED_KIND" = SSH ] || why="signed with SSH; allowed-signers holds GPG keys" ;;
-      PGP) [ "$SIGNED_KIND" = GPG ] || why="signed with GPG; allowed-signers holds SSH keys" ;;
-    esac
-  fi
-  fail verify "$1 is not signed by a key in allowed-signers (${why:-the signature was not accepted})" "$EXIT_REFUSED"
-}
-"""
-# What each kind needs on the server (signed_ready), its keys' home (signed_home), and its checks.
-_KIND = {
-    "ssh": r"""signed_ready() {
-  local version major=0 minor=0
-  signed_needs ssh-keygen "OpenSSH's client tools"
-  [ "$1" = commit ] || return 0
-  version=$(git --version 2>/dev/null)
-  if [[ $version =~ ([0-9]+)\.([0-9]+) ]]; then major=$((10#${BASH_REMATCH[1]})) minor=$((10#${BASH_REMATCH[2]})); fi
-  (( major > 2 || (major == 2 && minor >= 34) )) ||
-    fail verify "verify = signed needs git 2.34+ on the server for SSH signatures (found $(signed_clean "${version:-no git}"))"
-}
-signed_home() { :; }
-""",
-    "gpg": r"""signed_ready() { signed_needs gpg GnuPG; }
-# signed_home: SIGNED_TMP is GnuPG's home, holding only the allowed keys, trusted; no agent starts.
-signed_home() {
-  printf '%s\n' 'trust-model always' no-auto-key-retrieve no-autostart >"$SIGNED_TMP/gpg.conf" &&
-    GNUPGHOME=$SIGNED_TMP gpg --batch --quiet --import <"$SIGNED_TMP/allowed_signers"
-}
-""",
-}
-# Git is pinned to the one kind: no fallback to the server user's keyring, nor to the other kind.
-_COMMIT = {
-    "ssh": r"""signed_commit() {
-  git_repo -c gpg.format=ssh -c gpg.ssh.program=ssh-keygen -c "gpg.ssh.allowedSignersFile=$SIGNED_TMP/allowed_signers" \
-    -c gpg.openpgp.program=false -c gpg.x509.program=false verify-commit "$1"
-}
-""",
-    "gpg": r"""signed_commit() {
-  GNUPGHOME=$SIGNED_TMP git_repo -c gpg.openpgp.program=gpg -c gpg.minTrustLevel=undefined \
-    -c gpg.ssh.program=false -c gpg.ssh.allowedSignersFile=/dev/null -c gpg.x509.program=false verify-commit "$1"
-}
-""",
-}
-_FILE = {
-    "ssh": r"""signed_file() {
-  local principal
-  [ -f "$2" ] || { printf 'no signature: %s is missing\n' "${2##*/}"; return 1; }
-  principal=$(ssh-keygen -Y find-principals -f "$SIGNED_TMP/allowed_signers" -s "$2") &&
-    ssh-keygen -Y verify -f "$SIGNED_TMP/allowed_signers" -I "${principal%%$'\n'*}" -n file -s "$2" <"$1" >/dev/null
-}
-""",
-    "gpg": r"""signed_file() {
-  [ -f "$2" ] || { printf 'no signature: %s is missing\n' "${2##*/}"; return 1; }
-  GNUPGHOME=$SIGNED_TMP gpg --batch --status-file "$SIGNED_TMP/status" --verify -- "$2" "$1" </dev/null &&
-    [[ $'\n'$(<"$SIGNED_TMP/status") == *$'\n[GNUPG:] GOODSIG '* ]]
-}
-""",
-}
 
-
-def _shell(signers: Signers, check: str, entry: str) -> list[str]:
-    keys = " ".join(shlex.quote(line) for line in signers.text.splitlines())
-    head = (
-        f"ALLOWED_SIGNERS=({keys}) SIGNED_KIND={signers.kind.upper()} SIGNED_LIMIT={REASON_LIMIT}"
-    )
-    return [head, *(_COMMON + _KIND[signers.kind] + check).splitlines(), entry]
+def header(signers: Signers) -> str:
+    """The variables signatures.sh reads: the keys' lines, their kind, and REASON_LIMIT."""
+    keys = " ".join(q(line) for line in signers.text.splitlines())
+    kind = q(signers.kind.upper())
+    return f"ALLOWED_SIGNERS=({keys}) SIGNED_KIND={kind} SIGNED_LIMIT={REASON_LIMIT}"
 
 
 def verify_commit_shell(signers: Signers) -> list[str]:
     """Bash defining ``verify_commit SHA``: refuse (``$EXIT_REFUSED``) a commit not signed by
     one of ``signers``; a server without the tools it needs fails the step saying which."""
-    entry = 'verify_commit() { signed_check "commit ${1:0:7}" "$1" signed_commit "$1"; }'
-    return _shell(signers, _COMMIT[signers.kind], entry)
+    return [header(signers), *LIBRARY.splitlines()]
 
 
 def verify_file_shell(signers: Signers) -> list[str]:
     """Bash defining ``verify_file FILE SIGFILE``: refuse (``$EXIT_REFUSED``) a file on the
     server whose detached signature SIGFILE is missing or not from one of ``signers``."""
-    entry = 'verify_file() { signed_check "$(signed_clean "${1##*/}")" "" signed_file "$1" "$2"; }'
-    return _shell(signers, _FILE[signers.kind], entry)
+    return [header(signers), *LIBRARY.splitlines()]
 
 
 # --- On this machine -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pushdeploy.errors import PushdeployError
+from pushdeploy.remote import readback
 from pushdeploy.remote.layout import Layout
 from pushdeploy.remote.layout import quote as qpath
 from pushdeploy.remote.protocol import Marker
@@ -98,7 +99,7 @@ class Sending:
         self.control.send(_one_line(word).encode() + b"\n")
 
     def observe(self, marker: Marker) -> None:
-        if marker.kind == "value" and marker.key == "unchanged":
+        if readback.skips(marker):
             self.cancel.set()
 
     def finish(self) -> None:

@@ -164,7 +164,8 @@ def test_systemd_install_writes_the_units_with_sudo_and_reloads(
     # No systemd runs in the test machines: check the exact script --install would run.
     p, _ = served
     script = p.ok("--dry-run", "app", "systemd", "--install").stdout
-    assert "$S tee /etc/systemd/system/pushdeploy-app.service >/dev/null" in script
-    assert '[ "$(id -u)" = 0 ] || S="sudo -n"' in script
-    assert "$S systemctl daemon-reload" in script
-    assert "installed" not in script
+    # service.sh's functions (tests/bash/test_service_library.py runs them with a sudo stub)
+    assert "\nsystemd_unit pushdeploy-app.service '[Unit]" in script
+    assert "\nsystemd_reload\nOK=1\n" in script
+    assert 'as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }' in script
+    assert "and reloaded systemd" not in script

@@ -1,10 +1,11 @@
-"""The doctor: which commands the hooks name, its script, and how a host's markers become a report."""
+"""The doctor command: how a host's markers become a report, and when it exits 0.
+
+Its script (remote/doctor.py) is tested in tests/unit/remote/test_doctor_script.py.
+"""
 
 from __future__ import annotations
 
 import io
-
-import pytest
 
 from pushdeploy.cli import doctor
 from pushdeploy.config import deployconf as config
@@ -12,7 +13,6 @@ from pushdeploy.config.environment import Environment
 from pushdeploy.console import Console
 from pushdeploy.errors import DeployFailed, ExitStatus
 from pushdeploy.remote.protocol import Outcome
-from pushdeploy.remote.scripts import Run
 
 
 def environment(**keys: str) -> Environment:
@@ -26,41 +26,6 @@ def environment(**keys: str) -> Environment:
 
 
 ENV = environment()
-RUN = Run("token", "owner", "who", "20260101T000000Z")
-
-
-@pytest.mark.parametrize(
-    ("text", "named"),
-    [
-        ("npm ci --omit=dev", ["npm"]),
-        ("npm ci\nnpm run build", ["npm"]),
-        ("bundle install && RAILS_ENV=production rake assets:precompile", ["bundle", "rake"]),
-        ("sudo systemctl restart app", ["sudo", "systemctl"]),
-        ("env -i FOO=1 node x.js | tee log; yarn", ["env", "node", "tee", "yarn"]),
-        ("if test -f x; then make; fi", ["test", "make"]),
-        ("for f in a b; do echo $f; done", ["echo"]),
-        ("./bin/migrate && /usr/bin/python3 x", ["/usr/bin/python3"]),
-        ("$TOOL run; (cd sub && composer install)", ["cd", "composer"]),
-        ("echo 'unbalanced", ["echo"]),
-        ("cmd \\\n  --flag", ["cmd"]),
-    ],
-)
-def test_the_commands_a_hook_names_are_the_first_words_of_its_simple_commands(
-    text: str, named: list[str]
-) -> None:
-    assert named == doctor.commands_named(text)
-
-
-def test_tools_say_which_keys_name_them_and_skip_the_touch_and_monitor_strategies() -> None:
-    env = environment(build="npm ci", test="npm test", restart="touch")
-    assert doctor.tools(env) == {"npm": ["build", "test"]}
-    assert doctor.tools(environment(restart="pm2 reload app")) == {"pm2": ["restart"]}
-
-
-def test_the_script_takes_no_lock_and_looks_up_only_plain_command_names() -> None:
-    env = environment(build="'np m;rm' x\nnpm ci")
-    body = doctor.script(env, RUN).split("step doctor", 1)[1]
-    assert ("lock_take" in body, "np m" in body, "N=npm;" in body) == (False, False, True)
 
 
 def outcome(**values: str) -> Outcome:

@@ -277,7 +277,7 @@ def test_the_script_is_valid_bash_and_reads_only(tmp_path: Path, extra: str) -> 
     body = text.split(scripts.PRELUDE.rstrip("\n"))[1]
     assert ("lock" in body, "lock_take" in body) == (True, False)  # reads the lock, takes none
     assert "USER_ENV=()" in text and "BUILD=" not in text and "SECRET" not in text
-    assert ("monitor_status" in text) == bool(extra)
+    assert ("\nstatus_monitor " in body) == bool(extra)
     assert "'/srv/it'\"'\"'s here'" in text
 
 

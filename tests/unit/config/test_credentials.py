@@ -1,6 +1,6 @@
 """The repo-token: read from a named variable only, and given to real git by ``git_auth`` alone.
 
-``token`` and ``scope`` are checked with tables. ``git_auth`` (``credentials.SHELL``) runs in a
+``token`` and ``scope`` are checked with tables. ``git_auth`` (sources/credentials.sh) runs in a
 real bash, with the script on stdin as on a server, against a real smart-HTTP git server on
 127.0.0.1 (tests/support/githttp.py) that wants the token as a Basic-auth password. Each test has
 a token of its own, so a leak cannot hide behind a coincidence; a ``git`` shim first on PATH logs
@@ -23,6 +23,7 @@ import pytest
 
 from pushdeploy.config import credentials
 from pushdeploy.errors import ConfigError
+from pushdeploy.sources.git import CREDENTIALS as SHELL
 from tests.support.githttp import GitHTTPServer, serve
 from tests.support.gitrepo import Origin
 
@@ -156,7 +157,7 @@ class Site:
         token: str,
         *commands: str,
         url: str | None = None,
-        shell: str = credentials.SHELL,
+        shell: str = SHELL,
         env: dict[str, str] | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], float]:
         """Run ``commands`` after ``shell`` and the header, as bash reads a script from stdin."""
@@ -181,7 +182,7 @@ class Site:
         self,
         token: str,
         url: str | None = None,
-        shell: str = credentials.SHELL,
+        shell: str = SHELL,
         env: dict[str, str] | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], float]:
         command = f'git_auth clone --mirror --quiet -- "$URL" {shlex.quote(str(self.mirror))}'
@@ -286,7 +287,7 @@ def test_git_auth_leaves_the_rest_of_the_script_on_stdin_alone(
 
 
 def redirected_clone(
-    site: Site, token: str, shell: str = credentials.SHELL, env: dict[str, str] | None = None
+    site: Site, token: str, shell: str = SHELL, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], float, list[str | None]]:
     """Clone from a repo URL that redirects to ``site`` (another host:port for git's helpers);
     also the passwords ``site`` was sent."""
@@ -306,12 +307,13 @@ def test_a_host_the_repo_redirects_to_is_not_given_the_token(
 
 
 def test_control_without_the_scope_check_the_redirect_target_gets_the_token(
-    site: Site, token: str
+    site: Site, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """git asks the helpers again after a redirect: the scope check is what keeps the token."""
     check = 'test "$protocol://$host" = "$PUSHDEPLOY_REPO_SCOPE"'
-    assert check in credentials.SHELL
-    _, _, sent = redirected_clone(site, token, credentials.SHELL.replace(check, "true"))
+    assert check in credentials.HELPER
+    monkeypatch.setattr(credentials, "HELPER", credentials.HELPER.replace(check, "true"))
+    _, _, sent = redirected_clone(site, token)
     assert token in sent
 
 
@@ -355,7 +357,7 @@ def test_the_token_is_in_no_file_output_or_command_line(
     assert files_holding(site.mirror, token) == []
     assert files_holding(hermetic_env, token) == []
     assert files_holding(site.shim_log.parent, token) == []  # git's command lines
-    assert token not in credentials.SHELL
+    assert token not in SHELL
 
 
 def test_control_without_the_reset_a_store_helper_saves_the_token(
@@ -364,8 +366,8 @@ def test_control_without_the_reset_a_store_helper_saves_the_token(
     """The first, empty ``credential.helper=`` is what keeps ~/.git-credentials empty."""
     store_everything(hermetic_env, site)
     reset = "-c credential.helper= -c"
-    assert reset in credentials.SHELL
-    done, _ = site.clone(token, shell=credentials.SHELL.replace(reset, "-c"))
+    assert reset in SHELL
+    done, _ = site.clone(token, shell=SHELL.replace(reset, "-c"))
     assert (
         done.returncode, files_holding(hermetic_env, token)
     ) == (0, [".git-credentials", "url-credentials"])  # fmt: skip

@@ -333,7 +333,7 @@ def test_monitor_json_is_written_with_mode_0600_even_over_a_wider_leftover(tmp_p
     state.mkdir(parents=True)
     (state / "monitor.json.tmp").write_text("old")
     (state / "monitor.json.tmp").chmod(0o644)
-    done = run_bash(service.write_settings_step(env), tmp_path)
+    done = run_bash(service.LIBRARY + service.write_settings_step(env), tmp_path)
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE((state / "monitor.json").stat().st_mode) == 0o600
     assert secret in (state / "monitor.json").read_text()
@@ -344,7 +344,7 @@ def test_the_systemd_env_file_is_written_with_mode_0600(tmp_path: Path) -> None:
     env_file = service.environment_file(env)
     assert env_file is not None
     steps = service.install_unit_steps({}, env_file)
-    done = run_bash("\n".join(steps[1:3]), tmp_path)  # the env file's steps, not sudo and systemctl
+    done = run_bash(service.LIBRARY + steps[1], tmp_path)  # the env file's step, not systemctl
     assert done.returncode == 0, done.stderr
     path = Path(env_file[0])
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import pushdeploy
 from pushdeploy import sources
 from pushdeploy.config import deployconf as config
 from pushdeploy.config.environment import Environment
@@ -22,6 +23,7 @@ from pushdeploy.remote.layout import Layout
 from pushdeploy.remote.layout import quote as qpath
 
 q = shlex.quote
+PACKAGE = Path(pushdeploy.__file__).parent
 SHA = "0123456789abcdef0123456789abcdef01234567"
 RUN = scripts.Run(
     token="t0k3n",
@@ -96,9 +98,16 @@ def bash_n(text: str) -> str:
     return done.stderr
 
 
+# Every bash library a script may carry after prelude.sh (the source's, restart.sh, ...).
+LIBRARIES = [path.read_text(encoding="utf-8").rstrip("\n") for path in PACKAGE.rglob("*.sh")]
+
+
 def body(script: str) -> list[str]:
-    """The lines after the prelude: what this phase does."""
-    return script.split(scripts.PRELUDE.rstrip("\n"), 1)[1].splitlines()
+    """The lines after the prelude and the libraries: what this phase does."""
+    text = script.split(scripts.PRELUDE.rstrip("\n"), 1)[1]
+    for library in LIBRARIES:
+        text = text.replace(library, "")
+    return text.splitlines()
 
 
 @pytest.fixture
@@ -192,20 +201,14 @@ def test_the_ref_given_to_prepare_is_quoted(nasty: Environment, ref: str | None,
     assert line in scripts.deploy(nasty, RUN, ref, source=sources.of(nasty)).splitlines()
 
 
-def test_the_pre_deploy_hook_runs_in_current_and_is_skipped_when_nothing_is_live(
+def test_the_pre_deploy_hook_runs_after_the_live_release_is_read_and_before_the_fetch(
     nasty: Environment,
 ) -> None:
+    """prelude.sh ``pre_deploy`` runs it in current, or skips it when nothing is live
+    (tests/bash/test_prelude_hooks.py)."""
     lines = body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)))
-    expected = [
-        'if [ -d "$CURRENT/" ]; then',
-        '  export RELEASE="$(cd "$CURRENT" && pwd -P)" REVISION="$(head -c 100 "$CURRENT/REVISION" 2>/dev/null)"',
-        f'  hook pre-deploy "$CURRENT" {q(PRE_DEPLOY)}',
-        "else",
-        '  warn "pre-deploy skipped: nothing is live yet, so there is no release to run it in"',
-        "fi",
-    ]
-    start = lines.index(expected[0])
-    assert expected == lines[start : start + len(expected)]
+    expected = ["read_live", f"pre_deploy {q(PRE_DEPLOY)}", "fetch"]
+    assert positions(lines, *expected) == sorted(positions(lines, *expected))
 
 
 def test_every_script_is_one_function_run_on_one_line_with_the_input_kept_for_the_guard(
@@ -268,11 +271,14 @@ KINDS = {"fleet": "deploy"}
 
 
 def test_exec_joins_argv_like_ssh_and_quotes_it(nasty: Environment) -> None:
-    # One line and no redirection: whatever the client sends after it is the command's stdin.
-    expected = (
-        "{ " + remote_shell.in_current(nasty, "exec bash -c 'ls -la my dir; $(id)'") + "; }\n"
+    # One group and no redirection: whatever the client sends after it is the command's stdin.
+    current, shared = qpath(Layout(PATH).current), qpath(Layout(PATH).shared)
+    expected = remote_shell.unwrapped(
+        f"exec_in_current {current} {shared} production 'ls -la my dir; $(id)'"
+        " A='x y $(id)' B='don'\"'\"'t stop' C=plain"
     )
     assert expected == remote_shell.exec_script(nasty, ["ls", "-la", "my dir; $(id)"])
+    assert expected.endswith("\n}\n")
 
 
 def test_in_current_changes_to_current_and_exports_the_hook_variables(nasty: Environment) -> None:
@@ -314,7 +320,8 @@ def positions(lines: list[str], *starts: str) -> list[int]:
     return [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in starts]
 
 
-ORDER = ["switch ", "hook post-deploy", "step restart", "hook test", "health ", "checked", "prune "]
+ORDER = ["switch ", "hook post-deploy", "restart_by_touch", "hook test", "check_health ", "checked"]
+ORDER += ["prune "]
 
 
 def test_activate_runs_post_deploy_restart_test_health_then_prunes(nasty: Environment) -> None:
@@ -326,7 +333,7 @@ def test_activate_lines_for_each_step(nasty: Environment) -> None:
     lines = body(scripts.deploy(nasty, RUN, "main", source=sources.of(nasty)))
     expected = [
         f'hook post-deploy "$RELEASES/$ID" {q(POST_DEPLOY)} back',
-        'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"',
+        "restart_by_touch",
         f'hook test "$RELEASES/$ID" {q(TEST)} back',
         'prune "$ID" "$PREV"',
     ]
@@ -339,10 +346,11 @@ def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
     lines = body(scripts.revert(nasty, RUN, source=sources.of(nasty)))
     expected = [
         "lock_take 0 120",
-        "value asked yes",
-        "await_word",
-        'read -r TJ ID SHA REF <<<"${WORD#to }"',
-        'valid_id "$ID" && valid_sha "$SHA" || fail revert "not a release and commit: $ID $SHA"',
+        "report_history",
+        "revert_pick",
+        "revert_tj 20240102T030405Z 7",
+        "revert_check",
+        "rebuild_pruned fetch",
         'switch "$ID" revert',
     ]
     assert positions(lines, *expected) == sorted(positions(lines, *expected))
@@ -353,14 +361,11 @@ def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
 @pytest.mark.parametrize(
     ("variant", "restart"),
     [
-        ("touch", ['step restart', 'touch_restart "$ID" || back restart "cannot touch $RESTART_FILE"']),
+        ("touch", ["restart_by_touch"]),
         ("command", [f'hook restart "$RELEASES/$ID" {q(RESTART_COMMAND)} back']),
         ("monitor", [
-            f"out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} reload"
-            f" --config {qpath(Layout(PATH).monitor_config)} --wait 70 2>&1); rc=$?",
-            f'if [ "$rc" = "$MONITOR_NOT_RUNNING" ]; then out=$(python3 {qpath(Layout(PATH).monitor_zipapp)} start'
-            f' --config {qpath(Layout(PATH).monitor_config)} --timeout 40 2>&1); rc=$?; fi',
-            'if [ "$rc" != 0 ]; then back restart "monitor: $(printf \'%s\' "$out" | tail -n 1)"; fi',
+            f"restart_by_monitor {qpath(Layout(PATH).monitor_zipapp)}"
+            f" {qpath(Layout(PATH).monitor_config)} 70 40",
         ]),
     ],
 )  # fmt: skip
@@ -383,7 +388,7 @@ def health_lines(env: Environment) -> list[str]:
     return [
         line
         for line in body(scripts.deploy(env, RUN, "main", source=sources.of(env)))
-        if line.startswith("health ")
+        if line.startswith("check_health ")
     ]
 
 
@@ -395,7 +400,7 @@ def test_a_health_path_is_asked_of_the_first_listen_address(
     tmp_path: Path, variant: str, url: str
 ) -> None:
     lines = health_lines(load(tmp_path, VARIANTS[variant]))
-    assert [line.startswith(f"health {url} 30 || back health ") for line in lines] == [True]
+    assert lines == [f"check_health {url} 30"]
 
 
 def test_no_tests_removes_only_the_test_hook(tmp_path: Path, nasty: Environment) -> None:
@@ -411,20 +416,22 @@ def test_no_tests_removes_only_the_test_hook(tmp_path: Path, nasty: Environment)
 
 
 def test_setup_creates_the_shared_directories(nasty: Environment) -> None:
-    expected = (
-        '(cd "$P" && mkdir -p -- shared/logs) || fail directories "cannot create shared dirs"'
-    )
+    shell = Layout("$P")
+    expected = f'setup_directories "{shell.logs}" "{shell.pids}" shared/logs'
     assert expected in scripts.setup(nasty, RUN, source=sources.of(nasty)).splitlines()
 
 
 @pytest.mark.parametrize("health", ['http://x/a"b', "http://x/$(touch pwned)", "/`touch pwned`"])
 def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
-    """The health line, run with ``health`` failing, passes the URL on unchanged and runs nothing."""
+    """The health line, run with ``health`` failing, passes the URL on unchanged and runs nothing
+    (prelude.sh's ``check_health``, with ``health`` and ``back`` stubbed)."""
     env = load(tmp_path, NASTY.replace("health = /health", f"health = {health}"))
     url = service.health_url(env.health or "", env.listen)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    stubs = "health() { return 1; }; back() { printf '%s\\n' \"$@\"; }; "
+    stubs = "health() { return 1; }; back() { printf '%s\\n' \"$@\"; }\n"
+    stubs += next(line for line in scripts.PRELUDE.splitlines() if line.startswith("check_health"))
+    stubs += "\n"
     done = subprocess.run(
         ["bash", "-c", stubs + health_lines(env)[0]],
         cwd=workdir,
@@ -461,7 +468,7 @@ def test_no_script_writes_a_path_under_the_root_by_hand(nasty_scripts: dict[str,
     scratch = ('"$P/.current.$$"', '"$P/.repo.tmp"', f'"{shell.logs}"', f'"{shell.pids}"')
     by_hand = {}
     for name in WRAPPED:
-        text = "\n".join(body(nasty_scripts[name])) + scripts.PRELUDE
+        text = "\n".join([*body(nasty_scripts[name]), *LIBRARIES])
         for allowed in scratch:
             text = text.replace(allowed, "")
         by_hand[name] = [line for line in text.splitlines() if "$P/" in line]
