@@ -61,7 +61,7 @@ class ArtifactSource:
 
     def __init__(self, env: Environment, base: Path) -> None:
         self.env, self.base = env, base
-        self.location = env.artifact or ""
+        self.location = env.source.artifact or ""
         self.url = is_url(self.location)
         self.ref = self.fmt = self.resolved = ""  # known once prepared (they may need the ref)
         self._payload: Payload | None = None
@@ -98,10 +98,10 @@ class ArtifactSource:
             ) from None
         if self.url or dry_run:
             return
-        if self.env.artifact_build:
+        if self.env.source.artifact_build:
             status = localhooks.run(
                 "artifact-build",
-                self.env.artifact_build,
+                self.env.source.artifact_build,
                 localhooks.facts(self.env, ref),
                 base,
                 lambda line: console.info(f"local │ {line}"),
@@ -148,7 +148,7 @@ class ArtifactSource:
             signature = self.signers and signatures.signature_name(self.resolved, self.signers)
             lines += [
                 f"ARTIFACT_URL={q(self.resolved)} SIGNATURE_URL={q(signature or '')}",
-                f"ARTIFACT_SHA256={q(self.env.artifact_sha256 or '')}",
+                f"ARTIFACT_SHA256={q(self.env.source.artifact_sha256 or '')}",
                 f"DOWNLOAD_PY={q(source.joinpath('download.py').read_text(encoding='utf-8'))}",
             ]
         elif self._payload is not None:
@@ -159,10 +159,7 @@ class ArtifactSource:
         return LIBRARY
 
     def setup(self) -> list[str]:
-        return [
-            'command -v python3 >/dev/null || fail check "python3 is not installed on the server (artifacts are unpacked with it)"',
-            'command -v sha256sum >/dev/null || fail check "sha256sum (coreutils) is not installed on the server"',
-        ]
+        return ["artifact_check"]
 
     def mirror(self) -> list[str]:
         return []
@@ -181,7 +178,4 @@ class ArtifactSource:
         return [*signatures.verify_file_shell(self.signers), "artifact_download"]
 
     def rebuild(self) -> list[str]:
-        return [
-            'fail revert "release $ID was pruned, and artifacts are not kept on the server;'
-            ' deploy that artifact again"'
-        ]
+        return ["artifact_rebuild"]  # refused: artifacts are not kept on the server

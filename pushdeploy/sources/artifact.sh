@@ -16,6 +16,11 @@ python_tool() {
   [ -n "$TOOL_ERR" ] || TOOL_ERR="python3 ended with status $status"
   return "$status"
 }
+# artifact_check: setup's check for the tools an artifact deploy runs on the server.
+artifact_check() {
+  command -v python3 >/dev/null || fail check "python3 is not installed on the server (artifacts are unpacked with it)"
+  command -v sha256sum >/dev/null || fail check "sha256sum (coreutils) is not installed on the server"
+}
 # artifact_identify: a local artifact is what the client digested; it sends the file alongside.
 artifact_identify() {
   step resolve
@@ -98,3 +103,5 @@ fill_release() {
     mkdir -p -- "$ETAGS" && printf '%s\n' "$ETAG" >"$ETAGS/${1##*/}" || warn "cannot record the ETag in $ETAGS"
   fi
 }
+# artifact_rebuild: a revert's rebuild of pruned release ID, which an artifact cannot have.
+artifact_rebuild() { fail revert "release $ID was pruned, and artifacts are not kept on the server; deploy that artifact again"; }

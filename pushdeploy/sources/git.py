@@ -41,40 +41,22 @@ class GitSource:
         return signatures.of(self.env)
 
     def header(self) -> list[str]:
-        token = credentials.header(self.env.repo_token or "", self.env.repo or "")
-        return [f"REPO={q(self.env.repo or '')}", *token.splitlines()]
+        token = credentials.header(self.env.source.repo_token or "", self.env.source.repo or "")
+        return [f"REPO={q(self.env.source.repo or '')}", *token.splitlines()]
 
     def library(self) -> str:
         return CREDENTIALS.rstrip("\n") + "\n" + LIBRARY
 
     def setup(self) -> list[str]:
-        return [
-            'command -v git >/dev/null || fail check "git is not installed on the server"',
-        ]
+        return ["git_check"]
 
     def mirror(self) -> list[str]:
         """The mirror: fetched when it exists, else cloned (setup's step, after the lock)."""
-        return [
-            "step mirror",
-            'if [ -d "$REPO_DIR" ]; then',
-            "  fetch",
-            "else",
-            '  rm -rf -- "$P/.repo.tmp" && bg git_auth clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&'
-            ' mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"',
-            "fi",
-        ]
+        return ["git_mirror"]
 
     def identify(self, ref: str | None) -> list[str]:
-        return [
-            "fetch",
-            "step resolve",
-            f"REF={q(ref or '')}",
-            'if [ -z "$REF" ]; then REF=$(newest_tag); fi',
-            '[ -n "$REF" ] || fail resolve "no ref was given and the repository has no tags"',
-            'value ref "$REF"',
-            'SHA=$(resolve "$REF") || { refs_known; fail resolve "no branch, tag or commit named \'$REF\' in the repository" "$EXIT_NO_REF"; }',
-            'value sha "$SHA"',
-        ]
+        """Fetch, then the ref (quoted; the newest tag when none is given) made a commit."""
+        return ["fetch", f"REF={q(ref or '')}", "git_identify"]
 
     def verify(self) -> list[str]:
         """With ``verify = signed``: refuse a commit no allowed key signed (signatures.py)."""

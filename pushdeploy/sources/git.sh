@@ -1,7 +1,10 @@
-# The git source's bash library (sources/git.py): the mirror in REPO_DIR, fetched from REPO.
+# The git source's bash library (sources/git.py): the mirror in REPO_DIR, fetched from REPO. Needs
+# prelude.sh (step, value, fail, bg, mark), credentials.sh (git_auth) and, for git_identify, REF.
+# git_repo ARGS...: git on the mirror, with no input.
 git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
 # git_remote: git on the mirror for what talks to the remote, with repo-token's helper (git_auth).
 git_remote() { git_auth --git-dir="$REPO_DIR" "$@" </dev/null; }
+# fetch: the mirror brought up to date from REPO (its URL set again: repo may have changed).
 fetch() {
   step fetch
   # shellcheck disable=SC2015  # meant: fail when either of the two fails
@@ -28,8 +31,31 @@ refs_known() {
   git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
     while IFS= read -r name; do mark "line refs $name"; done
 }
+# newest_tag: print the name of the newest tag (by creation date, then version), if any.
 newest_tag() {
   git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
+}
+# git_check: setup's check that git is on the server.
+git_check() { command -v git >/dev/null || fail check "git is not installed on the server"; }
+# git_mirror: setup's mirror, REPO_DIR: fetched when it exists, else cloned from REPO via a scratch name.
+git_mirror() {
+  step mirror
+  if [ -d "$REPO_DIR" ]; then
+    fetch
+  else
+    # shellcheck disable=SC2015  # meant: fail when any of the three fails
+    rm -rf -- "$P/.repo.tmp" && bg git_auth clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&
+      mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"
+  fi
+}
+# git_identify: REF (the newest tag when empty) and its commit in the fetched mirror, SHA; says both.
+git_identify() {
+  step resolve
+  if [ -z "$REF" ]; then REF=$(newest_tag); fi
+  [ -n "$REF" ] || fail resolve "no ref was given and the repository has no tags"
+  value ref "$REF"
+  SHA=$(resolve "$REF") || { refs_known; fail resolve "no branch, tag or commit named '$REF' in the repository" "$EXIT_NO_REF"; }
+  value sha "$SHA"
 }
 # fill_release DIR SHA: the commit's tree, as git archive gives it.
 fill_release() { git_repo archive --format=tar "$2" | tar -x -C "$1" || fail release "git archive of $2 failed"; }

@@ -2,9 +2,10 @@
 
 The upload runs beside the host's deploy script, on a second channel of the same connection
 (``Transport.send``), so neither waits for the other: by the time the script holds the lock and
-knows the artifact is not live already, the file is usually there. The receiving command writes
-it under a temporary name, checks its size and SHA-256, and only then gives it its digest as
-its name (``path/.pushdeploy/uploads/DIGEST``); a file already there is not sent again. Then the
+knows the artifact is not live already, the file is usually there. The receiving command
+(upload.sh's ``receive_upload``, carried in the command: it runs without the script's prelude)
+writes it under a temporary name, checks its size and SHA-256, and only then gives it its digest
+as its name (``path/.pushdeploy/uploads/DIGEST``); a file already there is not sent again. Then the
 script is told ``uploaded`` (or ``upload-failed WHY``) and unpacks it (sources/artifact.sh).
 
 When the script says the digest is live already (``unchanged``) or ends, the upload stops.
@@ -16,6 +17,7 @@ import contextlib
 import shlex
 import threading
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ from pushdeploy.transport.streams import Control
 if TYPE_CHECKING:
     from pushdeploy.transport.seam import Transport
 
+LIBRARY = files("pushdeploy.sources").joinpath("upload.sh").read_text(encoding="utf-8")
 JOIN_TIMEOUT = 30.0  # seconds a finished script waits for its upload thread to stop
 
 
@@ -41,25 +44,14 @@ class Payload:
     digest: str
 
     def command(self, root: str) -> str:
-        """The command that receives it on a host whose deploy root is ``root``."""
-        uploads = Layout("$P").uploads
+        """The command that receives it on a host whose deploy root is ``root``: upload.sh, the
+        root as the script's header sets it, and the call, all one single-quoted argument of
+        ``bash -c``: the login shell (any sh-like one) only starts bash."""
         receive = "\n".join(
             [
-                "set -u",
-                "umask 077",
+                LIBRARY.rstrip("\n"),
                 f"P={qpath(root)}",
-                f'd="{uploads}" f="{uploads}/{self.digest}" size={self.size}',
-                'mkdir -p -- "$d" || exit 1',
-                '[ -f "$f" ] && exit 0  # here already (checked when it arrived)',
-                't="$f.$$.part"',
-                "trap 'rm -f -- \"$t\"' EXIT",
-                'head -c "$size" >"$t" || { echo "cannot write $t" >&2; exit 1; }',
-                'got=$(stat -c %s -- "$t")',
-                '[ "$got" = "$size" ] || { echo "the upload ended after $got of $size bytes" >&2; exit 1; }',
-                'sum=$(sha256sum -- "$t") && sum=${sum%% *}',
-                f'[ "$sum" = {self.digest} ] ||'
-                f' {{ echo "the upload arrived damaged (sha256 $sum, not {self.digest})" >&2; exit 1; }}',
-                'mv -f -- "$t" "$f"',
+                f'receive_upload "{Layout("$P").uploads}" {self.size} {shlex.quote(self.digest)}',
             ]
         )
         return f"exec bash -c {shlex.quote(receive)}"
