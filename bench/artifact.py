@@ -123,7 +123,7 @@ conf, source, dest = sys.argv[1:4]
 env = config.load(Path(conf), "bench")
 size = Path(source).stat().st_size
 started = time.perf_counter()
-transport = open_transport(env, env.hosts[0], lambda text: None, env.host_key)
+transport = open_transport(env, env.hosts[0], lambda text: None, env.ssh.host_key)
 connected = time.perf_counter()
 with open(source, "rb") as fh:
     sent = transport.send(f"exec head -c {size} >{shlex.quote(dest)}", fh, size)

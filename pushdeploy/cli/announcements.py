@@ -25,7 +25,7 @@ def announced(
 ) -> DeployReport:
     """``work``, with ``notify``'s targets told (notify/announce.py): a deploy's start (in the background,
     never delaying it), then ``done`` with the report, or ``failed`` with the failure's report."""
-    if inv.args.dry_run or not inv.env.notify:
+    if inv.args.dry_run or not inv.env.notify.targets:
         return work()
     from pushdeploy.notify import announce as notify
 

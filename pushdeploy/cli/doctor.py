@@ -78,13 +78,15 @@ def read(env: Environment, outcome: Outcome) -> Report:
     total, _, free = said.inodes.partition(" ")
     if total.isdigit() and int(total) > 0 and free == "0":
         report.problems.append(f"no inode is left on the disk holding {where}")
-    agent = " (through your forwarded agent)" if env.forward_agent else ""
+    agent = " (through your forwarded agent)" if env.ssh.forward_agent else ""
     if said.repo:
-        report.facts.append(f"repo {env.repo} answers from the server{agent}")
+        report.facts.append(f"repo {env.source.repo} answers from the server{agent}")
     elif said.repo is not None:
         error = said.repo_error or "no output"
-        report.problems.append(f"repo {env.repo} does not answer from the server{agent}: {error}")
-    if env.forward_agent and said.agent == "no":
+        report.problems.append(
+            f"repo {env.source.repo} does not answer from the server{agent}: {error}"
+        )
+    if env.ssh.forward_agent and said.agent == "no":
         report.warnings.append("forward-agent is set but no agent reached the server")
     report.set_up = said.setup
     report.facts.append(
@@ -92,7 +94,7 @@ def read(env: Environment, outcome: Outcome) -> Report:
     )
     if said.lock:
         report.warnings.append(f"a deploy lock is held by {said.lock}")
-    if env.app:
+    if env.monitor.app:
         state = "none" if said.monitor_status is None else said.monitor_status
         if state == "none":
             report.facts.append("monitor: not installed yet (setup installs it)")

@@ -15,7 +15,7 @@ from pushdeploy import __version__, sources
 from pushdeploy.cli.announcements import announced
 from pushdeploy.cli.invocation import Invocation
 from pushdeploy.cli.passthrough import stream
-from pushdeploy.config import secrets
+from pushdeploy.config import keys, secrets
 from pushdeploy.config.keys import KEYS
 from pushdeploy.engine import checkout, deploy, localhooks
 from pushdeploy.engine.session import Session
@@ -35,7 +35,7 @@ from pushdeploy.remote.report import DeployReport
 def run_deploy(inv: Invocation) -> DeployReport:
     """Local pre hook, the deploy across the fleet (deploy.py), the local post hook: on success
     and on failure alike, with the report's facts."""
-    ref = inv.env.ref if inv.opts.ref is None else inv.opts.ref
+    ref = inv.env.source.ref if inv.opts.ref is None else inv.opts.ref
     if ref is not None:
         check_ref(ref)
     if not (inv.args.force or inv.args.dry_run or inv.args.remote_only):
@@ -95,14 +95,14 @@ def run_config(inv: Invocation) -> int:
     if key is not None:
         if key not in KEYS or key == "inherit":
             raise UsageError(f"config: unknown key {key!r}", "see deploy.conf.example for the keys")
-        value = config_text(getattr(shown, KEYS[key].attr))
+        value = config_text(keys.value_of(shown, key))
         if value:
             inv.console.raw(value)
         return ExitStatus.OK
     for key, spec in KEYS.items():
         if key == "inherit":
             continue
-        value = config_text(getattr(shown, spec.attr)).replace("\n", "\n    ")
+        value = config_text(keys.value_of(shown, key)).replace("\n", "\n    ")
         if key in inv.env.settings:
             inv.console.raw(f"{key} = {value}")
         elif value or spec.unset:
@@ -158,7 +158,7 @@ def run_reload(inv: Invocation) -> int:
 
 def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
     """Run the monitor's own ``command`` on every host, its output passing through."""
-    if not inv.env.app:
+    if not inv.env.monitor.app:
         raise UsageError(
             f"[{inv.env.name}] has no 'app' key, so there is no monitor",
             "set app and listen in deploy.conf, then run setup",
@@ -182,7 +182,7 @@ def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
 
 
 def run_systemd(inv: Invocation) -> int:
-    if not inv.env.app:
+    if not inv.env.monitor.app:
         raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
     socket: bool = inv.opts.socket
     try:

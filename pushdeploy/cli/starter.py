@@ -178,7 +178,7 @@ def check(text: str, s: Starter, source: str) -> None:
         return
     ini = config.parse(text, source)
     env = config.build_environment(s.env, source, config.effective(ini, s.env), environ={})
-    written = (" ".join(h.spec for h in env.hosts), env.repo, env.path, env.ref)
+    written = (" ".join(h.spec for h in env.hosts), env.source.repo, env.path, env.source.ref)
     hosts = " ".join(h.spec for h in parse_hosts(s.host or ""))
     wanted = (hosts, s.repo, remote_path(s.path or "/"), s.ref)
     if written != wanted:  # pragma: no cover - a rendering bug

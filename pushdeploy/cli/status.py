@@ -70,8 +70,8 @@ def run_status(inv: Invocation) -> int | DeployReport:
     finally:
         session.close()
     statuses = [parse(label, outcome) for label, outcome in outcomes.items()]
-    rollout = inv.env.rollout  # a pull fleet: every server's record in etcd (turns.py)
-    fleet = turns.fleet(rollout, inv.env.batch) if rollout else []
+    rollout = inv.env.rollout.etcd  # a pull fleet: every server's record in etcd (turns.py)
+    fleet = turns.fleet(rollout, inv.env.rollout.batch) if rollout else []
     for problem in (f"{s.host}: {problem}" for s in statuses for problem in s.problems):
         inv.console.warn(problem)
     found = findings(statuses) + turns.findings(fleet)

@@ -99,23 +99,23 @@ def run_watch(inv: Invocation) -> int:
 
     env, listen = inv.env, inv.opts.listen
     look, what = looks.of(env, inv.base)
-    if listen and not env.webhook_secret:
+    if listen and not env.watch.webhook_secret:
         raise ConfigError(
             f"[{env.name}] watch --listen needs webhook-secret: unsigned webhooks are refused",
             "set 'webhook-secret = $NAME' and NAME in your environment or secrets-file",
         )
-    if not listen and env.interval == 0:
+    if not listen and env.watch.interval == 0:
         raise UsageError("watch: interval = 0 means webhooks only; give --listen HOST:PORT")
     wake, listener = threading.Event(), None
     with stopped_by_signals(stop):
         try:
-            every = f"every {env.interval} s" if env.interval else "on pushes"
+            every = f"every {env.watch.interval} s" if env.watch.interval else "on pushes"
             inv.console.info(f"watch: looking at {what} {every}")
             if listen:
                 listener = webhooks.Listener(
                     webhooks.parse_address(listen),
-                    env.webhook_secret or "",
-                    env.ref,
+                    env.watch.webhook_secret or "",
+                    env.source.ref,
                     wake.set,
                     inv.console.info,
                 )
@@ -152,7 +152,9 @@ def run_systemd(inv: Invocation) -> int:
     argv += [*global_options(inv.args, UNIT_LEAVES), env.name, "watch"]
     argv += [f"--listen={inv.opts.listen}"] if inv.opts.listen else []
     name = f"pushdeploy-{env.name}-watch"
-    stop_seconds = env.health_timeout + env.ready_timeout + env.grace + STOP_MARGIN
+    stop_seconds = (
+        env.restart.health_timeout + env.monitor.ready_timeout + env.monitor.grace + STOP_MARGIN
+    )
     try:
         text = systemd.render_watch_service(
             name,

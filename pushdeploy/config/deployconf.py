@@ -28,7 +28,7 @@ from pathlib import Path
 import iniconfig
 
 from pushdeploy.config import credentials, keys, secrets
-from pushdeploy.config.environment import Environment, Setting
+from pushdeploy.config.environment import SECTIONS, Environment, Setting
 from pushdeploy.config.keys import KEYS
 from pushdeploy.config.values import variable_reference
 from pushdeploy.errors import ConfigError
@@ -156,13 +156,15 @@ def build_environment(
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Environment:
-    values: dict[str, object] = {}
+    """The ``Environment`` of section ``name`` from its ``merged`` settings (read from ``source``):
+    each key's value, from the file or its default, put in the section the key names in KEYS."""
+    values: dict[str, object] = {}  # by key name
     for key, setting in merged.items():
         spec = KEYS[key]
         if key == "inherit":
             continue
         try:
-            values[spec.attr] = spec.convert(setting.value)
+            values[key] = spec.convert(setting.value)
         except ValueError as exc:
             raise ConfigError(f"{where(source, setting)} [{name}] {key}: {exc}") from None
     for key, spec in KEYS.items():
@@ -172,7 +174,7 @@ def build_environment(
                 f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
             )
         if key not in merged and key != "inherit":  # the default, through the same converter
-            values[spec.attr] = None if spec.default is None else spec.convert(spec.default)
+            values[key] = None if spec.default is None else spec.convert(spec.default)
     external: list[tuple[str, str]] = []
     local = os.environ if environ is None else environ
     if "env" in merged:
@@ -190,19 +192,29 @@ def build_environment(
         external += pairs
     for key in [k for k, spec in KEYS.items() if spec.convert is variable_reference]:
         if key in merged:  # $NAME: the secret itself, hidden everywhere
-            values[KEYS[key].attr] = read_reference(
-                key, merged[key], source, name, local, dict(pairs)
-            )
-            external.append((key.upper().replace("-", "_"), values[KEYS[key].attr]))  # type: ignore[arg-type]
+            secret = read_reference(key, merged[key], source, name, local, dict(pairs))
+            values[key] = secret
+            external.append((key.upper().replace("-", "_"), secret))
     env = Environment(
         name=name,
-        source=source,
+        config_file=source,
         settings=dict(merged),
         external=tuple(external),
-        **values,  # type: ignore[arg-type]
+        **in_sections(values),  # type: ignore[arg-type]
     )
     keys.check_combination(env, source)
     return env
+
+
+def in_sections(values: Mapping[str, object]) -> dict[str, object]:
+    """Environment's keyword arguments from every key's value: a top-level key's field, and each
+    section built from the fields of the keys that name it."""
+    top: dict[str, object] = {}
+    fields: dict[str, dict[str, object]] = {section: {} for section in SECTIONS}
+    for key, value in values.items():
+        spec = KEYS[key]
+        (fields[spec.section] if spec.section else top)[spec.attr] = value
+    return top | {section: SECTIONS[section](**given) for section, given in fields.items()}
 
 
 def read_reference(

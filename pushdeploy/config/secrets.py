@@ -9,7 +9,8 @@ console:
   user part (``https://TOKEN@host``) becomes ``https://***@host``. scp-style ``git@host:x`` and
   ``ssh://git@host`` name a user, not a secret, and stay.
 * ``redacted(env)``: the environment with secret values replaced by ``***`` (what ``--dry-run``
-  builds its scripts from), and ``mask_values(env)``: every value the console must hide.
+  builds its scripts from), ``mask_values(env)``: every value the console must hide, and
+  ``redact(key, text)``: a key's deploy.conf text with its secrets hidden.
 * ``parse_dotenv``: the ``secrets-file`` format (``NAME=value``, ``export NAME=value``, comments,
   single and double quotes).
 
@@ -23,6 +24,9 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+
+from pushdeploy.config import keys
+from pushdeploy.config.values import env_pairs
 
 if TYPE_CHECKING:
     from pushdeploy.config.environment import Environment
@@ -160,8 +164,8 @@ def secret_env_names(env: Environment) -> set[str]:
     return names | {name for name, _ in env.external}
 
 
-# The settings whose text may hold a URL with a password or token in it.
-URL_TEXTS = ("repo", "artifact", "pre_deploy", "post_deploy", "test", "build", "restart", "health")
+# The keys whose text may hold a URL with a password or token in it.
+URL_TEXTS = ("repo", "artifact", "pre-deploy", "post-deploy", "test", "build", "restart", "health")
 
 
 def redacted(env: Environment) -> Environment:
@@ -171,12 +175,13 @@ def redacted(env: Environment) -> Environment:
         (name, HIDDEN if name in hidden else redact_urls(value)) for name, value in env.env
     )
     texts = {
-        attr: redact_urls(value)
-        for attr in URL_TEXTS
-        if isinstance(value := getattr(env, attr), str)
+        key: redact_urls(value)
+        for key in URL_TEXTS
+        if isinstance(value := keys.value_of(env, key), str)
     }
-    token = HIDDEN if env.repo_token else None
-    return dataclasses.replace(env, env=pairs, external=(), repo_token=token, **texts)  # type: ignore[arg-type]
+    token = HIDDEN if env.source.repo_token else None
+    shown = keys.replaced(env, {"env": pairs, "repo-token": token, **texts})
+    return dataclasses.replace(shown, external=())
 
 
 def mask_values(env: Environment) -> list[str]:
@@ -185,11 +190,23 @@ def mask_values(env: Environment) -> list[str]:
     values = [value for name, value in env.env if name in hidden]
     values += [text for _, text in env.external]
     texts: list[str | None] = [value for _, value in env.env]
-    texts += [getattr(env, attr) for attr in URL_TEXTS]
+    texts += [keys.value_of(env, key) for key in URL_TEXTS]
     for text in texts:
         if text:
             values += url_secrets(text)
     return [value for value in values if value]
+
+
+def redact(key: str, value: str) -> str:
+    """Hide secrets in the deploy.conf text of ``key``: env values with secret-looking names,
+    and the passwords and tokens of URLs in any value."""
+    if key == "env":
+        out = []
+        for name, val in env_pairs(value):
+            shown_value = HIDDEN if is_secret_name(name) else shlex.quote(redact_urls(val))
+            out.append(f"{name}={shown_value}")
+        return " ".join(out)
+    return redact_urls(value)
 
 
 # --- dotenv (secrets-file) ---------------------------------------------------------------------

@@ -132,7 +132,9 @@ def checked(
 
 def primary(env: Environment) -> str:
     """The host that runs ``migrate``: ``primary`` (a spec or a name), or the first."""
-    return next((h.spec for h in env.hosts if env.primary in {h.spec, h.name}), env.hosts[0].spec)
+    return next(
+        (h.spec for h in env.hosts if env.hooks.primary in {h.spec, h.name}), env.hosts[0].spec
+    )
 
 
 def deploy(session: Session, ref: str | None) -> DeployReport:
@@ -148,9 +150,9 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
         script = scripts.deploy(env, session.run, ref, source=source)
         return checked(session, "deploy", session.everywhere(script, along))
     rollout = Rollout(
-        batches(labels, env.batch),
-        migrate_on=primary(env) if env.migrate else None,
-        pause=env.batch_pause,
+        batches(labels, env.rollout.batch),
+        migrate_on=primary(env) if env.hooks.migrate else None,
+        pause=env.rollout.batch_pause,
         on_batch=lambda n, hosts: session.console.info(f"batch {n}: {', '.join(hosts)}"),
     )
     script = scripts.deploy(env, session.run, ref, fleet=True, source=source)

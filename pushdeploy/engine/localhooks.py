@@ -68,9 +68,9 @@ def run(
 
 def before(env: Environment, ref: str | None, base: Path, show: Callable[[str], None]) -> None:
     """``pre-deploy-local``, if set: a failure stops the deploy before any connection."""
-    if not env.pre_deploy_local:
+    if not env.hooks.pre_deploy_local:
         return
-    status = run("pre-deploy-local", env.pre_deploy_local, facts(env, ref), base, show)
+    status = run("pre-deploy-local", env.hooks.pre_deploy_local, facts(env, ref), base, show)
     if status:
         raise DeployFailed(
             f"pre-deploy-local exited with status {status}; no host was contacted",
@@ -87,8 +87,10 @@ def after(
     warn: Callable[[str], None],
 ) -> None:
     """``post-deploy-local``, if set, after success and failure alike; its failure only warns."""
-    if not env.post_deploy_local:
+    if not env.hooks.post_deploy_local:
         return
-    status = run("post-deploy-local", env.post_deploy_local, facts(env, ref, report), base, show)
+    status = run(
+        "post-deploy-local", env.hooks.post_deploy_local, facts(env, ref, report), base, show
+    )
     if status:
         warn(f"post-deploy-local exited with status {status}")

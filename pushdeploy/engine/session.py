@@ -85,7 +85,7 @@ class Session:
         )
         self._transports: dict[str, Transport] = {}
         self._opening = threading.Lock()
-        self.slots = threading.BoundedSemaphore(env.parallel)
+        self.slots = threading.BoundedSemaphore(env.rollout.parallel)
         self.hosts = {h.spec: h for h in env.hosts}
 
     def transport(self, label: str) -> Transport:
@@ -101,13 +101,15 @@ class Session:
             opened: Transport = RecordingTransport(label, self._print_script)
         else:
             opener = self.opener or open_transport
-            opened = opener(self.env, self.hosts[label], self.console.warn, self.env.host_key)
+            opened = opener(self.env, self.hosts[label], self.console.warn, self.env.ssh.host_key)
         with self._opening:
             return self._transports.setdefault(label, opened)
 
     def transports(self) -> dict[str, Transport]:
         """Every host's transport (opened ``parallel`` at a time), in the order of the config."""
-        Parallel(dict(self.hosts), self.env.parallel).run(lambda host: self.transport(host.spec))
+        Parallel(dict(self.hosts), self.env.rollout.parallel).run(
+            lambda host: self.transport(host.spec)
+        )
         return {label: self._transports[label] for label in self.hosts}
 
     def _print_script(self, host: str, script: str) -> None:

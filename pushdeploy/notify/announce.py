@@ -2,7 +2,7 @@
 
 ``announce`` is what the command handlers call, once per event. It builds one ``Notice`` (the
 facts every target tells: who, what, where, result, duration, a link to the commit) and hands it
-to each target of ``env.notify``; each kind of target has its module (``TARGETS``).
+to each target of ``env.notify.targets``; each kind of target has its module (``TARGETS``).
 
 Lifecycle of one ``announce``: one daemon thread per target, all started at once; each gets
 ``timeout`` seconds (5) per attempt and ONE retry after a transient failure (no connection, no
@@ -57,7 +57,7 @@ def announce(
     timeout: float = TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Tell every target of ``env.notify`` of ``event`` (one of EVENTS), all in parallel.
+    """Tell every target of ``env.notify.targets`` of ``event`` (one of EVENTS), all in parallel.
 
     ``report`` is the command's report (None for a start, when there is none yet); ``ref`` names
     what is deployed when the report does not; ``started`` is when the deploy began
@@ -67,7 +67,9 @@ def announce(
     if event not in EVENTS:  # a caller's bug, said as a warning like everything here
         warn(f"notify: unknown event {event!r}; expected one of {', '.join(EVENTS)}")
         return
-    targets = [(kind, args) for kind, args in env.notify if event != "started" or kind in STARTS]
+    targets = [
+        (kind, args) for kind, args in env.notify.targets if event != "started" or kind in STARTS
+    ]
     if not targets:
         return
     sha = report.sha if report is not None else ""
@@ -131,8 +133,8 @@ def deliver(notice: Notice, kind: str, args: tuple[str, ...], deadline: float) -
 def hidden_values(env: Environment) -> list[str]:
     """What a warning must never show: the keys' secrets, the URLs' passwords, and their paths
     and queries (a Slack URL's path is its secret; warnings show only scheme and host anyway)."""
-    values = [env.notify_secret, env.smtp_password, env.github_token]
-    urls = [arg for kind, args in env.notify if kind != "mail" for arg in args]
+    values = [env.notify.secret, env.notify.smtp_password, env.notify.github_token]
+    urls = [arg for kind, args in env.notify.targets if kind != "mail" for arg in args]
     values += [s for url in urls for s in secrets.url_secrets(url)]
     values += [part for url in urls for part in urlsplit(url)[2:4] if part.strip("/")]
     return [v for v in values if v]

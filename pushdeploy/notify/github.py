@@ -24,9 +24,11 @@ def github(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
     if not sha:
         if notice.event == "started":
             return  # nothing to hang a pending status on yet: the outcome will say it
-        why = "an artifact's digest is not a commit" if env.artifact else "no commit SHA known"
+        why = (
+            "an artifact's digest is not a commit" if env.source.artifact else "no commit SHA known"
+        )
         raise Failed(f"no commit status: {why}")
-    if not env.github_token:
+    if not env.notify.github_token:
         raise Failed("no commit status: github-token is not set")
     repo = notice.github_repo
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
@@ -38,11 +40,11 @@ def github(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
         "description": one_line(report.headline() if report else notice.summary, 140),
     }
     headers = {
-        "Authorization": f"Bearer {env.github_token}",
+        "Authorization": f"Bearer {env.notify.github_token}",
         "Accept": "application/vnd.github+json",
         "X-GitHub-Api-Version": GITHUB_API_VERSION,
     }
-    url = f"{env.github_api.rstrip('/')}/repos/{repo}/statuses/{sha}"
+    url = f"{env.notify.github_api.rstrip('/')}/repos/{repo}/statuses/{sha}"
     post(url, encode(payload), headers, timeout, notice.ssl_context)
 
 

@@ -35,11 +35,11 @@ def mail_message(notice: Notice, sender: str, to: tuple[str, ...]) -> EmailMessa
 def mail(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
     """One mail to every address, through ``smtp`` with STARTTLS always (verified), then login."""
     env = notice.env
-    host, _, port = env.smtp.rpartition(":")
-    server, user = env.smtp, env.smtp_user
-    if user and env.smtp_password is None:
+    host, _, port = env.notify.smtp.rpartition(":")
+    server, user = env.notify.smtp, env.notify.smtp_user
+    if user and env.notify.smtp_password is None:
         raise Failed("smtp-user is set but smtp-password is not: mail not sent")
-    sender = env.mail_from or f"pushdeploy@{socket.getfqdn()}"
+    sender = env.notify.mail_from or f"pushdeploy@{socket.getfqdn()}"
     try:
         with smtplib.SMTP(host.strip("[]"), int(port), timeout=timeout) as smtp:
             smtp.ehlo()
@@ -51,7 +51,7 @@ def mail(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
             smtp.starttls(context=notice.ssl_context or ssl.create_default_context())
             smtp.ehlo()
             if user:
-                smtp.login(user, env.smtp_password or "")
+                smtp.login(user, env.notify.smtp_password or "")
             refused = smtp.send_message(mail_message(notice, sender, args), sender, list(args))
     except Failed:
         raise

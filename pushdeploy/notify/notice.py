@@ -45,7 +45,7 @@ class Notice:
     @property
     def git_sha(self) -> str:
         """The deployed commit's SHA; empty for an artifact (its SHA is a file's digest)."""
-        return self.sha if not self.env.artifact and GIT_SHA.fullmatch(self.sha) else ""
+        return self.sha if not self.env.source.artifact and GIT_SHA.fullmatch(self.sha) else ""
 
     @property
     def hosts(self) -> list[str]:
@@ -115,7 +115,7 @@ class Notice:
     def link(self) -> str:
         """The compare page on GitHub or GitLab from what was live before, else the commit's
         page, else ''. The report has no previous SHA: the previous release ID's short one."""
-        web = web_repo(self.env.repo) if self.git_sha else None
+        web = web_repo(self.env.source.repo) if self.git_sha else None
         if web is None:
             return ""
         host, path = web
@@ -173,12 +173,12 @@ def web_repo(repo: str | None) -> tuple[str, str] | None:
 
 def github_host(env: Environment) -> str:
     """The web host of ``github-api``: github.com, or a GitHub Enterprise host."""
-    api = (urlsplit(env.github_api).hostname or "").lower()
+    api = (urlsplit(env.notify.github_api).hostname or "").lower()
     return "github.com" if api == "api.github.com" else api
 
 
 def github_repo(env: Environment) -> str:
     """``github-repo``, else OWNER/NAME of ``repo`` when it is on the host of ``github-api``."""
-    web = web_repo(env.repo)
+    web = web_repo(env.source.repo)
     on_github = web and web[0] == github_host(env) and web[1].count("/") == 1
-    return env.github_repo or (web[1] if web and on_github else "")
+    return env.notify.github_repo or (web[1] if web and on_github else "")

@@ -46,6 +46,6 @@ def signature(secret: str, body: bytes) -> str:
 def webhook(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
     body = encode(webhook_payload(notice))
     headers = {"X-Pushdeploy-Event": notice.event, "X-Pushdeploy-Delivery": notice.delivery}
-    if notice.env.notify_secret:
-        headers["X-Pushdeploy-Signature"] = signature(notice.env.notify_secret, body)
+    if notice.env.notify.secret:
+        headers["X-Pushdeploy-Signature"] = signature(notice.env.notify.secret, body)
     post(args[0], body, headers, timeout, notice.ssl_context)

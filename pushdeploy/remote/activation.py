@@ -24,13 +24,13 @@ def go_live(env: Environment, release: str, action: str) -> list[str]:
     """
     release_dir = '"$RELEASES/$ID"'
     body = [f'switch "{release}" {q(action)}']
-    if env.post_deploy:
-        body.append(f"hook post-deploy {release_dir} {q(env.post_deploy)} back")
+    if env.hooks.post_deploy:
+        body.append(f"hook post-deploy {release_dir} {q(env.hooks.post_deploy)} back")
     body += restart.of(env).go_live_steps()
-    if env.test:
-        body.append(f"hook test {release_dir} {q(env.test)} back")
-    if env.health:
-        url = service.health_url(env.health, env.listen)
-        body.append(f"check_health {q(url)} {env.health_timeout}")
+    if env.hooks.test:
+        body.append(f"hook test {release_dir} {q(env.hooks.test)} back")
+    if env.restart.health:
+        url = service.health_url(env.restart.health, env.monitor.listen)
+        body.append(f"check_health {q(url)} {env.restart.health_timeout}")
     body.append("checked")
     return body

@@ -15,6 +15,7 @@ import re
 import shlex
 from importlib.resources import files
 
+from pushdeploy.config import keys
 from pushdeploy.config.environment import Environment
 from pushdeploy.remote import restart, scripts, service
 from pushdeploy.remote.layout import Layout
@@ -24,7 +25,7 @@ from pushdeploy.remote.source import Source
 LIBRARY = files("pushdeploy.remote").joinpath("doctor.sh").read_text(encoding="utf-8")
 q = shlex.quote
 # The keys whose text runs as commands (pre-/post-setup where the config knows them).
-HOOKS = ("pre_setup", "post_setup", "pre_deploy", "build", "post_deploy", "test", "restart")
+HOOKS = ("pre-setup", "post-setup", "pre-deploy", "build", "post-deploy", "test", "restart")
 SEPARATORS = {";", "&&", "||", "|", "&", "(", ")", "|&", ";;"}
 NEXT_IS_COMMAND = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"}
 NOT_A_COMMAND = {"for", "case", "select", "function", "in", "fi", "done", "esac", "}", "[[", "]]"}
@@ -68,12 +69,12 @@ def commands_named(text: str) -> list[str]:
 def tools(env: Environment) -> dict[str, list[str]]:
     """Every command the hooks name, with the keys that name it, in the config's order."""
     named: dict[str, list[str]] = {}
-    for attr in HOOKS:  # the restart strategy says whether its text is a command
-        text = restart.of(env).command if attr == "restart" else getattr(env, attr, None)
+    for key in HOOKS:  # the restart strategy says whether its text is a command
+        text = restart.of(env).command if key == "restart" else keys.value_of(env, key)
         if not text:
             continue
         for tool in commands_named(text):
-            named.setdefault(tool, []).append(attr.replace("_", "-"))
+            named.setdefault(tool, []).append(key)
     return dict(list(named.items())[:50])
 
 
@@ -90,9 +91,9 @@ def script(env: Environment, run: scripts.Run, source: Source) -> str:
         "doctor_agent",
         *([f"doctor_repo {CHECK_TIMEOUT}"] if git else []),
         "doctor_state",
-        *(["doctor_health"] if env.health else []),
+        *(["doctor_health"] if env.restart.health else []),
     ]
-    if env.app:
+    if env.monitor.app:
         zipapp = qpath(Layout(env.path).monitor_zipapp)
         status = service.monitor_command(env, "status", [])
         body.append(f"doctor_monitor {CHECK_TIMEOUT} {zipapp} {status}")

@@ -57,10 +57,10 @@ class Strategy:
         return None
 
     def setup_steps(self) -> list[str]:
-        return service.install_steps(self.env) if self.env.app else []
+        return service.install_steps(self.env) if self.env.monitor.app else []
 
     def libraries(self) -> tuple[str, ...]:
-        return (LIBRARY, service.LIBRARY) if self.env.app else (LIBRARY,)
+        return (LIBRARY, service.LIBRARY) if self.env.monitor.app else (LIBRARY,)
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,13 @@ class Command(Strategy):
 
     @property
     def command(self) -> str | None:
-        return self.env.restart
+        return self.env.restart.strategy
 
     def go_live_steps(self) -> list[str]:
-        return [f'hook restart "$RELEASES/$ID" {q(self.env.restart)} back']
+        return [f'hook restart "$RELEASES/$ID" {q(self.env.restart.strategy)} back']
 
     def switch_back(self) -> str:
-        return f"restart_back_by_command {q(self.env.restart)}"
+        return f"restart_back_by_command {q(self.env.restart.strategy)}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Monitor(Strategy):
     monitor into the release and wait for its verdict; start it when it is not running."""
 
     def go_live_steps(self) -> list[str]:
-        start_timeout = self.env.ready_timeout + 10
+        start_timeout = self.env.monitor.ready_timeout + 10
         return [
             "step restart",
             service.write_settings_step(self.env),
@@ -113,7 +113,7 @@ class Monitor(Strategy):
 
     def reload_wait(self) -> int:
         """Long enough for a generation to get ready and the old one to drain."""
-        return self.env.ready_timeout + self.env.grace + 10
+        return self.env.monitor.ready_timeout + self.env.monitor.grace + 10
 
 
 KINDS: dict[str, type[Touch] | type[Monitor]] = {"touch": Touch, "monitor": Monitor}
@@ -121,4 +121,4 @@ KINDS: dict[str, type[Touch] | type[Monitor]] = {"touch": Touch, "monitor": Moni
 
 def of(env: Environment) -> Restart:
     """The strategy of ``env``'s ``restart``: touch, monitor, or any other text as a command."""
-    return KINDS.get(env.restart, Command)(env)
+    return KINDS.get(env.restart.strategy, Command)(env)

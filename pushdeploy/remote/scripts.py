@@ -87,15 +87,15 @@ def wrap(
     if user:
         header += [
             *source.header(),
-            f"RESTART_FILE={q(env.restart_file)} KEEP_RELEASES={env.keep}",
-            f"BUILD={q(env.build or '')} NEEDS_TTY={int(env.needs_tty)}"
+            f"RESTART_FILE={q(env.restart.file)} KEEP_RELEASES={env.keep}",
+            f"BUILD={q(env.hooks.build or '')} NEEDS_TTY={int(env.hooks.needs_tty)}"
             f" SHARED_BESIDE={int(reaches_shared_beside(env))}",
             "SHARED_ITEMS=(" + " ".join(q(item) for item in env.shared) + ")",
             f"RESTART_BACK=({strategy.switch_back()})",
             # The user's env reaches hooks and builds (see `user_shell`), never this shell: a name
             # like P, REPO or PATH must not redirect the script's own variables and commands.
             "USER_ENV=(" + " ".join(f"{name}={q(value)}" for name, value in env.env) + ")",
-            f"MIGRATE_CMD={q(env.migrate or '')}",
+            f"MIGRATE_CMD={q(env.hooks.migrate or '')}",
         ]
     else:
         header.append("USER_ENV=(); RESTART_BACK=(:)")
@@ -121,7 +121,14 @@ def wrap(
 def reaches_shared_beside(env: Environment) -> bool:
     """Does user text reach ``../shared`` from the release, as TJ's hooks did from path/current?
     Then releases/shared links to path/shared (prelude.sh); other deploys keep releases/ clean."""
-    texts = (env.pre_deploy, env.post_deploy, env.test, env.build, env.restart, env.post_setup)
+    texts = (
+        env.hooks.pre_deploy,
+        env.hooks.post_deploy,
+        env.hooks.test,
+        env.hooks.build,
+        env.restart.strategy,
+        env.hooks.post_setup,
+    )
     return any("../shared" in text for text in texts if text)
 
 
@@ -133,8 +140,8 @@ def prepare_steps(env: Environment, run: Run, ref: str | None, source: Source) -
     """Lock, pre-deploy, the source's identity (skipped when it is live already, unless
     ``--force``: prelude.sh ``skip_if_live``), its content, and the release built from it."""
     body = [take_lock(run), "need_setup", "read_live", 'value previous "$PREV"']
-    if env.pre_deploy:  # in the live release (prelude.sh pre_deploy)
-        body.append(f"pre_deploy {q(env.pre_deploy)}")
+    if env.hooks.pre_deploy:  # in the live release (prelude.sh pre_deploy)
+        body.append(f"pre_deploy {q(env.hooks.pre_deploy)}")
     body += [
         *source.identify(ref),
         *source.verify(),
@@ -163,7 +170,7 @@ def deploy(
     ``prepared`` and waits, its lock held, for the client's word (session.Rollout): "migrate"
     (the primary host runs the migration), then "go" when its batch is next; the end of its
     input instead stops it, cleaning up. Alone, it migrates (if asked) and goes on."""
-    alone = ["migrate_release"] if env.migrate else []
+    alone = ["migrate_release"] if env.hooks.migrate else []
     body = [
         f"FLEET={int(fleet)}",
         *prepare_steps(env, run, ref, source),
@@ -222,13 +229,13 @@ def setup(env: Environment, run: Run, source: Source) -> str:
         "step check",
         *source.setup(),
         "setup_check_bash",
-        *([f'hook pre-setup "$HOME" {q(env.pre_setup)}'] if env.pre_setup else []),
+        *([f'hook pre-setup "$HOME" {q(env.hooks.pre_setup)}'] if env.hooks.pre_setup else []),
         take_lock(run),
         f'setup_directories "{SHELL_LAYOUT.logs}" "{SHELL_LAYOUT.pids}" {dirs}'.rstrip(),
         *source.mirror(),
         "link_releases_shared",
         *restart.of(env).setup_steps(),
-        *([f'hook post-setup "$P" {q(env.post_setup)}'] if env.post_setup else []),
+        *([f'hook post-setup "$P" {q(env.hooks.post_setup)}'] if env.hooks.post_setup else []),
     ]
     return wrap(env, run, body, user=True, kind="setup", source=source, libraries=[SETUP])
 

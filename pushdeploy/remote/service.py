@@ -32,17 +32,17 @@ MONITOR_COMMANDS = ("status", "start", "stop", "reload", "logs")
 
 def monitor_settings(env: Environment) -> dict[str, Any]:
     """monitor.json for ``env`` (schema: pushdeploy/monitor/settings.py); paths relative to it."""
-    ready: dict[str, Any] = {"timeout": env.ready_timeout}
-    ready.update({"accept": True} if env.ready == "accept" else {"http": env.ready})
+    ready: dict[str, Any] = {"timeout": env.monitor.ready_timeout}
+    ready.update({"accept": True} if env.monitor.ready == "accept" else {"http": env.monitor.ready})
     return {
-        "app": env.app,
-        "listen": list(env.listen),
-        "workers": env.workers,
+        "app": env.monitor.app,
+        "listen": list(env.monitor.listen),
+        "workers": env.monitor.workers,
         "current": "../current",
-        "restart_file": env.restart_file,
+        "restart_file": env.restart.file,
         "ready": ready,
-        "heartbeat": parse_heartbeat(env.heartbeat) if env.heartbeat else None,
-        "grace": env.grace,
+        "heartbeat": parse_heartbeat(env.monitor.heartbeat) if env.monitor.heartbeat else None,
+        "grace": env.monitor.grace,
         "env": {**dict(env.env), "PUSHDEPLOY_ENV": env.name},
         "state_dir": "monitor",
         "logs_dir": "../shared/logs",
@@ -124,22 +124,22 @@ def units(env: Environment, *, socket: bool) -> dict[str, str]:
     """
     from pushdeploy.remote import systemd
 
-    if not env.app:
+    if not env.monitor.app:
         raise ValueError("no app")
     name = unit_name(env)
-    user = env.user or next((h.user for h in env.hosts if h.user), None)
+    user = env.ssh.user or next((h.user for h in env.hosts if h.user), None)
     if socket:
         env_file = environment_file(env)
         socket_unit, service_unit = systemd.render_socket_units(
             name,
             path=env.path,
             user=user,
-            app=env.app,
-            listen=list(env.listen),
+            app=env.monitor.app,
+            listen=list(env.monitor.listen),
             environment_file=env_file[0] if env_file else None,
         )
         return {f"{name}.socket": socket_unit, f"{name}.service": service_unit}
-    service_unit = systemd.render_service(name, path=env.path, user=user, grace=env.grace)
+    service_unit = systemd.render_service(name, path=env.path, user=user, grace=env.monitor.grace)
     return {f"{name}.service": service_unit}
 
 

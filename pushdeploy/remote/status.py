@@ -40,7 +40,7 @@ def script(env: Environment, source: Source) -> str:
         "status_lock",
         "status_disk",
     ]
-    if env.app:  # the monitor's own CLI, bounded in time and size; its JSON made one line
+    if env.monitor.app:  # the monitor's own CLI, bounded in time and size; its JSON made one line
         zipapp = qpath(Layout(env.path).monitor_zipapp)
         status = service.monitor_command(env, "status", ["--json"])
         body.append(f"status_monitor {MONITOR_TIMEOUT} {JSON_LIMIT} {zipapp} {status}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pushdeploy.config import keys
 from pushdeploy.config.environment import Environment
 
 # A deploy's first phase: nothing live changes; a failure removes the half-built release.
@@ -50,18 +51,18 @@ UNLOCK = ("unlock",)
 SINGLE = ("doctor", "systemd")
 ALL = frozenset((*PREPARE, *MIGRATE, *ACTIVATE, *REVERT, *ROLLBACK, *SETUP, *UNLOCK, *SINGLE))
 
-# A step said only when its deploy.conf key has a value (Environment's attribute).
+# A step said only when its deploy.conf key has a value (keys.value_of).
 BY_KEY = {
-    "pre-deploy": "pre_deploy",
+    "pre-deploy": "pre-deploy",
     "shared": "shared",
     "build": "build",
     "migrate": "migrate",
-    "post-deploy": "post_deploy",
+    "post-deploy": "post-deploy",
     "test": "test",
     "health": "health",
-    "pre-setup": "pre_setup",
+    "pre-setup": "pre-setup",
     "monitor": "app",
-    "post-setup": "post_setup",
+    "post-setup": "post-setup",
 }
 # A step said only for these kinds of source: "git", "upload" (a local artifact, sent by the
 # client) or "download" (an artifact URL, fetched by the server).
@@ -82,8 +83,8 @@ def chosen(names: Sequence[str], env: Environment, source: str) -> tuple[str, ..
 
 
 def says(name: str, env: Environment, source: str) -> bool:
-    if name in BY_KEY and not getattr(env, BY_KEY[name]):
+    if name in BY_KEY and not keys.value_of(env, BY_KEY[name]):
         return False
     if name in BY_SOURCE and source not in BY_SOURCE[name]:
         return False
-    return name != "verify" or env.verify == "signed"
+    return name != "verify" or env.source.verify == "signed"

@@ -40,10 +40,10 @@ class Source(script.Source, Protocol):
 
 def of(env: Environment, base: Path | None = None) -> Source:
     """The source ``env`` deploys from: ``artifact`` when set, else git's ``repo``."""
-    if env.artifact:
+    if env.source.artifact:
         from pushdeploy.sources.artifact import ArtifactSource
 
-        return ArtifactSource(env, base or Path(env.source).parent)
+        return ArtifactSource(env, base or Path(env.config_file).parent)
     from pushdeploy.sources.git import GitSource
 
     return GitSource(env)

@@ -149,9 +149,9 @@ def load(path: str | Path) -> Signers:
 def of(env: Environment) -> Signers | None:
     """With ``verify = signed``, the keys of ``allowed-signers`` (relative to deploy.conf),
     read and checked before any connection; else None."""
-    if env.verify != "signed" or not env.allowed_signers:
+    if env.source.verify != "signed" or not env.source.allowed_signers:
         return None
-    return load(Path(env.source).parent / Path(env.allowed_signers).expanduser())
+    return load(Path(env.config_file).parent / Path(env.source.allowed_signers).expanduser())
 
 
 def signature_name(path: str, signers: Signers) -> str:

@@ -36,9 +36,9 @@ NOT_LIVE = "before going live; nothing live changed"
 
 def source_of(env: Environment) -> str:
     """The kind of source as ``steps.chosen`` takes it: git, upload (a local artifact), download."""
-    if not env.artifact:
+    if not env.source.artifact:
         return "git"
-    return "download" if is_url(env.artifact) else "upload"
+    return "download" if is_url(env.source.artifact) else "upload"
 
 
 class Stop(Exception):

@@ -56,11 +56,11 @@ def dialing_ahead(env: Environment) -> contextlib.AbstractContextManager[object]
     fail, and then nothing is to be connected, or take longer than a connection may wait."""
     from pushdeploy.transport import sockets
 
-    if env.pre_deploy_local or env.artifact:
+    if env.hooks.pre_deploy_local or env.source.artifact:
         return contextlib.nullcontext()
     targets = [
-        (host.name, host.port or env.port or sockets.SSH_PORT)
-        for host in env.hosts[: env.parallel]
+        (host.name, host.port or env.ssh.port or sockets.SSH_PORT)
+        for host in env.hosts[: env.rollout.parallel]
         if not host.local and sockets.worth_dialing(host.name)
     ]
     return sockets.dialing_ahead(targets)

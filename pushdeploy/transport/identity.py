@@ -29,13 +29,13 @@ from pushdeploy.errors import ConfigError
 
 def check_key(env: Environment) -> str | None:
     """deploy.conf's ``key`` as a path to open, or None; ConfigError (3) when there is no file."""
-    if not env.key:
+    if not env.ssh.key:
         return None
-    path = os.path.expanduser(env.key)
+    path = os.path.expanduser(env.ssh.key)
     if os.path.isfile(path):
         return path
     setting = env.settings.get("key")
-    at = where(env.source, setting) if setting is not None else f"{env.source}:"
+    at = where(env.config_file, setting) if setting is not None else f"{env.config_file}:"
     raise ConfigError(
         f"{at} [{env.name}] key: no such file: {path}",
         "point 'key' at your private key file, or remove it to use ~/.ssh/config and the agent",

@@ -228,9 +228,8 @@ class SSHTransport:
 def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
     """Connect to ``host`` now, checking its key; every failure is one ConnectionError line."""
     key = identity.check_key(env)  # before connecting: a missing deploy.conf key is exit 3
-    target = route.resolve(
-        host.name, user=host.user or env.user, port=host.port or env.port, keys=[key] if key else []
-    )
+    user, port = host.user or env.ssh.user, host.port or env.ssh.port
+    target = route.resolve(host.name, user=user, port=port, keys=[key] if key else [])
     missing: list[str] = []  # IdentityFiles named in ~/.ssh/config that do not exist
     for hop in target.hops():  # the target and every ProxyJump hop before it
         missing += identity.offer(hop.ssh_config, hop.connect_kwargs)
@@ -252,7 +251,7 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
             for client in reversed(opened):
                 client.close()
             raise
-    return SSHTransport(opened[-1], host.spec, env.forward_agent, list(reversed(opened[:-1])))
+    return SSHTransport(opened[-1], host.spec, env.ssh.forward_agent, list(reversed(opened[:-1])))
 
 
 def _login(

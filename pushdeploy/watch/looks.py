@@ -80,13 +80,13 @@ def short(identity: str) -> str:
 def git_look(env: Environment) -> Look:
     """A look at ``repo`` from this machine; ``repo-token`` reaches git as on the servers: in the
     environment of that one git process (credentials.py), never in its arguments."""
-    repo, ref = env.repo or "", env.ref
+    repo, ref = env.source.repo or "", env.source.ref
     command, environ = ls_remote(repo, ref), dict(os.environ, GIT_TERMINAL_PROMPT="0")
-    if env.repo_token:
+    if env.source.repo_token:
         helper = ["-c", "credential.helper=", "-c", f"credential.helper={credentials.HELPER}"]
         command[1:1] = helper
         environ |= {
-            credentials.ENV_TOKEN: env.repo_token,
+            credentials.ENV_TOKEN: env.source.repo_token,
             credentials.ENV_SCOPE: credentials.scope(repo),
         }
         environ |= {"GIT_ASKPASS": "false", "GIT_TRACE_REDACT": "1"}
@@ -125,16 +125,16 @@ def artifact_look(env: Environment, base: Path) -> Look:
     from pushdeploy.sources import download
     from pushdeploy.sources.artifact import ArtifactSource, is_url
 
-    if not is_url(env.artifact or ""):
+    if not is_url(env.source.artifact or ""):
         raise UsageError(
-            f"watch: artifact {env.artifact} is a file on this machine: there is nothing to watch",
+            f"watch: artifact {env.source.artifact} is a file on this machine: there is nothing to watch",
             "watch an artifact URL or a git repo; deploy a local build with 'pushdeploy ENV'",
         )
-    url = ArtifactSource(env, base).where(env.ref)
+    url = ArtifactSource(env, base).where(env.source.ref)
 
     def look() -> str:
         try:
-            return download.identity(url, env.artifact_sha256 or "", LOOK_TIMEOUT)
+            return download.identity(url, env.source.artifact_sha256 or "", LOOK_TIMEOUT)
         except download.Failure as failure:
             raise ConnectionError(f"cannot read the artifact's identity: {failure}") from None
 
@@ -143,6 +143,6 @@ def artifact_look(env: Environment, base: Path) -> Look:
 
 def of(env: Environment, base: Path) -> tuple[Look, str]:
     """The look at ``env``'s source, and the source in words (for the watcher's first line)."""
-    if env.artifact:
-        return artifact_look(env, base), f"artifact {env.artifact}"
-    return git_look(env), f"{env.repo} {env.ref or '(the newest tag)'}"
+    if env.source.artifact:
+        return artifact_look(env, base), f"artifact {env.source.artifact}"
+    return git_look(env), f"{env.source.repo} {env.source.ref or '(the newest tag)'}"

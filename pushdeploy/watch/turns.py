@@ -168,12 +168,12 @@ class Turns:
 
 
 def for_env(env: Environment, name: str | None = None) -> Turns | None:
-    """The turns of ``env.rollout`` for this server (``rollout-name``, else its host name), of
-    ``env.batch`` at once (1 when unset), its lease ``rollout-lease``; None without a rollout."""
-    if env.rollout is None:
+    """The turns of ``env.rollout.etcd`` for this server (``rollout-name``, else its host name), of
+    ``env.rollout.batch`` at once (1 when unset), its lease ``rollout-lease``; None without a rollout."""
+    if env.rollout.etcd is None:
         return None
-    who = name or env.rollout_name or socket.gethostname()
-    return Turns(env.rollout, who, env.batch or 1, env.rollout_lease)
+    who = name or env.rollout.name or socket.gethostname()
+    return Turns(env.rollout.etcd, who, env.rollout.batch or 1, env.rollout.lease)
 
 
 def size_of(batch: BatchSize | int | None, servers: int) -> int:

@@ -94,7 +94,7 @@ class Watcher:
     ) -> None:
         self.look, self.deploy, self.console = look, deploy, console
         self.wake, self.rand = wake, rand
-        self.interval, self.backoff = env.interval, env.watch_backoff
+        self.interval, self.backoff = env.watch.interval, env.watch.backoff
         self.last: str | None = None  # the identity last deployed (None: deploy at the first look)
         self.held: str | None = None  # one that went live, failed and was switched back
         self.failures = 0

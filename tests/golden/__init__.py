@@ -92,13 +92,13 @@ def builders(env: Environment) -> dict[str, Callable[[], str]]:
     def deploying() -> sources.Source:
         source = sources.of(env, DIR)
         quiet = Console(io.StringIO(), io.StringIO())
-        source.prepare(quiet, DIR, env.ref, dry_run=True)
+        source.prepare(quiet, DIR, env.source.ref, dry_run=True)
         return source
 
     fleet = len(env.hosts) > 1
     found: dict[str, Callable[[], str]] = {
         "fleet-deploy" if fleet else "deploy": lambda: scripts.deploy(
-            env, run("deploy"), env.ref, fleet=fleet, source=deploying()
+            env, run("deploy"), env.source.ref, fleet=fleet, source=deploying()
         ),
         "rollback": lambda: scripts.rollback(
             env, run("deploy", ROLLBACK_WAIT), RELEASE, PREVIOUS, deploying()
@@ -110,7 +110,7 @@ def builders(env: Environment) -> dict[str, Callable[[], str]]:
         "unlock": lambda: scripts.unlock(env, fresh()),
         "doctor": lambda: doctor.script(env, run("doctor")),
     }
-    if env.app:
+    if env.monitor.app:
         for kind, (command, extra) in MONITOR.items():
             found[kind] = functools.partial(service.monitor_script, env, command, extra)
     return found

@@ -25,13 +25,13 @@ def test_init_writes_a_config_that_loads_with_the_checkouts_origin_and_branch(
     checkout(tmp_path, "git@github.com:me/app.git")
     result = run_cli("-C", tmp_path, "init", "--host", "deploy@app1", "--path", "/srv/app")
     env = config.load(tmp_path / "deploy.conf", "production")
-    assert (result.status, env.repo, env.path, env.ref) == (
+    assert (result.status, env.source.repo, env.path, env.source.ref) == (
         0,
         "git@github.com:me/app.git",
         "/srv/app",
         "trunk",
     )
-    assert ([h.spec for h in env.hosts], env.user, env.port, env.key) == (
+    assert ([h.spec for h in env.hosts], env.ssh.user, env.ssh.port, env.ssh.key) == (
         ["deploy@app1"],
         None,
         None,
@@ -56,7 +56,7 @@ def test_init_names_the_section_and_writes_the_ssh_settings_only_when_given(tmp_
     ]
     assert run_cli("-C", tmp_path, "mkconfig", *argv).status == 0
     env = config.load(tmp_path / "deploy.conf", "staging")
-    assert (len(env.hosts), env.port, env.user, env.path) == (2, 2222, "ops", "~/app")
+    assert (len(env.hosts), env.ssh.port, env.ssh.user, env.path) == (2, 2222, "ops", "~/app")
 
 
 def test_optional_keys_are_written_commented_out(tmp_path: Path) -> None:
@@ -117,7 +117,8 @@ def test_a_token_in_origins_url_is_not_written(tmp_path: Path) -> None:
         "ghp_secret" not in (tmp_path / "deploy.conf").read_text() + result.stdout + result.stderr
     )
     assert (
-        config.load(tmp_path / "deploy.conf", "production").repo == "https://github.com/me/app.git"
+        config.load(tmp_path / "deploy.conf", "production").source.repo
+        == "https://github.com/me/app.git"
     )
 
 
@@ -139,7 +140,7 @@ def test_c_file_names_the_file_written(tmp_path: Path) -> None:
         ).status
         == 0
     )
-    assert config.load(tmp_path / "other.conf", "production").repo == "r"
+    assert config.load(tmp_path / "other.conf", "production").source.repo == "r"
 
 
 def test_the_example_config_reaches_only_reserved_names_or_this_machine() -> None:
@@ -151,4 +152,4 @@ def test_the_example_config_reaches_only_reserved_names_or_this_machine() -> Non
         env = config.build_environment(name, "example", config.effective(ini, name), environ={})
         for host in env.hosts:
             assert host.name == "local" or host.name.endswith(".example.com"), (name, host)
-        assert env.host_key == "strict"
+        assert env.ssh.host_key == "strict"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pushdeploy.config import deployconf as config
-from pushdeploy.config import hosts, keys
+from pushdeploy.config import hosts, keys, secrets
 from pushdeploy.config.environment import Environment
 from pushdeploy.config.hosts import Host
 from pushdeploy.config.keys import KEYS
@@ -46,23 +46,23 @@ def config_error(text: str, name: str = "production") -> ConfigError:
 
 
 @pytest.mark.parametrize(
-    ("line", "attr", "expected"),
+    ("line", "key", "expected"),
     [
         ("repo git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
         ("repo = git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
         ("repo=git@github.com:a/b.git", "repo", "git@github.com:a/b.git"),
-        ("post-deploy FOO=1 make", "post_deploy", "FOO=1 make"),
-        ("post-deploy = FOO=1 make", "post_deploy", "FOO=1 make"),
+        ("post-deploy FOO=1 make", "post-deploy", "FOO=1 make"),
+        ("post-deploy = FOO=1 make", "post-deploy", "FOO=1 make"),
         ("test ./bin/check --url=http://x:1/", "test", "./bin/check --url=http://x:1/"),
         ("test = ./bin/check --url=http://x:1/", "test", "./bin/check --url=http://x:1/"),
         ("user\tdeploy", "user", "deploy"),
         ("keep 3", "keep", 3),
         ("ref release/2024-01", "ref", "release/2024-01"),
-        ("host deploy@app2:2222", "hosts", (Host("deploy@app2:2222", "app2", "deploy", 2222),)),
+        ("host deploy@app2:2222", "host", (Host("deploy@app2:2222", "app2", "deploy", 2222),)),
     ],
 )
-def test_tj_lines_and_ini_lines_read_the_same(line: str, attr: str, expected: object) -> None:
-    assert expected == getattr(with_line(line), attr)
+def test_tj_lines_and_ini_lines_read_the_same(line: str, key: str, expected: object) -> None:
+    assert expected == keys.value_of(with_line(line), key)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_normalize_keeps_every_line_number() -> None:
     ],
 )
 def test_indented_lines_continue_a_multi_line_build(text: str) -> None:
-    assert with_line(text).build == "npm ci --omit=dev\nnpm run build"
+    assert with_line(text).hooks.build == "npm ci --omit=dev\nnpm run build"
 
 
 def test_comment_lines_are_ignored() -> None:
@@ -131,7 +131,7 @@ user = production
 
 def test_precedence_is_section_then_inherit_chain_nearest_first_then_defaults() -> None:
     env = environment(CHAIN)
-    assert (env.user, env.keep, env.port, env.path) == ("production", 8, 2222, "/srv/app")
+    assert (env.ssh.user, env.keep, env.ssh.port, env.path) == ("production", 8, 2222, "/srv/app")
 
 
 def test_each_setting_remembers_its_section_and_line() -> None:
@@ -149,7 +149,7 @@ def test_each_setting_remembers_its_section_and_line() -> None:
 
 def test_a_section_without_defaults_section_stands_alone() -> None:
     env = environment("[production]\nhost h\nrepo r\npath /p\n")
-    assert ((Host("h", "h"),), "r", "/p", 5) == (env.hosts, env.repo, env.path, env.keep)
+    assert ((Host("h", "h"),), "r", "/p", 5) == (env.hosts, env.source.repo, env.path, env.keep)
 
 
 @pytest.mark.parametrize(
@@ -255,14 +255,14 @@ def test_syntax_errors_name_their_line(text: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "attr", "expected"),
+    ("line", "key", "expected"),
     [
-        ("host = deploy@app1:2222", "hosts", (Host("deploy@app1:2222", "app1", "deploy", 2222),)),
-        ("host = [::1]:2222", "hosts", (Host("[::1]:2222", "::1", None, 2222),)),
-        ("host = [2001:db8::1]", "hosts", (Host("[2001:db8::1]", "2001:db8::1"),)),
-        ("host = web-alias", "hosts", (Host("web-alias", "web-alias"),)),
-        ("host = local", "hosts", (Host("local", "local"),)),
-        ("host = a b:2 c@d", "hosts", (Host("a", "a"), Host("b:2", "b", None, 2), Host("c@d", "d", "c"))),
+        ("host = deploy@app1:2222", "host", (Host("deploy@app1:2222", "app1", "deploy", 2222),)),
+        ("host = [::1]:2222", "host", (Host("[::1]:2222", "::1", None, 2222),)),
+        ("host = [2001:db8::1]", "host", (Host("[2001:db8::1]", "2001:db8::1"),)),
+        ("host = web-alias", "host", (Host("web-alias", "web-alias"),)),
+        ("host = local", "host", (Host("local", "local"),)),
+        ("host = a b:2 c@d", "host", (Host("a", "a"), Host("b:2", "b", None, 2), Host("c@d", "d", "c"))),
         ("env = NODE_ENV=production GREETING=\"hello world\"", "env",
          (("NODE_ENV", "production"), ("GREETING", "hello world"))),
         ("env = A= B=x=y C=\"it's\"", "env", (("A", ""), ("B", "x=y"), ("C", "it's"))),
@@ -270,20 +270,20 @@ def test_syntax_errors_name_their_line(text: str, message: str) -> None:
         ("path = ~/apps/site", "path", "~/apps/site"),
         ("path = /srv/app/", "path", "/srv/app"),
         ("path = /srv/my app", "path", "/srv/my app"),
-        ("restart-file = tmp/restart.txt", "restart_file", "tmp/restart.txt"),
-        ("restart-file = .restart", "restart_file", ".restart"),
+        ("restart-file = tmp/restart.txt", "restart-file", "tmp/restart.txt"),
+        ("restart-file = .restart", "restart-file", ".restart"),
         ("shared = node_modules/ logs/ .env", "shared", ("node_modules/", "logs/", ".env")),
         ("keep = 1", "keep", 1),
-        ("forward-agent = yes", "forward_agent", True),
-        ("forward-agent = Off", "forward_agent", False),
-        ("host-key = accept-new", "host_key", "accept-new"),
-        ("health-timeout = 10s", "health_timeout", 10),
-        ("health-timeout = 0", "health_timeout", 0),
+        ("forward-agent = yes", "forward-agent", True),
+        ("forward-agent = Off", "forward-agent", False),
+        ("host-key = accept-new", "host-key", "accept-new"),
+        ("health-timeout = 10s", "health-timeout", 10),
+        ("health-timeout = 0", "health-timeout", 0),
         ("listen = 127.0.0.1:3000 /run/app.sock", "listen", ("127.0.0.1:3000", "/run/app.sock")),
     ],
 )  # fmt: skip
-def test_good_values_convert(line: str, attr: str, expected: object) -> None:
-    assert expected == getattr(with_line(line), attr)
+def test_good_values_convert(line: str, key: str, expected: object) -> None:
+    assert expected == keys.value_of(with_line(line), key)
 
 
 @pytest.mark.parametrize(
@@ -378,7 +378,7 @@ def test_an_artifact_needs_no_repo() -> None:
         "deploy.conf",
         config.effective(config.parse(text, "deploy.conf"), "production"),
     )
-    assert (env.repo, env.artifact) == (None, "dist/app.tar.gz")
+    assert (env.source.repo, env.source.artifact) == (None, "dist/app.tar.gz")
 
 
 def test_repo_token_is_read_from_the_variable_it_names_and_hidden() -> None:
@@ -387,7 +387,10 @@ def test_repo_token_is_read_from_the_variable_it_names_and_hidden() -> None:
     env = config.build_environment(
         "production", "deploy.conf", merged, environ={"GIT_TOKEN": "s3cr3t-token"}
     )
-    assert (env.repo_token, env.external[-1]) == ("s3cr3t-token", ("REPO_TOKEN", "s3cr3t-token"))
+    assert (env.source.repo_token, env.external[-1]) == (
+        "s3cr3t-token",
+        ("REPO_TOKEN", "s3cr3t-token"),
+    )
     assert "s3cr3t-token" not in repr(env)
 
 
@@ -433,18 +436,18 @@ def test_unset_keys_take_their_defaults() -> None:
         30,
     )
     actual = (
-        env.user,
-        env.port,
-        env.forward_agent,
-        env.host_key,
-        env.restart_file,
-        env.restart,
-        env.health_timeout,
+        env.ssh.user,
+        env.ssh.port,
+        env.ssh.forward_agent,
+        env.ssh.host_key,
+        env.restart.file,
+        env.restart.strategy,
+        env.restart.health_timeout,
         env.shared,
         env.env,
-        env.workers,
-        env.ready,
-        env.grace,
+        env.monitor.workers,
+        env.monitor.ready,
+        env.monitor.grace,
     )
     assert expected == actual
 
@@ -471,7 +474,11 @@ def test_keys_that_need_each_other(lines: str, message: str, hint: str) -> None:
 
 def test_monitor_restart_with_app_and_listen_is_accepted() -> None:
     env = with_line("restart = monitor\napp = python3 app.py\nlisten = 127.0.0.1:3000")
-    assert (env.restart, env.app, env.listen) == ("monitor", "python3 app.py", ("127.0.0.1:3000",))
+    assert (env.restart.strategy, env.monitor.app, env.monitor.listen) == (
+        "monitor",
+        "python3 app.py",
+        ("127.0.0.1:3000",),
+    )
 
 
 # --- hosts -------------------------------------------------------------------------------------
@@ -537,7 +544,7 @@ def test_a_blank_host_value_is_refused() -> None:
     ],
 )  # fmt: skip
 def test_redact_hides_secrets(key: str, value: str, expected: str) -> None:
-    assert expected == keys.redact(key, value)
+    assert expected == secrets.redact(key, value)
 
 
 # --- load --------------------------------------------------------------------------------------
@@ -569,14 +576,14 @@ def test_load_reads_tj_s_own_example(tmp_path: Path) -> None:
         "/var/www/prod/update.sh",
     )
     actual = (
-        env.source,
-        env.key,
-        env.user,
+        env.config_file,
+        env.ssh.key,
+        env.ssh.user,
         env.hosts,
-        env.repo,
+        env.source.repo,
         env.path,
-        env.ref,
-        env.post_deploy,
+        env.source.ref,
+        env.hooks.post_deploy,
     )
     assert expected == actual
 
@@ -593,7 +600,7 @@ def test_load_applies_overrides_over_the_file(tmp_path: Path) -> None:
     path = tmp_path / "deploy.conf"
     path.write_text(PREAMBLE + "ref = main\n", encoding="utf-8")
     env = config.load(path, "production", {"ref": "v2.0.0"})
-    assert (env.ref, env.settings["ref"].section) == ("v2.0.0", "command line")
+    assert (env.source.ref, env.settings["ref"].section) == ("v2.0.0", "command line")
 
 
 def test_a_bad_override_says_it_came_from_the_command_line(tmp_path: Path) -> None:
@@ -718,18 +725,29 @@ def test_the_environment_repr_shows_no_env_values(tmp_path: Path) -> None:
 
 
 def test_every_default_is_written_once_in_the_table_of_keys() -> None:
-    """Environment's fields carry no default of their own: build_environment takes each from
-    KEYS, through the key's converter, so the table is the one place a default is written."""
+    """The fields keys feed (in Environment or its sections) carry no default of their own:
+    build_environment takes each from KEYS, through the key's converter, so the table is the one
+    place a default is written."""
     import dataclasses
 
-    attrs = {spec.attr for spec in KEYS.values()} - {"inherit"}
-    defaults = {
-        f.name
-        for f in dataclasses.fields(config.Environment)
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-    }
-    assert attrs & defaults == set()
-    assert attrs <= {f.name for f in dataclasses.fields(config.Environment)}
+    from pushdeploy.config.environment import SECTIONS
+
+    fed = [
+        (key, {f.name: f for f in dataclasses.fields(SECTIONS.get(spec.section, Environment))})
+        for key, spec in KEYS.items()
+        if key != "inherit"
+    ]
+    missing = [key for key, fields in fed if KEYS[key].attr not in fields]
+    defaulted = [
+        key
+        for key, fields in fed
+        if KEYS[key].attr in fields
+        and (
+            fields[KEYS[key].attr].default is not dataclasses.MISSING
+            or fields[KEYS[key].attr].default_factory is not dataclasses.MISSING
+        )
+    ]
+    assert (missing, defaulted) == ([], [])
 
 
 @pytest.mark.parametrize("key", [k for k, spec in KEYS.items() if spec.default is not None])

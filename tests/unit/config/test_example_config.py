@@ -56,7 +56,7 @@ def test_the_example_production_section_reads_as_documented() -> None:
         (("NODE_ENV", "production"), ("GREETING", "hello world")),
         ("node_modules/", "logs/", ".env"),
     )
-    assert expected == (env.hosts, env.build, env.env, env.shared)
+    assert expected == (env.hosts, env.hooks.build, env.env, env.shared)
 
 
 def test_staging_inherits_production_and_overrides_the_host() -> None:
@@ -64,11 +64,11 @@ def test_staging_inherits_production_and_overrides_the_host() -> None:
     staging = config.load(EXAMPLE, "staging")
     expected = (
         (Host("deploy@staging.example.com", "staging.example.com", "deploy"),),
-        production.repo,
+        production.source.repo,
         production.path,
-        production.app,
+        production.monitor.app,
     )
-    assert expected == (staging.hosts, staging.repo, staging.path, staging.app)
+    assert expected == (staging.hosts, staging.source.repo, staging.path, staging.monitor.app)
 
 
 def test_the_demo_runs_locally() -> None:

@@ -171,14 +171,14 @@ def test_redacted_hides_secret_env_values_url_passwords_and_outside_values(tmp_p
         {"LOCAL": local},
     )
     shown = secrets.redacted(env)
-    assert shown.repo == "https://***@git.example.com/app.git"
+    assert shown.source.repo == "https://***@git.example.com/app.git"
     assert dict(shown.env) == {
         "DB_PASSWORD": "***",
         "DATABASE_URL": "postgres://app:***@db/app",
         "FROM_HERE": "***",
         "MODE": "fast",
     }
-    assert shown.build == "curl -u x https://bot:***@files.example.com/a"
+    assert shown.hooks.build == "curl -u x https://bot:***@files.example.com/a"
     every = [
         scripts.setup(shown, RUN, source=sources.of(shown)),
         scripts.deploy(shown, RUN, "main", source=sources.of(shown)),
@@ -199,8 +199,8 @@ def test_redacted_hides_the_repo_token_and_artifact_url_passwords(tmp_path: Path
     )
     shown = secrets.redacted(env)
     assert (
-        shown.repo_token,
-        shown.artifact,
+        shown.source.repo_token,
+        shown.source.artifact,
     ) == ("***", "https://ci:***@files.example.com/app.tar.gz")
     text = scripts.setup(shown, RUN, source=sources.of(shown)) + scripts.deploy(
         shown, RUN, "main", source=sources.of(shown)

@@ -55,10 +55,11 @@ def test_every_case_is_listed() -> None:
 def test_the_cases_cover_sources_restarts_and_fleets() -> None:
     """Git and artifacts, one host and a fleet, and each restart strategy have a case."""
     envs = [golden.environment(case) for case in golden.sections()]
-    assert {"git", "artifact"} <= {"artifact" if env.artifact else "git" for env in envs}
+    assert {"git", "artifact"} <= {"artifact" if env.source.artifact else "git" for env in envs}
     assert {1, 2} <= {min(len(env.hosts), 2) for env in envs}
     assert {"touch", "monitor", "command"} <= {
-        env.restart if env.restart in {"touch", "monitor"} else "command" for env in envs
+        env.restart.strategy if env.restart.strategy in {"touch", "monitor"} else "command"
+        for env in envs
     }
 
 

@@ -426,7 +426,7 @@ def test_a_health_url_is_data_to_bash(tmp_path: Path, health: str) -> None:
     """The health line, run with ``health`` failing, passes the URL on unchanged and runs nothing
     (prelude.sh's ``check_health``, with ``health`` and ``back`` stubbed)."""
     env = load(tmp_path, NASTY.replace("health = /health", f"health = {health}"))
-    url = service.health_url(env.health or "", env.listen)
+    url = service.health_url(env.restart.health or "", env.monitor.listen)
     workdir = tmp_path / "run"
     workdir.mkdir()
     stubs = "health() { return 1; }; back() { printf '%s\\n' \"$@\"; }\n"

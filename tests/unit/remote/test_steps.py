@@ -36,9 +36,9 @@ def said_in(script: str) -> set[str]:
 
 
 def source(env: Environment) -> str:
-    if not env.artifact:
+    if not env.source.artifact:
         return "git"
-    return "download" if is_url(env.artifact) else "upload"
+    return "download" if is_url(env.source.artifact) else "upload"
 
 
 def built(case: str) -> dict[str, str]:

@@ -237,7 +237,7 @@ class Script:
 
 def watched(script: Script, interval: int = 10, backoff: int = 40) -> Said:
     said = Said()
-    env = SimpleNamespace(interval=interval, watch_backoff=backoff)
+    env = SimpleNamespace(watch=SimpleNamespace(interval=interval, backoff=backoff))
     watcher = Watcher(script.look, script.deploy, said, env, script, rand=lambda: 0.5)  # type: ignore[arg-type]
     with pytest.raises(Stopped):
         watcher.run()
@@ -272,9 +272,8 @@ def test_a_release_that_was_switched_back_is_not_deployed_again_until_the_source
 def test_an_interrupted_deploy_stops_the_watcher_with_its_status() -> None:
     script = Script(["A", "B"], [130])
     with pytest.raises(Stopped) as stopped:
-        Watcher(
-            script.look, script.deploy, Said(), SimpleNamespace(interval=1, watch_backoff=2), script
-        ).run()  # type: ignore[arg-type]
+        env = SimpleNamespace(watch=SimpleNamespace(interval=1, backoff=2))
+        Watcher(script.look, script.deploy, Said(), env, script).run()  # type: ignore[arg-type]
     assert (stopped.value.status, script.deployed) == (130, ["A"])
 
 
