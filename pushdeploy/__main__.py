@@ -2,6 +2,6 @@
 
 import sys
 
-from pushdeploy.cli.main import main
+from pushdeploy.cli import entry_point
 
-sys.exit(main())
+sys.exit(entry_point())
