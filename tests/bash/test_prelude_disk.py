@@ -93,10 +93,6 @@ def test_a_held_lock_is_still_a_held_lock_on_a_full_disk(host: BashHost) -> None
     assert os.listdir(host.state) == ["lock"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prelude.sh: a switch whose .deploys line fails part-way leaves the part behind",
-)
 def test_a_switch_that_cannot_finish_its_history_line_leaves_the_history_as_it_was(
     host: BashHost,
 ) -> None:
@@ -117,3 +113,24 @@ def test_a_switch_that_cannot_finish_its_history_line_leaves_the_history_as_it_w
         host.link(host.current),
     )
     assert history == host.deploys.read_text(encoding="utf-8")
+
+
+def test_a_history_line_left_without_its_end_is_cut_off_before_the_next_is_written(
+    host: BashHost,
+) -> None:
+    """A writer killed mid-line (or a disk filled before this fix) left a line with no end:
+    the next line starts on a line of its own, and the part is gone."""
+    host.release(1, live=True)
+    host.record(1)
+    whole = host.deploys.read_text(encoding="utf-8")
+    with host.deploys.open("a", encoding="utf-8") as deploys:
+        deploys.write(f"{sha(2)}\t2026-12-07T00:00:00Z\t{release_id(2)}\tma")  # cut short
+    host.release(2)
+    result = host.run(
+        f'lock_take 0 120\nread_live\nID={release_id(2)} SHA={sha(2)} REF=main\nswitch "$ID" deploy'
+    )
+    lines = host.deploys.read_text(encoding="utf-8").splitlines()
+    assert (0, whole.splitlines()) == (result.status, lines[:-1])
+    assert [release_id(2), "main", "deploy", "ok"] == [
+        lines[-1].split("\t")[i] for i in (2, 3, 5, 6)
+    ]

@@ -85,9 +85,10 @@ disk_note() {
 on_exit() {
   local status=$?
   trap '' TERM INT HUP PIPE
-  if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
+  # The lock goes before the guard: a SIGKILL between the two leaves the guard to drop it.
   if [ "$OK" != 1 ] && [ "$PHASE" = build ] && lock_mine; then drop_building "$L"; fi
   lock_drop
+  if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
   exit "$status"
 }
 # on_signal WHAT: stop every process of this run (this shell and the guard ignore the TERM), then
@@ -188,6 +189,11 @@ lock_remove() {
 lock_take() {
   local waits=$1 now mtime held new="$STATE/.lock.$$"
   mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
+  # The guard starts before the lock is ours, so that no instant of holding it goes unguarded
+  # (a SIGKILL right after the rename): it touches the lock only while the lock is ours.
+  exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
+  guard &
+  GUARD=$!
   while :; do
     rm -rf -- "$new"
     # shellcheck disable=SC2153  # OWNER is set by the header (scripts.py), not a typo of owner
@@ -197,9 +203,6 @@ lock_take() {
       fail lock "cannot write the lock in $STATE (check its owner and permissions)"
     fi
     if mv -T -- "$new" "$L" 2>/dev/null; then
-      exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
-      guard &
-      GUARD=$!
       # The log may hold what hooks print (secrets too): for this user only.
       if (umask 077 && : >"$L/$LOCK_LOG") 2>/dev/null; then RUNLOG="$L/$LOCK_LOG"; fi
       return 0
@@ -296,7 +299,7 @@ guard() {
         line=$part$line part=""  # a line split by a time-out is whole again
         if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
           open=0
-          printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"
+          if lock_mine; then printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"; fi
           kill -TERM 0
         else
           printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
@@ -305,13 +308,18 @@ guard() {
         part+=$line
       else  # end of input
         open=0
-        if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi
+        if ! lock_mine; then
+          kill -TERM 0  # still waiting for the lock: nobody is left to wait for
+        elif [ ! -e "$L/$LOCK_SWITCHING" ]; then
+          : >"$L/$LOCK_CLIENT_GONE"
+          kill -TERM 0
+        fi
       fi
     else
       read -r -t 1 -u "$nap" _
     fi
     if [ "$SECONDS" -ge "$refresh" ]; then
-      touch -- "$L/$LOCK_OWNER"
+      if lock_mine; then touch -- "$L/$LOCK_OWNER"; fi  # never another holder's lock
       refresh=$((SECONDS + 20))
     fi
   done
@@ -462,10 +470,24 @@ checked() {
   rm -f -- "$L/$LOCK_SWITCHING" "$BACK_CURRENT"
   value checked yes
 }
-# log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect).
+# log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect),
+# whole or not at all: a write a full disk cuts short is taken back, so that the next line is
+# never glued to a part of this one.
 log() {
+  local size
+  history_whole
+  size=$(stat -c %s -- "$DEPLOYS" 2>/dev/null || echo 0)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
-    >>"$DEPLOYS"
+    >>"$DEPLOYS" && return 0
+  truncate -s "$size" -- "$DEPLOYS" 2>/dev/null
+  return 1
+}
+# history_whole: cut off a last line of .deploys that has no end (its writer died mid-line).
+history_whole() {
+  local last
+  [ -s "$DEPLOYS" ] && [ -n "$(tail -c 1 -- "$DEPLOYS")" ] || return 0
+  last=$(tail -n 1 -- "$DEPLOYS" | wc -c)
+  truncate -s "$(($(stat -c %s -- "$DEPLOYS") - last))" -- "$DEPLOYS" 2>/dev/null || :
 }
 # back STEP WHY: STEP failed after the switch (or a signal came): switch back to what was live,
 # then fail with WHY and EXIT_SWITCHED_BACK.
@@ -560,6 +582,11 @@ python_tool() {
   [ -n "$TOOL_ERR" ] || TOOL_ERR="python3 ended with status $status"
   return "$status"
 }
+# artifact_check: setup's check for the tools an artifact deploy runs on the server.
+artifact_check() {
+  command -v python3 >/dev/null || fail check "python3 is not installed on the server (artifacts are unpacked with it)"
+  command -v sha256sum >/dev/null || fail check "sha256sum (coreutils) is not installed on the server"
+}
 # artifact_identify: a local artifact is what the client digested; it sends the file alongside.
 artifact_identify() {
   step resolve
@@ -642,6 +669,8 @@ fill_release() {
     mkdir -p -- "$ETAGS" && printf '%s\n' "$ETAG" >"$ETAGS/${1##*/}" || warn "cannot record the ETag in $ETAGS"
   fi
 }
+# artifact_rebuild: a revert's rebuild of pruned release ID, which an artifact cannot have.
+artifact_rebuild() { fail revert "release $ID was pruned, and artifacts are not kept on the server; deploy that artifact again"; }
 # The restart strategies' bash (remote/restart.py picks one per environment and calls it): how the
 # release ID comes into service after the switch (restart_by_*), and how PREV does after a switch
 # back (restart_back_by_*: the header's RESTART_BACK, which prelude.sh's restart_back runs). A

@@ -86,9 +86,10 @@ disk_note() {
 on_exit() {
   local status=$?
   trap '' TERM INT HUP PIPE
-  if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
+  # The lock goes before the guard: a SIGKILL between the two leaves the guard to drop it.
   if [ "$OK" != 1 ] && [ "$PHASE" = build ] && lock_mine; then drop_building "$L"; fi
   lock_drop
+  if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
   exit "$status"
 }
 # on_signal WHAT: stop every process of this run (this shell and the guard ignore the TERM), then
@@ -189,6 +190,11 @@ lock_remove() {
 lock_take() {
   local waits=$1 now mtime held new="$STATE/.lock.$$"
   mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
+  # The guard starts before the lock is ours, so that no instant of holding it goes unguarded
+  # (a SIGKILL right after the rename): it touches the lock only while the lock is ours.
+  exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
+  guard &
+  GUARD=$!
   while :; do
     rm -rf -- "$new"
     # shellcheck disable=SC2153  # OWNER is set by the header (scripts.py), not a typo of owner
@@ -198,9 +204,6 @@ lock_take() {
       fail lock "cannot write the lock in $STATE (check its owner and permissions)"
     fi
     if mv -T -- "$new" "$L" 2>/dev/null; then
-      exec {WAKE}<> <(:)  # the guard passes the client's words on through it (await_word)
-      guard &
-      GUARD=$!
       # The log may hold what hooks print (secrets too): for this user only.
       if (umask 077 && : >"$L/$LOCK_LOG") 2>/dev/null; then RUNLOG="$L/$LOCK_LOG"; fi
       return 0
@@ -297,7 +300,7 @@ guard() {
         line=$part$line part=""  # a line split by a time-out is whole again
         if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
           open=0
-          printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"
+          if lock_mine; then printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"; fi
           kill -TERM 0
         else
           printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
@@ -306,13 +309,18 @@ guard() {
         part+=$line
       else  # end of input
         open=0
-        if [ ! -e "$L/$LOCK_SWITCHING" ]; then : >"$L/$LOCK_CLIENT_GONE"; kill -TERM 0; fi
+        if ! lock_mine; then
+          kill -TERM 0  # still waiting for the lock: nobody is left to wait for
+        elif [ ! -e "$L/$LOCK_SWITCHING" ]; then
+          : >"$L/$LOCK_CLIENT_GONE"
+          kill -TERM 0
+        fi
       fi
     else
       read -r -t 1 -u "$nap" _
     fi
     if [ "$SECONDS" -ge "$refresh" ]; then
-      touch -- "$L/$LOCK_OWNER"
+      if lock_mine; then touch -- "$L/$LOCK_OWNER"; fi  # never another holder's lock
       refresh=$((SECONDS + 20))
     fi
   done
@@ -463,10 +471,24 @@ checked() {
   rm -f -- "$L/$LOCK_SWITCHING" "$BACK_CURRENT"
   value checked yes
 }
-# log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect).
+# log SHA ID REF ACTION OUTCOME: one line of .deploys (full SHA first, as TJ's tools expect),
+# whole or not at all: a write a full disk cuts short is taken back, so that the next line is
+# never glued to a part of this one.
 log() {
+  local size
+  history_whole
+  size=$(stat -c %s -- "$DEPLOYS" 2>/dev/null || echo 0)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$WHO" "$4" "$5" \
-    >>"$DEPLOYS"
+    >>"$DEPLOYS" && return 0
+  truncate -s "$size" -- "$DEPLOYS" 2>/dev/null
+  return 1
+}
+# history_whole: cut off a last line of .deploys that has no end (its writer died mid-line).
+history_whole() {
+  local last
+  [ -s "$DEPLOYS" ] && [ -n "$(tail -c 1 -- "$DEPLOYS")" ] || return 0
+  last=$(tail -n 1 -- "$DEPLOYS" | wc -c)
+  truncate -s "$(($(stat -c %s -- "$DEPLOYS") - last))" -- "$DEPLOYS" 2>/dev/null || :
 }
 # back STEP WHY: STEP failed after the switch (or a signal came): switch back to what was live,
 # then fail with WHY and EXIT_SWITCHED_BACK.
@@ -565,10 +587,13 @@ git_auth() {
   GIT_TERMINAL_PROMPT=0 GIT_ASKPASS=false GIT_TRACE_REDACT=1 \
     git -c credential.helper= -c "credential.helper=$REPO_TOKEN_HELPER" "$@" </dev/null
 }
-# The git source's bash library (sources/git.py): the mirror in REPO_DIR, fetched from REPO.
+# The git source's bash library (sources/git.py): the mirror in REPO_DIR, fetched from REPO. Needs
+# prelude.sh (step, value, fail, bg, mark), credentials.sh (git_auth) and, for git_identify, REF.
+# git_repo ARGS...: git on the mirror, with no input.
 git_repo() { git --git-dir="$REPO_DIR" "$@" </dev/null; }
 # git_remote: git on the mirror for what talks to the remote, with repo-token's helper (git_auth).
 git_remote() { git_auth --git-dir="$REPO_DIR" "$@" </dev/null; }
+# fetch: the mirror brought up to date from REPO (its URL set again: repo may have changed).
 fetch() {
   step fetch
   # shellcheck disable=SC2015  # meant: fail when either of the two fails
@@ -595,8 +620,31 @@ refs_known() {
   git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
     while IFS= read -r name; do mark "line refs $name"; done
 }
+# newest_tag: print the name of the newest tag (by creation date, then version), if any.
 newest_tag() {
   git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
+}
+# git_check: setup's check that git is on the server.
+git_check() { command -v git >/dev/null || fail check "git is not installed on the server"; }
+# git_mirror: setup's mirror, REPO_DIR: fetched when it exists, else cloned from REPO via a scratch name.
+git_mirror() {
+  step mirror
+  if [ -d "$REPO_DIR" ]; then
+    fetch
+  else
+    # shellcheck disable=SC2015  # meant: fail when any of the three fails
+    rm -rf -- "$P/.repo.tmp" && bg git_auth clone --mirror --quiet -- "$REPO" "$P/.repo.tmp" >&2 &&
+      mv -T -- "$P/.repo.tmp" "$REPO_DIR" || fail mirror "git clone --mirror failed (is repo reachable from the server?)"
+  fi
+}
+# git_identify: REF (the newest tag when empty) and its commit in the fetched mirror, SHA; says both.
+git_identify() {
+  step resolve
+  if [ -z "$REF" ]; then REF=$(newest_tag); fi
+  [ -n "$REF" ] || fail resolve "no ref was given and the repository has no tags"
+  value ref "$REF"
+  SHA=$(resolve "$REF") || { refs_known; fail resolve "no branch, tag or commit named '$REF' in the repository" "$EXIT_NO_REF"; }
+  value sha "$SHA"
 }
 # fill_release DIR SHA: the commit's tree, as git archive gives it.
 fill_release() { git_repo archive --format=tar "$2" | tar -x -C "$1" || fail release "git archive of $2 failed"; }
@@ -669,13 +717,8 @@ need_setup
 read_live
 value previous "$PREV"
 fetch
-step resolve
 REF=v1.2.0
-if [ -z "$REF" ]; then REF=$(newest_tag); fi
-[ -n "$REF" ] || fail resolve "no ref was given and the repository has no tags"
-value ref "$REF"
-SHA=$(resolve "$REF") || { refs_known; fail resolve "no branch, tag or commit named '$REF' in the repository" "$EXIT_NO_REF"; }
-value sha "$SHA"
+git_identify
 skip_if_live
 new_release_id 20240102T030405Z 7
 value release "$ID"
