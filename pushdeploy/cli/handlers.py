@@ -120,11 +120,12 @@ def config_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        if isinstance(value[0][1], tuple):  # notify's targets: KIND ARGS, one a line
+            return "\n".join(" ".join((kind, *args)) for kind, args in value)
+        return " ".join(f"{name}={pair_value(text)}" for name, text in value)
     if isinstance(value, tuple):
-        return " ".join(
-            f"{item[0]}={pair_value(item[1])}" if isinstance(item, tuple) else config_text(item)
-            for item in value
-        )
+        return " ".join(config_text(item) for item in value)
     return getattr(value, "spec", None) or str(value)
 
 

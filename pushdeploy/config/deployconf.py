@@ -30,7 +30,6 @@ import iniconfig
 from pushdeploy.config import credentials, keys, secrets
 from pushdeploy.config.environment import SECTIONS, Environment, Setting
 from pushdeploy.config.keys import KEYS
-from pushdeploy.config.values import variable_reference
 from pushdeploy.errors import ConfigError
 
 DEFAULTS_SECTION = "defaults"
@@ -190,7 +189,7 @@ def build_environment(
         pairs = read_secrets_file(merged["secrets-file"], source, name, warn)
         values["env"] = secrets.with_overrides(values.get("env", ()), pairs)  # type: ignore[arg-type]
         external += pairs
-    for key in [k for k, spec in KEYS.items() if spec.convert is variable_reference]:
+    for key in keys.SECRET_KEYS:
         if key in merged:  # $NAME: the secret itself, hidden everywhere
             secret = read_reference(key, merged[key], source, name, local, dict(pairs))
             values[key] = secret

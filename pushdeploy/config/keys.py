@@ -237,6 +237,8 @@ KEYS: Mapping[str, Key] = {
         *automation_keys(),
     ]
 }
+# The keys that name a secret ($NAME): its value is read from the environment, hidden everywhere.
+SECRET_KEYS = tuple(key for key, spec in KEYS.items() if spec.convert is variable_reference)
 
 
 def check_combination(env: Environment, source: str) -> None:

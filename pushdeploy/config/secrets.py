@@ -169,7 +169,10 @@ URL_TEXTS = ("repo", "artifact", "pre-deploy", "post-deploy", "test", "build", "
 
 
 def redacted(env: Environment) -> Environment:
-    """``env`` as ``--dry-run`` may print it: secret env values, URL passwords and tokens hidden."""
+    """``env`` as ``config`` and ``--dry-run`` may print it: secret env values, URL passwords,
+    every key that names a secret (``$NAME``: repo-token, notify-secret, smtp-password,
+    github-token, webhook-secret) and the paths of notify's URLs (a Slack URL's path is its
+    secret) hidden."""
     hidden = secret_env_names(env)
     pairs = tuple(
         (name, HIDDEN if name in hidden else redact_urls(value)) for name, value in env.env
@@ -179,9 +182,19 @@ def redacted(env: Environment) -> Environment:
         for key in URL_TEXTS
         if isinstance(value := keys.value_of(env, key), str)
     }
-    token = HIDDEN if env.source.repo_token else None
-    shown = keys.replaced(env, {"env": pairs, "repo-token": token, **texts})
+    named = {key: HIDDEN for key in keys.SECRET_KEYS if keys.value_of(env, key)}
+    targets = tuple((kind, tuple(map(host_only, args))) for kind, args in env.notify.targets)
+    shown = keys.replaced(env, {"env": pairs, "notify": targets, **texts, **named})
     return dataclasses.replace(shown, external=())
+
+
+def host_only(text: str) -> str:
+    """A URL shown as its scheme and host (``https://hooks.slack.com/...``); other text as is."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return text
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    return text if host == rest else f"{scheme}://{host}/..."
 
 
 def mask_values(env: Environment) -> list[str]:

@@ -86,6 +86,34 @@ def test_config_lists_the_values_and_config_key_prints_one_contacting_no_host(
     )
 
 
+SECRETS = {"NOTIFY_SECRET": "n0t1fy", "SMTP_PASSWORD": "smtp-pw", "GH_TOKEN": "ghp_x1"}
+SECRETS |= {"HOOK_SECRET": "h00k"}
+SECRET_KEYS = (
+    "notify =\n    slack https://hooks.slack.com/services/T0/B0/XXXX\n    mail ops@example.com\n"
+    "notify-secret = $NOTIFY_SECRET\nsmtp-user = ops\nsmtp-password = $SMTP_PASSWORD\n"
+    "github-token = $GH_TOKEN\nwebhook-secret = $HOOK_SECRET\n"
+)
+
+
+def test_config_hides_every_secret_key_and_the_paths_of_notify_urls(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a key names by $NAME is a secret wherever config shows it, and a Slack URL's path
+    is its secret: the listing and each key alike, with notify's targets one a line."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    fleet(base, monkeypatch, host("web1"), extra=SECRET_KEYS)
+    listing = run(base, "app", "config")
+    hidden = [f"{key} = ***" for key in ("notify-secret", "github-token", "webhook-secret")]
+    assert (listing.status, [v for v in SECRETS.values() if v in listing.stdout]) == (0, [])
+    assert {*hidden, "smtp-password = ***"} <= set(listing.stdout.splitlines())
+    assert "notify = slack https://hooks.slack.com/...\n    mail ops@example.com\n" in (
+        listing.stdout
+    )
+    one = [run(base, "app", "config", key).stdout for key in ("notify", "smtp-password")]
+    assert one == ["slack https://hooks.slack.com/...\nmail ops@example.com\n", "***\n"]
+
+
 # -- the monitor ----------------------------------------------------------------------------------
 
 # The call that runs the monitor's own CLI (remote/service.sh), before its command and arguments.
