@@ -1,21 +1,9 @@
 """Where a release's files come from: git or a build artifact, behind one interface.
 
-A source answers, as bash for the scripts (scripts.py builds them; prelude.sh runs them):
-
-* ``header``    the variables its library needs (quoted), in every script that runs user steps;
-* ``library``   its bash functions, among them ``fill_release DIR IDENTITY`` (the release's files);
-* ``setup``     what ``pushdeploy ENV setup`` checks on the server, and ``mirror`` what it makes
-                (a git mirror, or nothing);
-* ``identify``  the steps that set REF and SHA: the identity deployed, a commit SHA or the
-                SHA-256 digest of an artifact, recorded in ``REVISION`` and ``.deploys`` alike;
-* ``verify``    with ``verify = signed``, the steps that refuse an identity nobody allowed signed;
-* ``obtain``    the steps that bring its content to the server once the identity is known and
-                is not live already (the upload's arrival; an artifact's download);
-* ``rebuild``   how a revert rebuilds a pruned release (git can; an artifact is not kept).
-
-``SET_UP``: the directory that says the server was set up for it (``need_setup``, status).
-On the client, a source may have work before any connection (``prepare``: build the artifact,
-digest it, check it) and something to send alongside each host's script (``payload``).
+What a source gives the scripts (its header, bash library and steps) is the protocol of
+remote/source.py, which the pure script builders see; ``Source`` here adds the client's part:
+work before any connection (``prepare``: build the artifact, digest it, check it). ``of``
+picks git.py or artifact.py, as Capistrano picks its SCM plugin.
 """
 
 from __future__ import annotations
