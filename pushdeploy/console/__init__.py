@@ -22,6 +22,8 @@ as ``***`` in everything but ``raw``, like a CI log; what ``raw`` prints is reda
 ``--log-format json`` (``log_format="json"``): stderr is one JSON object per event instead, every
 event whatever the verbosity, also written to the run's log (events.py; docs/json.md). Results on
 stdout stay as they are (the headline, or --json's object).
+
+Colour follows the environment as rich reads it, and a closed stdout ends the run (screen.py).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from pushdeploy.config.secrets import Masker
 from pushdeploy.console.events import Event, Events
 from pushdeploy.console.logbook import Clock, json_line, masked, utc_now
 from pushdeploy.console.progress import Progress, glyph, mark, pad, seconds
+from pushdeploy.console.screen import Stdout, is_tty, screen
 from pushdeploy.console.terminal import visible
+from pushdeploy.errors import OutputClosed
 from pushdeploy.remote.report import DeployReport, HostReport
 
 if TYPE_CHECKING:
@@ -74,9 +78,8 @@ class Console:
         clock: Callable[[], float] = time.monotonic,
         now: Clock = utc_now,
     ) -> None:
-        no_color = color is False
-        self.out = RichConsole(file=stdout, no_color=no_color, highlight=False, soft_wrap=True)
-        self.err = RichConsole(file=stderr, no_color=no_color, highlight=False, soft_wrap=True)
+        self.out = screen(stdout, color, Stdout)
+        self.err = screen(stderr, color)
         self.verbosity = verbosity
         self.json_output = json_output
         self._clock = clock
@@ -266,8 +269,11 @@ class Console:
             if self._stdout() is self.err:  # above the live view: through its rich console
                 self.err.print(Text(text.removesuffix("\n")))
                 return
-            self.out.file.write(text if text.endswith("\n") else text + "\n")
-            self.out.file.flush()
+            try:
+                self.out.file.write(text if text.endswith("\n") else text + "\n")
+                self.out.file.flush()
+            except BrokenPipeError:  # not an OSError for a caller to call "cannot read"
+                raise OutputClosed("stdout closed") from None
 
     def data(self, payload: Any) -> None:
         """``payload`` as indented JSON, every string in it masked (``raw`` would not mask)."""
@@ -287,7 +293,7 @@ class Console:
     def _stdout(self) -> RichConsole:
         """Where results go: stdout, or above the live view when stdout is that same screen."""
         progress = self._progress
-        if progress is not None and progress.live is not None and self.out.is_terminal:
+        if progress is not None and progress.live is not None and is_tty(self.out.file):
             return self.err
         return self.out
 
