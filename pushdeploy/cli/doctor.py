@@ -2,9 +2,11 @@
 
 ``run_doctor`` (the command's handler) runs the doctor's script (remote/doctor.py builds it, from
 doctor.sh) on every host; ``read`` turns one host's markers into a ``Report`` (facts, warnings,
-problems); ``show`` prints them and decides: exit 0 only when nothing would stop a deploy, else
-exit 6 with the problems. What the server says is untrusted: it is printed through the console,
-which escapes it.
+problems); ``show`` prints them and decides: exit 0 only when nothing would stop a deploy; exit 4
+(README "Exit statuses") when a host could not be reached or its host key is unknown or changed,
+which wins over problems found on the hosts reached (they are still listed: a host not reached is
+one nothing is known of); else exit 6 with the problems. What the server says is untrusted: it is
+printed through the console, which escapes it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pushdeploy import sources
 from pushdeploy.config.environment import Environment
-from pushdeploy.errors import DeployFailed, ExitStatus
+from pushdeploy.errors import ConnectionError, DeployFailed, ExitStatus
 from pushdeploy.remote import doctor, readback, scripts
 from pushdeploy.remote.doctor import tools
 from pushdeploy.remote.protocol import Outcome
@@ -44,6 +46,8 @@ class Report:
 
 def read(env: Environment, outcome: Outcome) -> Report:
     """One host's markers as a report (pure)."""
+    if isinstance(outcome.lost, ConnectionError):  # not reached: nothing is known of the host
+        return Report(problems=[f"not reached: {outcome.failure}"])
     said, report = readback.read(readback.Doctor, outcome), Report()
     if not outcome.done:
         why = outcome.failure or f"its script ended with status {outcome.status}"
@@ -105,7 +109,8 @@ def read(env: Environment, outcome: Outcome) -> Report:
 
 
 def show(env: Environment, outcomes: dict[str, Outcome], console: Console) -> int:
-    """Print every host's report; exit 0 when a deploy can go ahead, else raise (exit 6)."""
+    """Print every host's report; exit 0 when a deploy can go ahead, else raise: exit 4 when a
+    host was not reached (even if others have problems), else 6."""
     reports = {label: read(env, outcome) for label, outcome in outcomes.items()}
     if console.json_output:
         console.data({label: vars(r) for label, r in reports.items()})
@@ -117,7 +122,15 @@ def show(env: Environment, outcomes: dict[str, Outcome], console: Console) -> in
                 console.warn(f"{label}: {warning}")
             for problem in report.problems:
                 console.result(f"{label}: PROBLEM: {problem}")
-    broken = [label for label, r in reports.items() if r.problems]
+    lost = {label: o.lost for label, o in outcomes.items() if isinstance(o.lost, ConnectionError)}
+    broken = [label for label, r in reports.items() if r.problems and label not in lost]
+    if lost:
+        also = f"; problem(s) on {', '.join(broken)} would stop a deploy" if broken else ""
+        first = next(iter(lost.values()))
+        raise ConnectionError(
+            f"doctor: could not reach {', '.join(lost)}{also}",
+            first.hint if len(lost) == 1 else None,
+        )
     if broken:
         count = sum(len(reports[label].problems) for label in broken)
         raise DeployFailed(

@@ -3,9 +3,10 @@
 Logs are numbered as ``revert N`` counts (1 is the latest); logbook.py writes them. How each run
 ended is read from its last lines.
 
-A run ended as its last ``ENDINGS`` line or event says (an ``error`` starting ``interrupted``,
-errors.Interrupted's message, as interrupted; a failed ``result`` event as failed), else it is
-unfinished. Both formats are read: text lines (``TIME HOST KIND TEXT``) and JSON events.
+A run ended as its last line says: ``exit STATUS`` (or an ``exit`` event), written at the end of
+every run (0 ok, 130 interrupted, any other failed); in a log written before that line was, its
+last ``ENDINGS`` line or event (an ``error`` starting ``interrupted``, errors.Interrupted's
+message, as interrupted; a failed ``result`` event as failed); else it is unfinished. Both formats are read: text lines (``TIME HOST KIND TEXT``) and JSON events.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ LISTED = 20  # logs `log` lists
 TAIL = 64 * 1024  # bytes read from a log's end to find how it ended
 ENDINGS = {"result": "ok", "error": "failed", "interrupted": "interrupted"}
 UNFINISHED = "unfinished"
+INTERRUPTED = int(ExitStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ def ending(path: Path) -> str:
         return UNFINISHED
     for line in reversed(tail.split("\n")):
         kind, text = _event_of(line)
+        if kind == "exit" and text.isdigit():
+            status = int(text)
+            return "ok" if status == 0 else "interrupted" if status == INTERRUPTED else "failed"
         if kind in ENDINGS:
             interrupted = kind == "error" and text.startswith("interrupted")
             return "interrupted" if interrupted else ENDINGS[kind]
@@ -64,6 +69,8 @@ def _event_of(line: str) -> tuple[str, str]:
     with contextlib.suppress(ValueError):  # the tail's first line may be cut
         event = json.loads(line)
         failed = event.get("event") == "result" and event.get("exit_status") != 0
+        if event.get("event") == "exit":
+            return "exit", str(event.get("exit_status"))
         return "error" if failed else str(event.get("event")), str(event.get("message"))
     return "", ""
 

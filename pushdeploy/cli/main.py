@@ -182,6 +182,7 @@ def run(
     console = Console(stdout, stderr)
     debug = False
     args: argparse.Namespace | None = None
+    status: int = ExitStatus.ERROR  # the run's exit, the last line of its local log (finally)
     try:
         try:
             with contextlib.redirect_stdout(stdout):
@@ -215,7 +216,7 @@ def run(
             report = exc.report.ended(int(exc.status), message, hint)
             console.finish(report if report.command else report.renamed(command))
         console.error(message, hint, exc.details, exit_status=int(exc.status))
-        return int(exc.status)
+        return (status := int(exc.status))
     except (errors.OutputClosed, BrokenPipeError) as exc:
         # `pushdeploy ENV list | head -1`: the reader has what it wanted. Like `git log | head`,
         # stop quietly; exit 0 so a `set -o pipefail` script does not fail (README, decisions).
@@ -229,14 +230,14 @@ def run(
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
             os.close(devnull)
-        return ExitStatus.OK
+        return (status := ExitStatus.OK)
     except KeyboardInterrupt:
         console.error(
             "interrupted",
             "nothing was changed by this run on a server it had not reached",
             exit_status=ExitStatus.INTERRUPTED,
         )
-        return ExitStatus.INTERRUPTED
+        return (status := ExitStatus.INTERRUPTED)
     except Exception as exc:
         if debug:
             console.debug(traceback.format_exc())
@@ -245,10 +246,10 @@ def run(
             "rerun with --debug and report it",
             exit_status=ExitStatus.ERROR,
         )
-        return ExitStatus.ERROR
+        return (status := ExitStatus.ERROR)
     finally:
         if console.log is not None:
-            console.log.close()
+            console.log.close(status)
             if console.log.problem:  # a write failed during the run (a full disk): the log is cut
                 console.warn(console.log.problem)
 

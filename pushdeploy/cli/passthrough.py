@@ -58,6 +58,9 @@ def stream(
             def on_line(stream: str, line: str, prefix: str = prefix, label: str = label) -> None:
                 if printed is not None:
                     printed.add(label)
+                log = inv.console.log  # the run's local log has every line, masked (logbook.py)
+                if log is not None and inv.console.events is None:  # json: the stream is the log
+                    log.write(label, "output" if stream == "out" else "stderr", line)
                 if kept is not None:
                     lines = kept.setdefault(label, {"stdout": [], "stderr": []})
                     lines["stdout" if stream == "out" else "stderr"].append(line)

@@ -13,7 +13,8 @@ a line per event, ``TIME HOST KIND TEXT`` (UTC with milliseconds; ``-`` for the 
 A text of several lines gives several lines with the same prefix (a server cannot forge one of
 ours); each line is masked (the caller's ``secrets.Masker``), then its terminal controls shown as
 escapes, as the console does. ``--log-format json`` logs the console's JSON events instead
-(``write_event``; console/events.py), after a ``run`` event naming version, argv and env.
+(``write_event``; console/events.py), after a ``run`` event naming version, argv and env. Every
+run's last line is its exit status (``end``): ``TIME - exit 0``, or an ``exit`` event.
 
 Logging never breaks a run: a state directory it cannot write gives a disabled Logbook (a no-op)
 whose ``problem`` says why; the first failed write (a full disk) disables it too, said once in
@@ -123,6 +124,7 @@ class Logbook:
     _mask: Mask = str
     _clock: Clock = utc_now
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _json: bool = False  # --log-format json: events, not text lines
 
     @classmethod
     def disabled(cls, problem: str = "") -> Logbook:
@@ -151,7 +153,7 @@ class Logbook:
         except OSError as exc:
             return cls.disabled(f"no local log: cannot write in {folder}: {exc.strerror or exc}")
         _prune(folder, KEEP)
-        book = cls(path, "", file, mask, clock)
+        book = cls(path, "", file, mask, clock, _json=log_format == "json")
         if log_format == "json":
             run = {"pushdeploy": __version__, "argv": argv, "environment": env_name}
             book.write_event({"event": "run", **run, "time": timestamp(clock())})
@@ -177,7 +179,20 @@ class Logbook:
         with self._lock:
             self._emit(json_line(event, self._mask) + "\n")
 
-    def close(self) -> None:
+    def end(self, status: int) -> None:
+        """The run's last line, ``TIME - exit STATUS`` (an ``exit`` event in json), whatever the
+        command: how it ended, for ``log`` (logs.py) to read when no result or error says it."""
+        if self._json:
+            self.write_event(
+                {"event": "exit", "exit_status": status, "time": timestamp(self._clock())}
+            )
+        else:
+            self.write("", "exit", str(int(status)))
+
+    def close(self, status: int | None = None) -> None:
+        """The end of the run: its exit ``status`` (if given) as the last line (``end``)."""
+        if status is not None:
+            self.end(status)
         with self._lock:
             self._drop()
 

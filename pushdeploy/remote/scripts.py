@@ -230,6 +230,7 @@ def setup(env: Environment, run: Run, source: Source) -> str:
         *source.setup(),
         "setup_check_bash",
         *([f'hook pre-setup "$HOME" {q(env.hooks.pre_setup)}'] if env.hooks.pre_setup else []),
+        "setup_check_path",  # after pre-setup (it may make P), before the lock taken under P
         take_lock(run),
         f'setup_directories "{SHELL_LAYOUT.logs}" "{SHELL_LAYOUT.pids}" {dirs}'.rstrip(),
         *source.mirror(),

@@ -215,6 +215,10 @@ class BashHost:
         """Start the deploy script of ``settings`` with ``body`` as what it does."""
         env = self.environment(**settings)
         text = scripts.wrap(env, run, [body], user=True, kind="bash tier", source=sources.of(env))
+        return self.launch(text)
+
+    def launch(self, text: str) -> Running:
+        """Start a whole script as built (``scripts.setup``, say), stub programs first on PATH."""
         self._scripts += 1
         script = self.work / f"script{self._scripts}.sh"
         script.write_text(text, encoding="utf-8")

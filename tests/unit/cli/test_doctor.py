@@ -6,13 +6,18 @@ Its script (remote/doctor.py) is tested in tests/unit/remote/test_doctor_script.
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import pytest
 
 from pushdeploy.cli import doctor
 from pushdeploy.config import deployconf as config
 from pushdeploy.config.environment import Environment
 from pushdeploy.console import Console
-from pushdeploy.errors import DeployFailed, ExitStatus
-from pushdeploy.remote.protocol import Outcome
+from pushdeploy.errors import ExitStatus, HostKeyError, PushdeployError
+from pushdeploy.remote.protocol import LOST, Outcome
+from pushdeploy.testing.fakehost import FakeHost
+from tests.support.fakefleet import fleet, run
 
 
 def environment(**keys: str) -> Environment:
@@ -61,7 +66,7 @@ def show(env: Environment, found: Outcome) -> tuple[int | str, str]:
     out = io.StringIO()
     try:
         return doctor.show(env, {"app1": found}, Console(out, io.StringIO())), out.getvalue()
-    except DeployFailed as exc:
+    except PushdeployError as exc:
         return f"{exc.status}: {exc.message} / {exc.hint}", out.getvalue()
 
 
@@ -86,4 +91,43 @@ def test_a_host_not_set_up_exits_6_naming_the_setup_command() -> None:
     assert status == (
         "6: doctor: app1: not set up yet; everything else a deploy needs is there"
         " / run 'pushdeploy ENV setup', then deploy"
+    )
+
+
+# -- the command against the fake fleet: which exit wins --------------------------------------
+
+READY = ["value path /usr/bin:/bin", "value bash 5.2", "value git git version 2.43"]
+READY += ["value repo yes", "value disk 10485760", "value setup yes"]
+
+
+def test_a_host_doctor_cannot_reach_is_exit_4_as_for_every_command(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet(base, monkeypatch, FakeHost("web1", unreachable=True))
+    result = run(base, "app", "doctor")
+    assert (result.status, result.error_lines) == (
+        ExitStatus.CONNECTION,
+        ["pushdeploy: error: doctor: could not reach web1"],
+    )
+    assert "web1: PROBLEM: not reached: cannot connect to web1: connection refused" in result.stdout
+
+
+def test_an_unreachable_host_wins_over_problems_on_the_hosts_reached(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = FakeHost("web1", replies={"script": [*READY, "value repo no"]})
+    fleet(base, monkeypatch, broken, FakeHost("web2", unreachable=True))
+    result = run(base, "app", "doctor")
+    assert (result.status, result.error_lines) == (
+        ExitStatus.CONNECTION,
+        ["pushdeploy: error: doctor: could not reach web2; problem(s) on web1 would stop a deploy"],
+    )
+    assert "web1: PROBLEM: repo /r does not answer from the server: no output" in result.stdout
+
+
+def test_a_host_with_an_unknown_host_key_is_exit_4_with_the_keys_own_hint() -> None:
+    lost = Outcome(LOST, failure="web1: host key unknown")
+    lost.lost = HostKeyError("web1: host key unknown", "ssh-keyscan web1 >> ~/.ssh/known_hosts")
+    assert show(ENV, lost)[0] == (
+        "4: doctor: could not reach app1 / ssh-keyscan web1 >> ~/.ssh/known_hosts"
     )
