@@ -93,15 +93,13 @@ def run_config(inv: Invocation) -> int:
     shown = secrets.redacted(inv.env)
     key = inv.opts.key
     if key is not None:
-        if key not in KEYS or key == "inherit":
+        if key not in KEYS:
             raise UsageError(f"config: unknown key {key!r}", "see deploy.conf.example for the keys")
         value = config_text(keys.value_of(shown, key))
         if value:
             inv.console.raw(value)
         return ExitStatus.OK
     for key, spec in KEYS.items():
-        if key == "inherit":
-            continue
         value = config_text(keys.value_of(shown, key)).replace("\n", "\n    ")
         if key in inv.env.settings:
             inv.console.raw(f"{key} = {value}")

@@ -8,6 +8,9 @@ Lookup rules (written down in deploy.conf.example as well):
 * Sections are environments or projects, matched exactly (no prefix matching as in TJ's script).
 * ``[defaults]`` applies to every section; ``inherit = other`` takes another section's values first.
   Precedence: the section itself, then its ``inherit`` chain nearest first, then ``[defaults]``.
+* A key written with an empty value (``build =``) clears what it would inherit: the key is as if
+  never set (its default, or unset); a required key cannot be cleared, and ``inherit =`` follows
+  no section. TJ's ``key value`` form cannot be empty (a bare ``key`` line is a syntax error).
 * Both ``key = value`` and TJ's ``key value`` lines are read; indented lines continue a value.
 
 Values from outside the file, so deploy.conf can be committed: ``$NAME`` and ``${NAME}`` in
@@ -103,7 +106,7 @@ def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
             cycle = " -> ".join([*chain, current])
             raise ConfigError(f"{ini.path}: [{name}] inherit: cycle {cycle}")
         chain.append(current)
-        parent = ini.sections[current].get("inherit")
+        parent = ini.sections[current].get("inherit", "").strip() or None  # `inherit =`: none
         if parent is not None and parent not in ini.sections:
             line = ini.lineof(current, "inherit")
             hint = suggest(parent, sections(ini))
@@ -118,7 +121,7 @@ def effective(ini: iniconfig.IniConfig, name: str) -> dict[str, Setting]:
     merged: dict[str, Setting] = {}
     for section in reversed(chain):
         for key, value in ini.sections[section].items():
-            if key == "inherit":
+            if key == "inherit" and section != name:  # only the section's own: `config inherit`
                 continue
             merged[key] = Setting(value, section, ini.lineof(section, key) or 0)
     return merged
@@ -156,12 +159,12 @@ def build_environment(
     warn: Callable[[str], None] | None = None,
 ) -> Environment:
     """The ``Environment`` of section ``name`` from its ``merged`` settings (read from ``source``):
-    each key's value, from the file or its default, put in the section the key names in KEYS."""
+    each key's value, from the file or its default, put in the section the key names in KEYS;
+    a key written empty is as if never written (``cleared``)."""
+    merged = cleared(name, source, merged)
     values: dict[str, object] = {}  # by key name
     for key, setting in merged.items():
         spec = KEYS[key]
-        if key == "inherit":
-            continue
         try:
             values[key] = spec.convert(setting.value)
         except ValueError as exc:
@@ -172,7 +175,7 @@ def build_environment(
                 f"{source}: [{name}] {key}: required key is missing",
                 f"add '{key} = ...' to [{name}] or [defaults] ({spec.doc})",
             )
-        if key not in merged and key != "inherit":  # the default, through the same converter
+        if key not in merged:  # the default, through the same converter
             values[key] = None if spec.default is None else spec.convert(spec.default)
     external: list[tuple[str, str]] = []
     local = os.environ if environ is None else environ
@@ -203,6 +206,18 @@ def build_environment(
     )
     keys.check_combination(env, source)
     return env
+
+
+def cleared(name: str, source: str, merged: Mapping[str, Setting]) -> dict[str, Setting]:
+    """``merged`` without the keys written with an empty value (``build =``): a section clears
+    what it would inherit so, back to the key's default. A required key cannot be cleared."""
+    for key, setting in merged.items():
+        if KEYS[key].required and not setting.value.strip():
+            raise ConfigError(
+                f"{where(source, setting)} [{name}] {key}: a required key cannot be cleared",
+                f"give it a value ({KEYS[key].doc}), or remove the line to inherit it",
+            )
+    return {key: setting for key, setting in merged.items() if setting.value.strip()}
 
 
 def in_sections(values: Mapping[str, object]) -> dict[str, object]:

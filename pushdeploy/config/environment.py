@@ -144,6 +144,7 @@ class Environment:
     env: tuple[tuple[str, str], ...] = field(repr=False)
     secrets_file: str | None
     keep: int
+    inherit: str | None  # the section this one names in `inherit` (its own line), if any
     source: SourceSettings
     ssh: SSHSettings
     hooks: Hooks

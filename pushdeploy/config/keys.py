@@ -16,6 +16,7 @@ from pushdeploy.config import credentials
 from pushdeploy.config.automation_keys import automation_keys
 from pushdeploy.config.hosts import check_user, parse_hosts
 from pushdeploy.config.key import Key, in_section
+from pushdeploy.config.refs import git_ref
 from pushdeploy.config.values import (
     artifact_location,
     batch_size,
@@ -129,7 +130,7 @@ KEYS: Mapping[str, Key] = {
             "source",
             Key(
                 "ref",
-                one_line,
+                git_ref,
                 "branch, tag or SHA to deploy when none is given",
                 unset="the newest tag",
             ),

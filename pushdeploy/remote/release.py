@@ -1,8 +1,9 @@
 """What can be deployed: validation of ref names, and the release ID (UTC time + short SHA).
 
-A ref reaches a remote shell quoted in any case; it is validated as well so that a typo or a
-hostile value (``$(rm -rf ~)``, ``--upload-pack=...``) is refused with a clear message instead of
-being handed to git, which would read a leading dash as an option.
+A ref reaches a remote shell quoted in any case; it is validated as well (config/refs.py holds
+the rule, which deploy.conf's ``ref`` meets as the file loads) so that a typo or a hostile value
+(``$(rm -rf ~)``, ``--upload-pack=...``) is refused with a clear message instead of being handed
+to git, which would read a leading dash as an option.
 
 A release ID is ``20261123T004512Z-3f2a9c1``: the time of the run, the same on every host of it,
 and the first 7 characters of the SHA the host resolved, made unique with ``.2``, ``.3``...
@@ -14,38 +15,21 @@ protocol.RELEASE_ID_PATTERN is how one is checked.
 
 from __future__ import annotations
 
-import re
 import shlex
 from datetime import UTC, datetime
 from importlib.resources import files
 
+from pushdeploy.config.refs import ref_problem
 from pushdeploy.errors import Refused
-
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\$`'\"!;&|<>(){}]")
 
 
 def check_ref(ref: str) -> str:
     """Return ``ref`` if git and a shell would both take it as one plain name; raise otherwise.
 
-    The rules are git-check-ref-format's, made stricter with shell metacharacters refused.
+    The rule is config/refs.py's (the one deploy.conf's ``ref`` is held to); here a bad REF of
+    the command line is refused (exit 8).
     """
-    problem = None
-    if not ref:
-        problem = "it is empty"
-    elif ref.startswith("-"):
-        problem = "it starts with '-'"
-    elif _FORBIDDEN.search(ref):
-        problem = "it contains a space, a control or a shell/git special character"
-    elif ".." in ref or "@{" in ref or "//" in ref:
-        problem = "it contains '..', '@{' or '//'"
-    elif (
-        ref.endswith((".", "/"))
-        or ref.startswith(("/", "."))
-        or "/." in ref
-        or ref == "@"
-        or any(part.endswith(".lock") for part in ref.split("/"))
-    ):
-        problem = "git does not allow that form"
+    problem = ref_problem(ref)
     if problem:
         raise Refused(
             f"not a valid ref: {ref!r} ({problem})",

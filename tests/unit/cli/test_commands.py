@@ -18,6 +18,7 @@ from pushdeploy.cli import main as cli
 from pushdeploy.cli.argv import options_first, resolve
 from pushdeploy.cli.commands import TABLE, Command
 from tests.support.cli import run_cli
+from tests.support.fakefleet import fleet, host, ran, run
 
 CONFIG = "[app]\nhost = nobody@127.0.0.1:1\nrepo = /r\npath = /p\n"  # nothing listens on port 1
 
@@ -204,3 +205,28 @@ def test_a_hostile_ref_is_refused_as_it_is_parsed_before_any_host_is_dialed(
         assert "not a valid ref" in result.stderr
         dialed, _, _ = select.select([host], [], [], 0.5)  # a connection would be waiting here
         assert dialed == []
+
+
+@pytest.mark.parametrize("word", sorted(commands.BY_WORD))
+def test_every_command_answers_help_with_its_usage_and_contacts_no_host(
+    base: Path, monkeypatch: pytest.MonkeyPatch, word: str
+) -> None:
+    fake = fleet(base, monkeypatch, host("web1"))
+    for asked in ("--help", "-h"):
+        result = run(base, "app", word, asked)
+        name = commands.BY_WORD[word].name
+        assert (result.status, result.stderr) == (0, ""), asked
+        assert result.stdout.startswith("usage: pushdeploy ") and f" {name} " in result.stdout
+    assert ran(fake) == {"web1": []}
+
+
+def test_exec_runs_a_command_named_help_after_a_double_dash(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fleet(base, monkeypatch, host("web1"))
+    assert run(base, "app", "exec", "--", "--help").status == 0
+    assert run(base, "app", "exec", "ls", "--help").status == 0
+    assert ran(fake) == {"web1": ["command", "command"]}
+    first, second = fake.hosts["web1"].scripts
+    assert "\nexec_in_current /srv/app/current /srv/app/shared app --help\n" in first
+    assert "\nexec_in_current /srv/app/current /srv/app/shared app 'ls --help'\n" in second

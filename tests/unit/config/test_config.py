@@ -143,6 +143,7 @@ def test_each_setting_remembers_its_section_and_line() -> None:
         "keep": ("mid", 12),
         "port": ("base", 8),
         "user": ("production", 16),
+        "inherit": ("production", 15),  # the section's own line only: `config inherit`
     }
     assert expected == {key: (s.section, s.line) for key, s in settings.items()}
 

@@ -71,6 +71,13 @@ def test_staging_inherits_production_and_overrides_the_host() -> None:
     assert expected == (staging.hosts, staging.source.repo, staging.path, staging.monitor.app)
 
 
+def test_staging_clears_the_pre_deploy_hook_it_would_inherit() -> None:
+    production = config.load(EXAMPLE, "production")
+    staging = config.load(EXAMPLE, "staging")
+    expected = ("./bin/maintenance-notice", None, "production")
+    assert expected == (production.hooks.pre_deploy, staging.hooks.pre_deploy, staging.inherit)
+
+
 def test_the_demo_runs_locally() -> None:
     assert config.load(EXAMPLE, "demo").hosts == (Host("local", "local"),)
 

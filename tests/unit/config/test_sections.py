@@ -114,12 +114,11 @@ def field_names(owner: type) -> set[str]:
 
 
 def test_every_key_names_the_top_level_or_one_section_that_has_its_field() -> None:
-    """``inherit`` aside, a key's section is "" (the top level) or one of SECTIONS, and the
-    class there has the key's field."""
+    """A key's section is "" (the top level) or one of SECTIONS, and the class there has the
+    key's field."""
     places = {
         key: (spec.section, spec.attr in field_names(SECTIONS.get(spec.section, Environment)))
         for key, spec in KEYS.items()
-        if key != "inherit"
     }
     assert {key for key, (section, _) in places.items() if section not in {"", *SECTIONS}} == set()
     assert [key for key, (_, found) in places.items() if not found] == []
@@ -131,8 +130,7 @@ def test_every_section_field_is_fed_by_exactly_one_key() -> None:
     its own, none is fed twice."""
     fed: dict[tuple[str, str], list[str]] = {}
     for key, spec in KEYS.items():
-        if key != "inherit":
-            fed.setdefault((spec.section, spec.attr), []).append(key)
+        fed.setdefault((spec.section, spec.attr), []).append(key)
     fields = [(section, name) for section, owner in SECTIONS.items() for name in field_names(owner)]
     fields += [("", name) for name in field_names(Environment) - NOT_KEYS - set(SECTIONS)]
     assert {place: fed.get(place, []) for place in fields if len(fed.get(place, [])) != 1} == {}
@@ -156,7 +154,7 @@ def test_the_environment_is_frozen() -> None:
         environment().hooks = environment().hooks  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("key", [k for k in KEYS if k != "inherit"])
+@pytest.mark.parametrize("key", list(KEYS))
 def test_value_of_reads_each_key_where_its_section_keeps_it(key: str) -> None:
     env, spec = environment(), KEYS[key]
     holder = getattr(env, spec.section) if spec.section else env
