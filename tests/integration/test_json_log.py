@@ -54,6 +54,15 @@ def log_lines(result: Result) -> list[str]:
     return Path(path).read_text(encoding="utf-8").splitlines()
 
 
+def logged_as_said(result: Result) -> tuple[str, bool, tuple[str, int]]:
+    """The local log of a --log-format json run: its ``run`` event, then stderr's lines as they
+    were, then its ``exit`` event with the exit status."""
+    written = log_lines(result)
+    last = json.loads(written[-1])
+    same = written[1:-1] == result.stderr.splitlines()
+    return json.loads(written[0])["event"], same, (last["event"], last["exit_status"])
+
+
 def test_a_deploy_is_a_stream_of_json_events_and_its_log_the_same_lines(
     ready_project: Project,
 ) -> None:
@@ -75,7 +84,7 @@ def test_a_deploy_is_a_stream_of_json_events_and_its_log_the_same_lines(
     assert all(e["time"].endswith("Z") for e in said)
     assert result.stdout.startswith("deployed main (")  # results stay on stdout
     written = log_lines(result)
-    assert (json.loads(written[0])["event"], written[1:]) == ("run", result.stderr.splitlines())
+    assert logged_as_said(result) == ("run", True, ("exit", 0))
     listed = json.loads(p.ok("--json", "app", "log").stdout)
     assert (listed[-1]["number"], listed[-1]["result"]) == (1, "ok")
     assert p.ok("app", "log", "1").stdout.splitlines() == written
@@ -101,7 +110,7 @@ def test_a_failing_build_gives_its_output_then_an_error_with_exit_status_6(
         True,
     )
     assert error["log"] == said[-2]["log"] and os.path.isfile(error["log"])
-    assert log_lines(result)[1:] == result.stderr.splitlines()
+    assert logged_as_said(result) == ("run", True, ("exit", 6))
     listed = json.loads(p.ok("--json", "app", "log").stdout)
     assert listed[-1]["result"] == "failed"
 
@@ -129,4 +138,4 @@ def test_a_fleet_rollback_keeps_every_host_s_steps_paired_and_shows_output_once(
     assert (fleet.specs[0], "rolled-back") == ended[-1]
     assert [e["event"] for e in said[-2:]] == ["result", "error"]
     assert said[-1]["exit_status"] == 7
-    assert log_lines(result)[1:] == result.stderr.splitlines()
+    assert logged_as_said(result) == ("run", True, ("exit", 7))
