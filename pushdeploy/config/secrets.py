@@ -24,6 +24,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pushdeploy.config import keys
 from pushdeploy.config.values import env_pairs
@@ -183,18 +184,22 @@ def redacted(env: Environment) -> Environment:
         if isinstance(value := keys.value_of(env, key), str)
     }
     named = {key: HIDDEN for key in keys.SECRET_KEYS if keys.value_of(env, key)}
-    targets = tuple((kind, tuple(map(host_only, args))) for kind, args in env.notify.targets)
+    targets = tuple((kind, tuple(map(shown_arg, args))) for kind, args in env.notify.targets)
     shown = keys.replaced(env, {"env": pairs, "notify": targets, **texts, **named})
     return dataclasses.replace(shown, external=())
 
 
-def host_only(text: str) -> str:
-    """A URL shown as its scheme and host (``https://hooks.slack.com/...``); other text as is."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or scheme not in ("http", "https"):
-        return text
-    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
-    return text if host == rest else f"{scheme}://{host}/..."
+def shown_url(url: str) -> str:
+    """``https://hooks.slack.com/...``: scheme and host, userinfo hidden, the rest elided (a
+    Slack URL's path is its secret); for notify's warnings and ``config`` alike."""
+    parts = urlsplit(url)
+    rest = "/..." if parts.path.strip("/") or parts.query else ""
+    return redact_urls(f"{parts.scheme}://{parts.netloc}") + rest
+
+
+def shown_arg(text: str) -> str:
+    """A notify target's argument as shown: an http(s) URL by ``shown_url``, others as they are."""
+    return shown_url(text) if text.startswith(("http://", "https://")) else text
 
 
 def mask_values(env: Environment) -> list[str]:

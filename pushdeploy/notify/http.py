@@ -45,13 +45,6 @@ def one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def shown_url(url: str) -> str:
-    """``https://hooks.slack.com/...``: scheme and host, userinfo hidden, the rest elided."""
-    parts = urlsplit(url)
-    rest = "/..." if parts.path.strip("/") or parts.query else ""
-    return secrets.redact_urls(f"{parts.scheme}://{parts.netloc}") + rest
-
-
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
@@ -80,7 +73,7 @@ def post(
     for name, value in headers.items():
         request.add_header(name, value)
     opener = urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
-    shown = shown_url(url)
+    shown = secrets.shown_url(url)
     try:
         with opener.open(request, timeout=timeout) as answer:
             answer.read(ANSWER_LIMIT)
