@@ -9,10 +9,11 @@
 # which the guard turns into a clean stop before the switch.
 #
 # Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
-# live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
+# live (switched, checks running: a stop switches back), back (switching back: a stop finishes
+# it), done (checked, or switched back: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" ACTION="" MAIN=$$
+OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
 
 # mark: one marker line; once the lock is held, also a line of this run's log on the server
 # (RUNLOG: in the lock, then beside the release; never a reason to fail).
@@ -67,7 +68,7 @@ on_signal() {
     fail stopped "another host failed, so this one stopped before going live; nothing live changed" "$EXIT_ABORTED"
   fi
   case $PHASE in
-    live) back interrupted "stopped by $1 after going live" ;;
+    live | back) back interrupted "stopped by $1 after going live" ;;
     done) fail interrupted "stopped by $1 after the release went live and passed its checks" "$EXIT_ABORTED" ;;
   esac
   fail interrupted "stopped by $1 before going live; nothing live changed" "$EXIT_ABORTED"
@@ -292,7 +293,8 @@ guard() {
   lock_mine || exit 0
   kill -TERM 0  # what the dead script had started
   if [ -f "$L/$LOCK_SWITCHING" ]; then
-    { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE; } <"$L/$LOCK_SWITCHING"
+    { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE &&
+      read -r MARK; } <"$L/$LOCK_SWITCHING"
     valid_id "$ID" && switch_back "$ACTION"
   fi
   drop_building "$L"
@@ -418,7 +420,7 @@ switch() {
   if [ -n "$PREV_LINK" ]; then
     ln -sfn -- "$PREV_LINK" "$BACK_CURRENT" || fail switch "cannot create a link in $P"
   fi
-  printf '%s\n' "$1" "$SHA" "$REF" "$PREV" "$2" "$size" >"$L/$LOCK_SWITCHING" ||
+  printf '%s\n' "$1" "$SHA" "$REF" "$PREV" "$2" "$size" bad >"$L/$LOCK_SWITCHING" ||
     fail switch "cannot write in $L"
   log "$SHA" "$1" "$REF" "$2" ok || fail switch "cannot append to $DEPLOYS"
   PHASE=live
@@ -466,28 +468,40 @@ back() {
 # puts in RESTART_BACK (remote/restart.py; `:` in a script that runs no user command).
 restart_back() { "${RESTART_BACK[@]}"; }
 # switch_back ACTION: put back what was live before ID (or no current when there was none),
-# restart it, and mark ID bad in .deploys. When even that line cannot be written (a full disk),
-# the line that said ID went live is cut off instead, so the history never claims it.
+# restart it, log it live again and mark ID with MARK (bad; "" marks nothing) in .deploys. When
+# even the mark cannot be written (a full disk), the line that said ID went live is cut off
+# instead, so the history never claims it. Resumable: the switching record stays in the lock until the history
+# says it all, so a signal (on_signal) or the guard, after a SIGKILL, runs it again, and each part
+# is done only if it was not done yet (current still at ID; the lines not yet the last ones).
 switch_back() {
-  local sha size
-  if [ -L "$BACK_CURRENT" ]; then
-    mv -T -- "$BACK_CURRENT" "$CURRENT" || warn "cannot switch $CURRENT back"
-  else
-    rm -f -- "$CURRENT"
+  local sha size mark=$MARK
+  PHASE=back
+  if [ "$(live_release)" = "$ID" ]; then
+    if [ -L "$BACK_CURRENT" ]; then
+      mv -T -- "$BACK_CURRENT" "$CURRENT" || warn "cannot switch $CURRENT back"
+    else
+      rm -f -- "$CURRENT"
+    fi
+  fi
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then restart_back; fi
+  if [ -z "$mark" ] || ! history_ends "$ID" "$1" "$mark"; then
+    if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ] && ! history_ends "$PREV" rollback ok; then
+      sha=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
+      valid_sha "$sha" || sha=unknown
+      log "$sha" "$PREV" - rollback ok || warn "could not append to $DEPLOYS"
+    fi
+    if [ -n "$mark" ] && ! log "$SHA" "$ID" "${REF:--}" "$1" "$mark"; then
+      size=${SIZE:-}
+      [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
+      warn "could not append to $DEPLOYS; removed its line for $ID instead"
+    fi
   fi
   PHASE="done"
   rm -f -- "$L/$LOCK_SWITCHING"
-  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
-    restart_back
-    sha=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
-    valid_sha "$sha" || sha=unknown
-    log "$sha" "$PREV" - rollback ok || warn "could not append to $DEPLOYS"
-  fi
-  if ! log "$SHA" "$ID" "${REF:--}" "$1" bad; then
-    size=${SIZE:-}
-    [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
-    warn "could not append to $DEPLOYS; removed its line for $ID instead"
-  fi
+}
+# history_ends ID ACTION OUTCOME: the last line of .deploys is that event of that release.
+history_ends() {
+  [ "$(tail -n 1 -- "$DEPLOYS" 2>/dev/null | cut -f 3,6,7)" = "$1"$'\t'"$2"$'\t'"$3" ]
 }
 # health URL DEADLINE: poll an HTTP URL from the server until it answers 2xx/3xx, or give up.
 health_get() {

@@ -44,20 +44,29 @@ rebuild_pruned() {
   "$@"
   build_release "$ID" "$SHA"
 }
-# rollback_release ID PREV: undo a deploy of ID that went live here while it failed on another host:
-# current back to PREV (or none), ID marked bad; nothing is changed unless ID is what is live.
+# rollback_release ID PREV ACTION MARK: undo ACTION (deploy, revert) of ID that went live here while
+# it failed on another host: current back to PREV (or none), ID marked MARK ("" for none); nothing is
+# changed unless ID is what is live, and it is done already when PREV is (its own guard switched it
+# back, or it never switched). The switching record comes first, as for a switch, so that a
+# SIGKILL midway leaves the guard to finish it.
 rollback_release() {
   local live
-  ID=$1 PREV=$2
+  ID=$1 PREV=$2 ACTION=$3 MARK=$4 REF=-
   if ! { valid_id "$ID" && { [ -z "$PREV" ] || valid_id "$PREV"; }; }; then fail rollback "not a release: $ID"; fi
   SHA=$(head -c 100 "$RELEASES/$ID/REVISION" 2>/dev/null)
   valid_sha "$SHA" || SHA=unknown
   live=$(live_release) || live=""
-  [ "$live" = "$ID" ] || fail rollback "current is ${live:-nothing}, not $ID; left as it is"
   step rollback
+  if [ "$live" = "$PREV" ] && [ "$live" != "$ID" ]; then
+    warn "$ID is not live here; ${PREV:-nothing} is, as before: nothing to undo"
+    return 0
+  fi
+  [ "$live" = "$ID" ] || fail rollback "current is ${live:-nothing}, not $ID; left as it is"
   rm -f -- "$BACK_CURRENT"
   if [ -n "$PREV" ]; then
     ln -sfn -- "releases/$PREV" "$BACK_CURRENT" || fail rollback "cannot create a link in $P"
   fi
-  switch_back deploy
+  printf '%s\n' "$ID" "$SHA" "$REF" "$PREV" "$ACTION" "" "$MARK" >"$L/$LOCK_SWITCHING" ||
+    fail rollback "cannot write in $L"
+  switch_back "$ACTION"
 }

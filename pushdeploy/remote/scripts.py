@@ -216,9 +216,14 @@ def tj_release(run: Run, source: Source) -> str:
     return f"revert_tj {release.id_arguments(run.stamp)}"
 
 
-def rollback(env: Environment, run: Run, release: str, previous: str, source: Source) -> str:
-    """Undo a deploy that went live here while it failed on another host (revert.sh)."""
-    body = [take_lock(run), f"rollback_release {q(release)} {q(previous)}"]
+def rollback(
+    env: Environment, run: Run, release: str, previous: str, source: Source, action: str = "deploy"
+) -> str:
+    """Undo a deploy (or revert) that went live here while it failed on another host (revert.sh).
+    A deploy undone is marked bad, as a failed one is; a revert's pick is not: it was a good
+    release, and the fleet only went back because another host failed."""
+    mark = "bad" if action == "deploy" else ""
+    body = [take_lock(run), f"rollback_release {q(release)} {q(previous)} {q(action)} {q(mark)}"]
     return wrap(env, run, body, user=True, kind="rollback", source=source, libraries=[REVERT])
 
 

@@ -47,7 +47,7 @@ def test_switch_renames_a_link_made_beforehand_over_current_once_the_history_has
         "live": new,
         "current": f"releases/{new} {inode}",
         "back": f"releases/{old}",
-        "switching": f"{new},{sha(2)},main,{old},deploy,{size}",
+        "switching": f"{new},{sha(2)},main,{old},deploy,{size},bad",
     } == result.values
     assert (0, ["switch"], [entry(1), entry(2)]) == (
         result.status,
