@@ -14,6 +14,7 @@ them into a printed line (``pushdeploy: error: ...`` plus ``hint: ...``) and an 
     ├── Refused                          8  refused before touching anything (dirty tree,
     │                                       bad ref, revert past history, ...)
     ├── Drift                            9  status found hosts that disagree or need a look
+    ├── Split                           10  a fleet failed and a host could not be put back
     ├── RemoteCommandFailed              the remote command's own status (exec/run, console)
     └── Interrupted                    130  Ctrl-C or SIGTERM; says what state each host is in
 
@@ -50,6 +51,7 @@ class ExitStatus(enum.IntEnum):
     REVERTED = 7
     REFUSED = 8
     DRIFT = 9  # status: the hosts disagree or something needs a look (docs/status)
+    SPLIT = 10  # a fleet failed, and a host that went live could not be switched back
     INTERRUPTED = 130
 
 
@@ -65,6 +67,7 @@ MEANINGS = {
     ExitStatus.REVERTED: "failed after going live and switched back",
     ExitStatus.REFUSED: "refused before changing anything",
     ExitStatus.DRIFT: "status found drift",
+    ExitStatus.SPLIT: "fleet split: a host could not be switched back",
     ExitStatus.INTERRUPTED: "interrupted",
 }
 
@@ -136,6 +139,17 @@ class DeployReverted(DeployFailed):
 
 class Refused(PushdeployError):
     status = ExitStatus.REFUSED
+
+
+class Split(PushdeployError):
+    """A fleet's command failed, and a host that had gone live could not be switched back (a
+    newer deploy is live there, or it could not be reached): the hosts serve different releases."""
+
+    status = ExitStatus.SPLIT
+    default_hint = (
+        "run 'pushdeploy ENV status' to see each host's release, then deploy (or revert) again"
+        " to bring them to one"
+    )
 
 
 class RemoteCommandFailed(PushdeployError):

@@ -47,6 +47,7 @@ GLYPHS = {
     "failed": ("✗", "red"),
     "switched-back": ("↩", "yellow"),
     "rolled-back": ("↩", "yellow"),
+    "kept": ("!", "red"),
     "stopped": ("–", "dim"),
     "running": ("…", "dim"),
 }
@@ -66,10 +67,12 @@ def ending(report: HostReport) -> str:
     words = report.result
     if report.result == "stopped":  # another host failed, or an interrupt: the reason is enough
         return f"stopped: {report.failure.removeprefix('stopped ')}" if report.failure else words
-    if report.result in {"ok", "unchanged", "rolled-back"} and (report.live or report.release):
+    if report.result in {"ok", "unchanged", "rolled-back", "kept"} and (report.live or report.release):
         words += f" {report.live or report.release}"
     if report.failed_step:
         words += f" at {report.failed_step}"
+    if report.result == "kept":  # live still: the failure is why it could not be put back
+        words += ", not switched back"
     if report.failure:
         words += f": {report.failure}"
     return words

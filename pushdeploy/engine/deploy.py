@@ -25,10 +25,11 @@ from pushdeploy.errors import (
     LockHeld,
     PushdeployError,
     Refused,
+    Split,
 )
 from pushdeploy.remote import history, protocol, readback, scripts
 from pushdeploy.remote.protocol import LOST, Outcome
-from pushdeploy.remote.report import DeployReport, HostReport
+from pushdeploy.remote.report import DeployReport, HostReport, finished
 from pushdeploy.remote.source import Source
 
 
@@ -97,16 +98,25 @@ def near_refs(ref: str, known: list[str]) -> str:
 
 def check_all(outcomes: dict[str, Outcome]) -> None:
     for label, outcome in outcomes.items():
-        if not (outcome.ok and outcome.done):
+        if not finished(outcome):
             raise failure(label, outcome)
 
 
 def reported(
-    session: Session, command: str, outcomes: dict[str, Outcome], rolled_back: Sequence[str] = ()
+    session: Session,
+    command: str,
+    outcomes: dict[str, Outcome],
+    rolled_back: Sequence[str] = (),
+    kept: dict[str, str] | None = None,
 ) -> DeployReport:
-    """The command's report: each host's, the ones rolled back marked so, the time it took."""
+    """The command's report: each host's, the ones rolled back (or ``kept``: could not be, and
+    why) marked so, the time it took."""
+    kept = kept or {}
     hosts = [HostReport.of(label, o) for label, o in outcomes.items()]
-    hosts = [h.rolled_back() if h.host in rolled_back else h for h in hosts]
+    hosts = [
+        h.kept(kept[h.host]) if h.host in kept else h.rolled_back() if h.host in rolled_back else h
+        for h in hosts
+    ]
     seconds = round(session.clock() - session.started, 3)
     return DeployReport.of(command, session.env.name, hosts, seconds=seconds)
 
@@ -157,39 +167,65 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
     )
     script = scripts.deploy(env, session.run, ref, fleet=True, source=source)
     outcomes = session.phase({label: script for label in labels}, rollout, alongside=along)
-    broken = {label: o for label, o in outcomes.items() if not (o.ok and o.done)}
+    return settled(session, "deploy", outcomes, rollout)
+
+
+def settled(
+    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout
+) -> DeployReport:
+    """A fleet's deploy or revert after its phase: its report when every host finished; else
+    every host that went live is put back (``roll_back``), and the first host's own failure is
+    raised (exit 7 when every host is back on what it had; 10 when one could not be put back)."""
+    broken = {label: o for label, o in outcomes.items() if not finished(o)}
     if not broken:
-        return reported(session, "deploy", outcomes)
-    # Went live here (or may have: the connection was lost after its "go"), while the fleet failed.
-    said = {label: readback.read(readback.Deploy, o) for label, o in outcomes.items()}
-    live = [
-        label
-        for label, o in outcomes.items()
-        if (label not in broken and said[label].live)
-        or (o.status == LOST and label in rollout.sent and said[label].release)
-    ]
-    if live:
-        session.console.warn(f"rolling back {', '.join(live)} so every host serves one release")
-        undo = dataclasses.replace(session.run, wait=max(session.run.wait, ROLLBACK_WAIT))
-        session.phase(
-            {
-                label: scripts.rollback(
-                    env, undo, said[label].release or "", said[label].previous or "", session.source
-                )
-                for label in live
-            },
-            quiet=True,
-        )
-    # The first host's own failure says why; hosts stopped at the barrier only followed it.
-    report = reported(session, "deploy", outcomes, live)
+        return reported(session, command, outcomes)
+    rolled, kept = roll_back(session, command, outcomes, rollout)
+    report = reported(session, command, outcomes, rolled, kept)
     for host in report.hosts:
-        if host.result == "rolled-back":  # its line said ok: now it says where it is
+        if host.result in {"rolled-back", "kept"}:  # its line said ok: now it says where it is
             session.console.host_done(host)
     error = first_failure(broken, rollout)
-    if live and not isinstance(error, DeployReverted):
+    if kept:
+        where = "; ".join(f"{label} could not be switched back: {why}" for label, why in kept.items())
+        error = Split(f"{error.message}; {where}")
+    elif rolled and not isinstance(error, DeployReverted):
         error = DeployReverted(error.message + "; the hosts that went live were rolled back")
     error.report = report
     raise error
+
+
+def roll_back(
+    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout
+) -> tuple[list[str], dict[str, str]]:
+    """Put back each host that went live while the fleet failed (or may have: its connection
+    was lost after its word), each in a script of its own that takes the lock again; return
+    the hosts put back, and those that could not be with why (a newer release is live there,
+    or it cannot be reached)."""
+    said = {label: readback.read(readback.Progress, o) for label, o in outcomes.items()}
+    live = [
+        label
+        for label, o in outcomes.items()
+        if (finished(o) and said[label].live)
+        or (o.status == LOST and label in rollout.sent and said[label].release)
+    ]
+    if not live:
+        return [], {}
+    env = session.env
+    session.console.warn(f"rolling back {', '.join(live)} so every host serves one release")
+    undo = dataclasses.replace(session.run, wait=max(session.run.wait, ROLLBACK_WAIT))
+    undo_scripts = {
+        label: scripts.rollback(
+            env, undo, said[label].release, said[label].previous, session.source, command
+        )
+        for label in live
+    }
+    undone = session.phase(undo_scripts, quiet=True)
+    kept = {
+        label: o.failure or failure(label, o).message.removeprefix(f"{label}: ")
+        for label, o in undone.items()
+        if not finished(o)
+    }
+    return [label for label in live if label not in kept], kept
 
 
 def uploads(source: Source, root: str) -> Alongside | None:
@@ -204,10 +240,14 @@ ROLLBACK_WAIT = 60  # seconds a rollback waits for the lock a lost connection's 
 
 
 def first_failure(broken: dict[str, Outcome], rollout: Rollout) -> PushdeployError:
+    """The failure that says why: the first host's own (not one stopped because another
+    failed), else why the conductor stopped them all (a refused pick keeps its own status)."""
     own = [(label, o) for label, o in broken.items() if o.status != protocol.EXIT_ABORTED]
     if own:
         return failure(*own[0])
     if rollout.error is not None:
+        if type(rollout.error) is not PushdeployError:
+            return rollout.error
         return DeployFailed(rollout.error.message, rollout.error.hint or None)
     return failure(*next(iter(broken.items())))
 
@@ -268,4 +308,4 @@ def revert(session: Session, steps: int) -> DeployReport:
     rollout = Rollout([labels], decide=decide)
     script = scripts.revert(session.env, session.run, session.source)
     outcomes = session.phase({label: script for label in labels}, rollout)
-    return checked(session, "revert", outcomes, rollout.error)
+    return settled(session, "revert", outcomes, rollout)

@@ -27,6 +27,7 @@ from pushdeploy.errors import PushdeployError
 from pushdeploy.remote import readback
 from pushdeploy.remote.history import Entry
 from pushdeploy.remote.protocol import Outcome
+from pushdeploy.remote.report import finished
 from pushdeploy.transport.streams import Control
 
 Decide = Callable[[dict[str, Outcome]], dict[str, str]]
@@ -131,7 +132,7 @@ class Rollout:
                 return all(label in self.left for label in hosts)
 
             self._until(ended)
-            if not all(self.left[label].ok and self.left[label].done for label in batch):
+            if not all(finished(self.left[label]) for label in batch):
                 return self._stop()
 
     def _migrated(self, label: str) -> bool:

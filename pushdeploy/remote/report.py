@@ -14,6 +14,7 @@ A host's ``result`` is one word::
     failed         a step failed before going live; the host is unchanged
     switched-back  went live, failed a later step, and is back on what was live before
     rolled-back    went live and passed, then was switched back because another host failed
+    kept           went live and passed; another host failed, and switching it back failed
     stopped        stopped before going live (another host failed, or an interrupt); unchanged
     running        the script had not ended (an interrupt stopped the waiting)
 """
@@ -28,8 +29,8 @@ from pushdeploy.remote.protocol import RUNNING, Outcome
 
 # A report's outcome for each exit status (errors.ExitStatus); any other status is "error".
 OUTCOMES = {0: "ok", 4: "unreachable", 5: "locked", 6: "failed", 7: "switched-back"}
-OUTCOMES |= {8: "refused", 9: "drift", 130: "interrupted"}
-RESULTS = ("ok", "unchanged", "failed", "switched-back", "rolled-back", "stopped", "running")
+OUTCOMES |= {8: "refused", 9: "drift", 10: "split", 130: "interrupted"}
+RESULTS = ("ok", "unchanged", "failed", "switched-back", "rolled-back", "kept", "stopped", "running")
 TAIL = 15  # output lines kept per host
 
 
@@ -80,14 +81,18 @@ class HostReport:
             steps=step_times(outcome),
             seconds=round(max(0.0, outcome.ended - outcome.started), 3) if outcome.ended else 0.0,
             # A host stopped because another failed (or an interrupt) failed no step of its own.
-            failed_step="" if result == "stopped" else outcome.failed_step or "",
-            failure=outcome.failure or "",
-            warnings=tuple(outcome.warnings),
+            failed_step="" if result in {"stopped", "ok"} else outcome.failed_step or "",
+            failure="" if result == "ok" else outcome.failure or "",
+            warnings=(*outcome.warnings, *([cut_short(outcome)] if result == "ok" and not outcome.done else [])),
             output=tuple(outcome.tail(TAIL)),
         )
 
     def rolled_back(self) -> HostReport:
         return replace(self, result="rolled-back")
+
+    def kept(self, why: str) -> HostReport:
+        """Went live, and could not be switched back when another host failed (``why``)."""
+        return replace(self, result="kept", failure=why)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,10 +112,32 @@ class HostReport:
         }
 
 
+# How a script can end before its end: killed, stopped by a signal, or its connection lost.
+CUT_SHORT = frozenset({protocol.KILLED, protocol.EXIT_ABORTED, protocol.LOST})
+
+
+def finished(outcome: Outcome) -> bool:
+    """The host ended where its command meant it to: the script reached its end, or was cut
+    short only after its release went live and passed every check, which nothing after (prune,
+    the exit) can change: that release stays live and ``.deploys`` calls it good."""
+    if outcome.ok and outcome.done:
+        return True
+    return outcome.status in CUT_SHORT and readback.read(readback.Progress, outcome).checked
+
+
+def cut_short(outcome: Outcome) -> str:
+    """The warning for a host ``finished`` although its script did not reach its end."""
+    how = "its connection was lost" if outcome.status == protocol.LOST else "it was stopped"
+    return (
+        f"the script ended early ({how}) after the release went live and passed its checks;"
+        " it stays live (old releases may not have been pruned)"
+    )
+
+
 def result_of(outcome: Outcome) -> str:
     if outcome.status == RUNNING:
         return "running"
-    if outcome.ok and outcome.done:
+    if finished(outcome):
         return "unchanged" if readback.read(readback.Progress, outcome).unchanged else "ok"
     if outcome.status == protocol.EXIT_SWITCHED_BACK:
         return "switched-back"
@@ -179,7 +206,7 @@ class DeployReport:
 
     def failed_first(self) -> list[HostReport]:
         """The hosts whose own failure says why (not those stopped because of another)."""
-        own = [h for h in self.hosts if h.result in {"failed", "switched-back"}]
+        own = [h for h in self.hosts if h.result in {"failed", "switched-back", "kept"}]
         return own or [h for h in self.hosts if not h.ok]
 
     def headline(self) -> str:

@@ -14,7 +14,7 @@ line of TJ's deploy, the monitor in ``status``, and an artifact's unpacking and 
 from __future__ import annotations
 
 import queue
-import re
+import shlex
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 WAIT = 10.0  # seconds a fake script waits for its word before it takes the silence as an end
 DISK = "10485760 5242880"  # status's disk: KiB in all and free (prelude.sh disk_stats)
 INODES = "655360 600000"  # and inodes
-RELEASE_ID = re.compile(r"\b" + protocol.RELEASE_ID_PATTERN.strip("^$").replace("(", "(?:") + r"\b")
 NOT_LIVE = "before going live; nothing live changed"
 
 
@@ -209,12 +208,14 @@ class Run:
             self.step(name, live=True)
         self.say("value checked yes")
 
-    def switch_back(self, action: str) -> None:
-        """Put back what was live (prelude.sh switch_back): its line, then this release's, bad."""
+    def switch_back(self, action: str, mark: str = "bad") -> None:
+        """Put back what was live (prelude.sh switch_back): its line, then this release's, marked
+        ``mark`` (none when empty)."""
         self.host.live = self.previous
         if self.previous in self.host.releases():
             self.host.log(self.host.sha_of(self.previous), self.previous, "-", "rollback", "ok")
-        self.host.log(self.sha, self.release, self.ref, action, "bad")
+        if mark:
+            self.host.log(self.sha, self.release, self.ref, action, mark)
 
     def revert(self, script: str) -> None:
         self.lock()
@@ -240,16 +241,24 @@ class Run:
         self.go_live()
 
     def rollback(self, script: str) -> None:
-        """Undo this host's deploy of ID (back to PREV): the two release IDs the script names."""
+        """Undo this host's deploy (or revert) of ID, back to PREV: what the script's
+        ``rollback_release ID PREV ACTION MARK`` line says (revert.sh)."""
         self.lock()
-        self.release, self.previous = [*(m.group(0) for m in RELEASE_ID.finditer(script)), ""][:2]
+        line = next(x for x in script.splitlines() if x.startswith("rollback_release "))
+        self.release, self.previous, action, mark = [*shlex.split(line)[1:], "", "", "", ""][:4]
         self.sha, self.ref = self.host.sha_of(self.release), "-"
+        self.step("rollback")
+        if self.host.live == self.previous and self.host.live != self.release:
+            self.say(
+                f"warn {self.release} is not live here; {self.previous or 'nothing'} is,"
+                " as before: nothing to undo"
+            )
+            return
         if self.host.live != self.release:
             live = self.host.live or "nothing"
             self.say(f"fail rollback current is {live}, not {self.release}; left as it is")
             raise Stop(1)
-        self.step("rollback")
-        self.switch_back("deploy")
+        self.switch_back(action, mark)
 
     def read_back(self) -> None:
         """What is live, the releases on disk (by name) and the history (scripts.history_lines)."""
