@@ -45,3 +45,23 @@ def test_an_interrupt_while_the_command_line_loads_is_one_line_and_status_130(
 def test_python_dash_m_takes_the_same_entry_point() -> None:
     function = ENTRY.rpartition(":")[2]
     assert f"sys.exit({function}())" in (ROOT / "pushdeploy" / "__main__.py").read_text()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_after_the_command_ended_leaves_its_exit_status_as_it_was(
+    tmp_path: Path, sig: str
+) -> None:
+    """A Ctrl-C that lands while the interpreter shuts down: the run's own status, no traceback."""
+    (tmp_path / "deploy.conf").write_text("[app]\nhost = local\npath = /srv/app\nrepo = /r\n")
+    module, _, function = ENTRY.partition(":")
+    code = (
+        "import importlib, os, signal, sys\n"
+        f"sys.argv = ['pushdeploy', '-C', {str(tmp_path)!r}, 'app', 'config']\n"
+        f"status = getattr(importlib.import_module({module!r}), {function!r})()\n"
+        f"os.kill(os.getpid(), signal.{sig})\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
