@@ -65,3 +65,11 @@ def test_an_interrupt_after_the_command_ended_leaves_its_exit_status_as_it_was(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
     )
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_entry_points_own_interrupted_status_is_the_documented_one() -> None:
+    """cli/__init__.py imports nothing up front, so it names 130 itself: held to ExitStatus."""
+    import pushdeploy.cli
+    from pushdeploy.errors import ExitStatus
+
+    assert pushdeploy.cli.INTERRUPTED == ExitStatus.INTERRUPTED
