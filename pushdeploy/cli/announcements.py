@@ -1,14 +1,15 @@
 """Telling ``notify``'s targets around a command: a deploy's start, then how it ended.
 
 The start goes out in the background and never delays the deploy; the end (``deployed``,
-``reverted``, or ``failed`` with the failure's report) is told once the command is over, within
-notify.GIVE_UP seconds whatever the targets do. A dry run tells nobody. A deploy that found
-everything live already is told too: its report says so (``unchanged`` hosts).
+``reverted``, or ``failed`` with the failure's report) goes out the moment the command is over,
+never waiting for the start, and the two together are done, or given up, within notify.GIVE_UP
+seconds of that moment whatever the targets do (notify/announce.py says how). A dry run tells
+nobody. A deploy that found everything live already is told too: its report says so
+(``unchanged`` hosts).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -32,23 +33,15 @@ def announced(
     env, warn, started = inv.env, inv.console.warn, time.time()
     start = None
     if done == "deployed":
-        start = threading.Thread(
-            target=notify.announce,
-            args=(env, "started", None),
-            kwargs={"warn": warn, "ref": ref, "started": started},
-            daemon=True,
-        )
-        start.start()
+        start = notify.send(env, "started", None, ref=ref, started=started)
     try:
         report = work()
     except PushdeployError as exc:
-        if start is not None:
-            start.join(notify.GIVE_UP)
         if exc.report is not None:
             ended = exc.report.ended(int(exc.status), exc.message, exc.hint or "")
-            notify.announce(env, "failed", ended, warn=warn, ref=ref, started=started)
+            notify.send(env, "failed", ended, ref=ref, started=started, after=start).wait(warn)
+        elif start is not None:  # no end to tell: the start alone, within its own deadline
+            start.wait(warn)
         raise
-    if start is not None:
-        start.join(notify.GIVE_UP)
-    notify.announce(env, done, report, warn=warn, ref=ref, started=started)
+    notify.send(env, done, report, ref=ref, started=started, after=start).wait(warn)
     return report

@@ -95,7 +95,7 @@ def deploy_in_process(inv: Invocation) -> Callable[[], int]:
 
 def run_watch(inv: Invocation) -> int:
     """``pushdeploy ENV watch [--listen ADDR]``: until SIGTERM or SIGINT."""
-    from pushdeploy.watch import webhooks
+    from pushdeploy.watch.listener import Listener, parse_address
 
     env, listen = inv.env, inv.opts.listen
     look, what = looks.of(env, inv.base)
@@ -112,8 +112,8 @@ def run_watch(inv: Invocation) -> int:
             every = f"every {env.watch.interval} s" if env.watch.interval else "on pushes"
             inv.console.info(f"watch: looking at {what} {every}")
             if listen:
-                listener = webhooks.Listener(
-                    webhooks.parse_address(listen),
+                listener = Listener(
+                    parse_address(listen),
                     env.watch.webhook_secret or "",
                     env.source.ref,
                     wake.set,

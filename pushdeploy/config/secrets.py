@@ -1,7 +1,7 @@
 """Secrets: which env names are secret, passwords in URLs, masking known values, dotenv files.
 
-Pure (no I/O). Four things live here, used by ``config``, ``--dry-run``, ``systemd`` and the
-console:
+Pure (no I/O). Four things live here, used by ``config``, ``--dry-run``, ``systemd``, the
+console, the local logs and the notifications:
 
 * ``is_secret_name``: an env name holding PASS, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE or AUTH
   anywhere, or PAT as a whole ``_``-separated word (``GITHUB_PAT``, not ``PATH``), any case.
@@ -9,7 +9,8 @@ console:
   user part (``https://TOKEN@host``) becomes ``https://***@host``. scp-style ``git@host:x`` and
   ``ssh://git@host`` name a user, not a secret, and stay.
 * ``redacted(env)``: the environment with secret values replaced by ``***`` (what ``--dry-run``
-  builds its scripts from), ``mask_values(env)``: every value the console must hide, and
+  builds its scripts from), ``mask_values(env)``: every value no output may show, ``masker(env)``:
+  the one ``Masker`` of them that every way out applies (``masked`` for JSON data), and
   ``redact(key, text)``: a key's deploy.conf text with its secrets hidden.
 * ``parse_dotenv``: the ``secrets-file`` format (``NAME=value``, ``export NAME=value``, comments,
   single and double quotes).
@@ -22,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar, cast
 from urllib.parse import urlsplit
 
 from pushdeploy.config import keys
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pushdeploy.config.environment import Environment
 
 HIDDEN = "***"
+_T = TypeVar("_T")
 # The console masks only values at least this long: `SECRET_ENABLED=1` must not turn every "1"
 # of the output into ***. Shorter secret values are still hidden by name (config, --dry-run).
 MIN_MASK_LENGTH = 6
@@ -203,7 +205,8 @@ def shown_arg(text: str) -> str:
 
 
 def mask_values(env: Environment) -> list[str]:
-    """Every value the console must hide for ``env`` (give them to ``Console.mask``)."""
+    """Every value no output may show for ``env``: secret env values, those from outside
+    deploy.conf (``$NAME``, secrets-file, secret keys) and URL passwords (see ``masker``)."""
     hidden = secret_env_names(env)
     values = [value for name, value in env.env if name in hidden]
     values += [text for _, text in env.external]
@@ -213,6 +216,28 @@ def mask_values(env: Environment) -> list[str]:
         if text:
             values += url_secrets(text)
     return [value for value in values if value]
+
+
+def masker(env: Environment) -> Masker:
+    """THE mask of every way out: the terminal, ``--json``, ``--log-format json``, the local logs
+    and each notification hide ``env``'s secret values (``mask_values``) with this, alike."""
+    return Masker(mask_values(env))
+
+
+def masked(value: _T, mask: Callable[[str], str]) -> _T:
+    """``value`` with every string in it masked: JSON data (mappings, lists), and a report (a
+    dataclass of strings, tuples and dataclasses, rebuilt with ``replace``) before any text is
+    made of it, so that no escaping or cutting of that text can break a secret out of its mask."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [f.name for f in dataclasses.fields(value) if f.init]
+        return dataclasses.replace(value, **{f: masked(getattr(value, f), mask) for f in fields})
+    if isinstance(value, Mapping):
+        return cast(_T, {key: masked(item, mask) for key, item in value.items()})
+    if isinstance(value, tuple):
+        return cast(_T, tuple(masked(item, mask) for item in value))
+    if isinstance(value, list):
+        return cast(_T, [masked(item, mask) for item in value])
+    return cast(_T, mask(value)) if isinstance(value, str) else value
 
 
 def redact(key: str, value: str) -> str:

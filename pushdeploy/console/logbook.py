@@ -11,8 +11,8 @@ a line per event, ``TIME HOST KIND TEXT`` (UTC with milliseconds; ``-`` for the 
     2026-11-30T07:41:04.512Z - result deployed main (3f2a9c1) to 2 hosts in 2.4 s
 
 A text of several lines gives several lines with the same prefix (a server cannot forge one of
-ours); each line is masked (the caller's ``secrets.Masker``), then its terminal controls shown as
-escapes, as the console does. ``--log-format json`` logs the console's JSON events instead
+ours); each line is masked (``secrets.masker``, as every output is), then its terminal controls
+shown as escapes, as the console does. ``--log-format json`` logs the console's JSON events instead
 (``write_event``; console/events.py), after a ``run`` event naming version, argv and env. Every
 run's last line is its exit status (``end``): ``TIME - exit 0``, or an ``exit`` event.
 
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pushdeploy import __version__
+from pushdeploy.config.secrets import masked, masker
 from pushdeploy.console.terminal import visible
 from pushdeploy.errors import ConfigError
 
@@ -88,25 +89,13 @@ def json_line(event: Mapping[str, Any], mask: Mask) -> str:
     return json.dumps(masked(event, mask), ensure_ascii=True)
 
 
-def masked(value: Any, mask: Mask) -> Any:
-    """``value`` (JSON data) with every string in it masked."""
-    if isinstance(value, Mapping):
-        return {key: masked(item, mask) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [masked(item, mask) for item in value]
-    return mask(value) if isinstance(value, str) else value
-
-
 def for_run(
     env: Environment, command: str, argv: list[str], log_format: str, warn: Callable[[str], None]
 ) -> Logbook:
     """The log of a run of ``command``, the environment's secret values masked in it; disabled
     when it cannot be written, which ``warn`` says now (a problem that comes later is said at
     the end of the run)."""
-    from pushdeploy.config import secrets
-
-    mask = secrets.Masker(secrets.mask_values(env))
-    book = Logbook.open(env.name, command, argv, mask=mask, log_format=log_format)
+    book = Logbook.open(env.name, command, argv, mask=masker(env), log_format=log_format)
     if book.problem:
         warn(book.problem)
         return Logbook.disabled()

@@ -45,7 +45,7 @@ def github(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
         "X-GitHub-Api-Version": GITHUB_API_VERSION,
     }
     url = f"{env.notify.github_api.rstrip('/')}/repos/{repo}/statuses/{sha}"
-    post(url, encode(payload), headers, timeout, notice.ssl_context)
+    post(url, encode(payload, notice.mask), headers, timeout, notice.ssl_context)
 
 
 # --- mail ----------------------------------------------------------------------------------------

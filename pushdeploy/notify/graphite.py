@@ -23,7 +23,7 @@ def graphite(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
         "data": "\n".join(notice.details()),
         "when": int(notice.started if notice.event == "started" else notice.at),
     }
-    post(args[0], encode(payload), {}, timeout, notice.ssl_context)
+    post(args[0], encode(payload, notice.mask), {}, timeout, notice.ssl_context)
 
 
 # --- GitHub --------------------------------------------------------------------------------------

@@ -94,5 +94,7 @@ def post(
         raise Failed(f"{shown}: {type(exc).__name__}: {one_line(str(exc), 150)}", True) from None
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+def encode(payload: dict[str, Any], mask: secrets.Masker) -> bytes:
+    """``payload`` as the JSON body of a POST, every string in it masked first (``mask``: the
+    notice's, so that no target sends a secret that ``--json`` would hide)."""
+    return json.dumps(secrets.masked(payload, mask), ensure_ascii=False).encode("utf-8")

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
 
 def mail_message(notice: Notice, sender: str, to: tuple[str, ...]) -> EmailMessage:
     message = EmailMessage(policy=email.policy.default.clone(max_line_length=998))  # RFC 5322
-    message["Subject"] = f"[pushdeploy] {notice.env.name}: {one_line(notice.summary, 200)}"
+    hide = notice.mask  # the same mask as every other way out
+    message["Subject"] = hide(f"[pushdeploy] {notice.env.name}: {one_line(notice.summary, 200)}")
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Date"] = formatdate(notice.at, localtime=True)
     message["Message-ID"] = make_msgid("pushdeploy", sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     message["X-Pushdeploy-Event"] = notice.event
-    message.set_content("\n".join(notice.details()) + "\n")
+    message.set_content(hide("\n".join(notice.details())) + "\n")
     return message
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from pushdeploy.config import secrets
 from pushdeploy.notify.http import one_line
-from pushdeploy.remote.report import RESULTS, DeployReport
+from pushdeploy.remote.report import RESULTS, TAIL, DeployReport
 
 if TYPE_CHECKING:
     from pushdeploy.config.environment import Environment
@@ -28,7 +29,10 @@ _RELEASE_SHA = re.compile(r"\d{8}T\d{6}Z-(?P<sha>[0-9a-f]{7})(?:\.\d+)?")
 @dataclass(frozen=True)
 class Notice:
     """One event as every target tells it. ``started`` is when the deploy began, ``at`` when it
-    was announced (epoch seconds); ``delivery`` names the event (a retry sends the same one)."""
+    was announced (epoch seconds); ``delivery`` names the event (a retry sends the same one).
+    ``mask`` hides the secrets (``secrets.masker``): ``report`` and ``ref`` come masked with it
+    (announce.send), and each target applies it once more to every string it sends
+    (``http.encode``, the mail's text), so a notice shows no more than ``--json`` shows."""
 
     env: Environment
     event: str
@@ -41,6 +45,7 @@ class Notice:
     delivery: str
     timeout: float = TIMEOUT
     ssl_context: ssl.SSLContext | None = None
+    mask: secrets.Masker = field(default_factory=secrets.Masker)  # applied to all that is sent
 
     @property
     def git_sha(self) -> str:
@@ -107,6 +112,14 @@ class Notice:
         first = [h.failure for h in self.report.failed_first()[:1] if h.failure]
         return one_line(first[0] if first else self.report.error or self.report.outcome)
 
+    def last_output(self, count: int = TAIL) -> list[str]:
+        """A failure's last ``count`` output lines, each one line: the first failed host's, as
+        the terminal shows them first on a failure; none for other events."""
+        if self.event != "failed" or self.report is None:
+            return []
+        first = self.report.failed_first()[:1]
+        return [one_line(line) for host in first for line in host.output[-count:]] if count else []
+
     @property
     def duration(self) -> str:
         return f"{self.report.seconds:.1f} s" if self.report and self.event != "started" else ""
@@ -153,6 +166,9 @@ class Notice:
             took = f" ({host.seconds:.1f} s{release})"
             lines += ["", "hosts:"] if i == 0 else []
             lines.append(f"  {host.host}: {host.result}{at}{failure}{took}")
+        if output := self.last_output():
+            first = self.report.failed_first()[0].host if self.report is not None else ""
+            lines += ["", f"last output of {first}:", *(f"  | {line}" for line in output)]
         return lines
 
 

@@ -13,13 +13,16 @@ from pushdeploy.notify.http import (
 if TYPE_CHECKING:
     from pushdeploy.notify.notice import Notice
 
+OUTPUT_LINES = 5  # of a failure's last output, in a block of its own
+
 
 def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_message(notice: Notice) -> dict[str, Any]:
-    """An incoming-webhook message: a line of text, and blocks with who, what, where, result."""
+    """An incoming-webhook message: a line of text, and blocks with who, what, where, result
+    (and a failure's last output lines)."""
     headline = f"{notice.env.name}: {one_line(notice.summary)}"
     took = f", {notice.duration}" if notice.duration else ""
     fields = [("Who", notice.who), ("What", notice.what), ("Where", one_line(notice.where))]
@@ -28,6 +31,9 @@ def slack_message(notice: Notice) -> dict[str, Any]:
     title = {"type": "mrkdwn", "text": f"*{_mrkdwn(headline)}*"}
     blocks: list[dict[str, Any]] = [{"type": "section", "text": title}]
     blocks.append({"type": "section", "fields": said})
+    if output := notice.last_output(OUTPUT_LINES):  # a failure's last lines, as on the terminal
+        lines = "\n".join(_mrkdwn(line.replace("`", "'")) for line in output)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{lines}```"}})
     if notice.link:
         label = "compare" if "/compare/" in notice.link else "commit"
         link = {"type": "mrkdwn", "text": f"<{notice.link}|{label}>"}
@@ -39,4 +45,4 @@ def slack_message(notice: Notice) -> dict[str, Any]:
 
 
 def slack(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
-    post(args[0], encode(slack_message(notice)), {}, timeout, notice.ssl_context)
+    post(args[0], encode(slack_message(notice), notice.mask), {}, timeout, notice.ssl_context)

@@ -44,7 +44,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def webhook(notice: Notice, args: tuple[str, ...], timeout: float) -> None:
-    body = encode(webhook_payload(notice))
+    body = encode(webhook_payload(notice), notice.mask)
     headers = {"X-Pushdeploy-Event": notice.event, "X-Pushdeploy-Delivery": notice.delivery}
     if notice.env.notify.secret:
         headers["X-Pushdeploy-Signature"] = signature(notice.env.notify.secret, body)

@@ -1,9 +1,9 @@
-"""The watcher's push-webhook listener: verified GitHub, GitLab and Gitea pushes wake it at once.
+"""The verdict on a push webhook: verified GitHub, GitLab and Gitea pushes wake the watcher.
 
-``watch --listen ADDR`` runs a ``Listener`` (stdlib ``http.server``, in threads of its own) next
-to the watcher's polling. A request only ever wakes the watcher: the watcher then asks the
-source itself (``git ls-remote``) what the ref is, so a push body is never trusted for what to
-deploy, and a burst of pushes is one look (the wake is an event, set once or many times).
+``watch --listen ADDR`` runs a ``Listener`` (listener.py) next to the watcher's polling; each
+request it reads is judged here. A request only ever wakes the watcher: the watcher then asks
+the source itself (``git ls-remote``) what the ref is, so a push body is never trusted for what
+to deploy, and a burst of pushes is one look (the wake is an event, set once or many times).
 
 ``judge`` is the whole verdict, pure, in this order (first match wins)::
 
@@ -18,8 +18,7 @@ deploy, and a burst of pushes is one look (the wake is an event, set once or man
 
 Gitea also sends GitHub's headers, so its own are looked for first. Signatures are HMAC-SHA256
 of the raw body with ``webhook-secret``, compared in constant time (``hmac.compare_digest``), as
-is GitLab's token. The secret is never logged or echoed. Each connection is bounded: a socket
-time-out, a whole-body deadline, at most CLIENTS requests at once, one request a connection.
+is GitLab's token. The secret is never logged or echoed.
 """
 
 from __future__ import annotations
@@ -29,21 +28,12 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-from pushdeploy.errors import UsageError
 
 LIMIT = 1 << 20  # bytes of a body (GitHub caps its payloads at 25 MB; a push is far smaller)
 DELIVERIES = 1000  # delivery ids remembered against replays
-CLIENTS = 8  # requests served at once; more are closed unanswered
-TIMEOUT = 10.0  # seconds: the socket's time-out, and the deadline of a whole body
-_ADDRESS = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})")
 
 
 @dataclass(frozen=True)
@@ -172,128 +162,3 @@ def judge(
     if not wanted(pushed, ref):
         return Verdict(202, f"ignored: {printable(pushed, 80)}", provider.name, delivery)
     return Verdict(202, "accepted", provider.name, delivery)
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[IPv6]:PORT``) as ``--listen`` takes it; port 0 picks a free one."""
-    found = _ADDRESS.fullmatch(text.strip())
-    if found is None or int(found["port"]) > 65535:
-        raise UsageError(
-            f"watch --listen: expected HOST:PORT, got {text!r}", "e.g. --listen 127.0.0.1:8780"
-        )
-    return found["v6"] or found["host"], int(found["port"])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One request a connection (HTTP/1.0), answered with a short JSON {status, reason}."""
-
-    server: _Server
-    timeout = TIMEOUT  # StreamRequestHandler sets it on the socket
-    server_version = "pushdeploy-watch"
-    sys_version = ""
-
-    def do_POST(self) -> None:
-        listener = self.server.listener
-        headers = {name.lower(): value for name, value in reversed(self.headers.items())}
-        length = body_length(headers)
-        body = b"" if isinstance(length, Verdict) else self._body(length)
-        verdict = judge(headers, body, listener.secret, listener.ref, listener.deliveries)
-        self._answer(verdict.status, verdict.reason)
-        listener.heard(verdict)
-
-    def do_GET(self) -> None:
-        self._answer(405, "POST push webhooks here")
-
-    def _body(self, length: int) -> bytes:
-        """Up to ``length`` bytes, all within TIMEOUT seconds; fewer if the sender stops."""
-        deadline, chunks, left = time.monotonic() + TIMEOUT, [], length
-        while left > 0 and time.monotonic() < deadline:
-            try:
-                chunk = self.rfile.read1(min(left, 1 << 16))
-            except (TimeoutError, OSError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-
-    def _answer(self, status: int, reason: str) -> None:
-        data = (json.dumps({"status": status, "reason": reason}) + "\n").encode()
-        self.close_connection = True  # an unread body must not be taken for the next request
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the listener says one line of its own per request (``Listener.heard``)."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    listener: Listener
-
-    def __init__(self, address: tuple[str, int], listener: Listener) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.listener = listener
-        self.slots = threading.BoundedSemaphore(CLIENTS)
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)  # busy: closed unanswered
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-
-class Listener:
-    """The HTTP listener of ``watch --listen``: ``on_push`` is called for each accepted push,
-    ``say`` with one line per request. Lifecycle: ``start`` binds and serves in a thread (a
-    bind failure is a ``UsageError``), ``close`` stops it and waits for that thread."""
-
-    def __init__(self, address: tuple[str, int], secret: str, ref: str | None,
-                 on_push: Callable[[], None], say: Callable[[str], None]) -> None:  # fmt: skip
-        self.address, self.secret, self.ref = address, secret, ref
-        self.on_push, self.say = on_push, say
-        self.deliveries = Deliveries()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> tuple[str, int]:
-        """Bind and serve; the address bound (its real port, when 0 was asked)."""
-        try:
-            self._server = _Server(self.address, self)
-        except OSError as exc:
-            host, port = self.address
-            raise UsageError(
-                f"watch --listen {host}:{port}: cannot listen: {exc.strerror or exc}",
-                "pick a free port on an address of this machine",
-            ) from None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.2,), name="webhooks", daemon=True
-        )
-        self._thread.start()
-        bound = self._server.server_address
-        return str(bound[0]), int(bound[1])
-
-    def heard(self, verdict: Verdict) -> None:
-        where = ", ".join(filter(None, [verdict.provider, printable(verdict.delivery)]))
-        self.say(f"webhook: {verdict.status} {verdict.reason}" + (f" ({where})" if where else ""))
-        if verdict.accepted:
-            self.on_push()
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)

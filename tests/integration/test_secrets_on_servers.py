@@ -14,6 +14,8 @@ value passed that way is then seen every time. (Over SSH the server's PATH is ss
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 import stat
@@ -27,6 +29,8 @@ import pytest
 
 from tests.integration.conftest import Project, wait_until
 from tests.support.cli import Result
+from tests.support.clienthome import ClientHome
+from tests.support.listeners import MailServer, Receiver
 
 DEADLINE = 90.0
 CARRIERS = ["env", "bash", "sh", "nohup", "setsid", "timeout", "sudo"]
@@ -183,3 +187,63 @@ def test_monitor_json_is_private_after_setup_and_deploy(ready_project: Project) 
     settings = p.root / ".pushdeploy" / "monitor.json"
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
     assert secret in settings.read_text()  # the monitor needs it; only its owner can read it
+
+
+def test_every_way_out_masks_a_secret_a_real_build_echoed_alike(
+    ssh_home: ClientHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An env value of a secret name and a secrets-file value, echoed by a build on a real sshd:
+    the terminal, --json, --log-format json, the local logs and every notification (a webhook,
+    Slack, Graphite, a GitHub status and a mail, each to a real server on 127.0.0.1) hide both
+    as ``***``; none carries either value."""
+    token, word = unique(), unique()
+    p = Project(tmp_path, f"host = {ssh_home.user}@{ssh_home.host}:{ssh_home.port}")
+    p.ok("app", "setup")
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text(f"SERVICE_WORD={word}\n")
+    secrets_file.chmod(0o600)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GH_TOKEN", "ghp_" + unique())
+    with Receiver() as receiver, MailServer(tmp_path) as smtp:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "smtp.crt"))  # the CA mail trusts
+        targets = [
+            f"{kind} {receiver.url('/' + kind)}" for kind in ("webhook", "slack", "graphite")
+        ]
+        p.configure(
+            env=f"API_TOKEN={token}",
+            secrets_file=str(secrets_file),
+            build='echo "token=$API_TOKEN word=$SERVICE_WORD"\nexit 3',
+            notify="\n".join(["", *targets, "github", "mail ops@example.com"]),
+            github_api=receiver.url("/github"),
+            github_token="$GH_TOKEN",
+            github_repo="acme/app",
+            smtp=smtp.address,
+        )
+        runs = [p.run("-v", "--json", "app"), p.run("--log-format", "json", "app")]
+    assert [r.status for r in runs] == [6, 6], runs[0].stderr + runs[1].stderr
+    logs = sorted((Path(os.environ["XDG_STATE_HOME"]) / "pushdeploy/logs/app").glob("*-deploy.log"))
+    said = {"terminal": runs[0].stderr, "--json": runs[0].stdout, "local log": logs[-2].read_text()}
+    said |= {"--log-format json": runs[1].stderr, "its local log": logs[-1].read_text()}
+    said["the last line"] = runs[1].stdout
+    for i, request in enumerate(receiver.requests):
+        event = request.headers.get("x-pushdeploy-event", "")
+        starting = event == "started" or "deploying main" in request.body.decode()
+        said[f"{request.path} {'start' if starting else 'failure'} {i}"] = request.body.decode()
+    for i, mail in enumerate(smtp.messages):
+        message = email.message_from_bytes(mail.content, policy=email.policy.default)
+        said[f"mail {i}"] = mail.content.decode() + message.get_content()
+    status = f"/github/repos/acme/app/statuses/{p.origin.sha('main')}"
+    told = sorted(key.rsplit(" ", 1)[0] for key in said if key.startswith(("/", "mail")))
+    assert told == sorted(
+        [f"/{kind} failure" for kind in ("webhook", "slack", "graphite")] * 2
+        + [f"/{kind} start" for kind in ("webhook", "slack")] * 2
+        + [f"{status} failure"] * 2
+        + ["mail"] * 2
+    )
+    assert [key for key, text in said.items() if token in text or word in text] == []
+    # Wherever the build's line goes, it goes masked (a GitHub status and a start say less).
+    shown = [key for key, text in said.items() if "token=*** word=***" in text]
+    assert sorted(set(said) - set(shown)) == sorted(
+        ["the last line", *(key for key in said if " start " in key or key.startswith(status))]
+    )

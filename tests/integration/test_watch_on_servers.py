@@ -10,6 +10,8 @@ import json
 import re
 import shlex
 import signal
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +125,48 @@ def test_a_signed_webhook_deploys_at_once_and_bad_ones_are_refused(
     wait_for(cli, "watch: next look in 60 s", 2)
     assert [line[5:] for line in project.history()] == [["deploy", "ok"]] * 2
     assert SECRET not in cli.output
+
+
+def hang_up(port: int, data: bytes, reset: bool = False) -> None:
+    """A client that sends ``data`` and closes (with ``reset``: an RST, not a FIN)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_a_client_that_hangs_up_mid_request_is_one_line_and_the_watcher_serves_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watchers: list[faults.CliProcess]
+) -> None:
+    """Half the headers, half a request line, a reset: a line each, no traceback; a signed push
+    that follows them deploys."""
+    project = Project(tmp_path, "host = local")
+    project.ok("app", "setup")
+    project.configure(interval="60", webhook_secret="$WATCH_SECRET")
+    monkeypatch.setenv("WATCH_SECRET", SECRET)
+    cli = watch(project, watchers, "--listen", "127.0.0.1:0")
+    found = re.search(r"webhooks on http://127\.0\.0\.1:(\d+)/", wait_for(cli, "webhooks on"))
+    assert found, cli.output
+    port = int(found[1])
+    wait_for(cli, "watch: next look in 60 s")
+    half_headers = b"POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Le"
+    for number, (sent, reset) in enumerate(
+        [(half_headers, False), (b"POST / HTT", False), (half_headers, True)], 1
+    ):
+        hang_up(port, sent, reset)
+        wait_for(cli, "webhook: ", number)
+    project.origin.commit({"VERSION": "v2\n"}, "v2")
+    assert post(port, *github("refs/heads/main", "d-1")) == 202
+    live_within(project, "v2", 10.0)
+    output = wait_for(cli, "webhook: 202 accepted (github, d-1)")
+    said = [line for line in output.splitlines() if "webhook: " in line]
+    assert [line.split()[:2] for line in said] == [
+        ["webhook:", "411"],
+        ["webhook:", "400"],
+        ["webhook:", "400"],
+        ["webhook:", "202"],
+    ], output
+    assert "Traceback" not in output and "BrokenPipe" not in output
 
 
 def test_sigterm_while_idle_exits_0_at_once(

@@ -8,6 +8,7 @@
   each login, with whether TLS was on at the time. ``starttls=False`` makes a server that offers
   no STARTTLS but does offer AUTH in the clear (what a client must refuse to use).
 * ``refusing_port``: a port of 127.0.0.1 bound but not listening: a connection is refused.
+* ``silent_port``: a port of 127.0.0.1 listening, never accepting: connected, then no answer.
 
 Lifecycle: each is listening once constructed (aiosmtpd's controller waits for its banner) and is
 stopped by ``close()`` or the end of its ``with``; hung answers are released then, or after
@@ -135,6 +136,16 @@ def refusing_port() -> Iterator[int]:
     """A port of 127.0.0.1 that refuses connections while the ``with`` lasts."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
+        yield sock.getsockname()[1]
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that takes connections (the kernel's backlog) and never says a byte:
+    a target that accepts and never answers, while the ``with`` lasts."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        sock.listen(64)
         yield sock.getsockname()[1]
 
 

@@ -25,13 +25,13 @@ from pushdeploy.config.environment import Environment
 from pushdeploy.notify import announce as notify
 from pushdeploy.notify import notice
 from pushdeploy.remote.report import DeployReport, HostReport
-from tests.support.listeners import Answer, MailServer, Receiver, refusing_port
+from tests.support.listeners import Answer, MailServer, Receiver, refusing_port, silent_port
 
 SHA = "3f2a9c1" + "0123456789abcdef" * 2 + "0"  # 40 hex digits
 PREVIOUS = "20261120T101010Z-1a2b3c4"
 HOSTS = ("web1", "web2", "web3")
 SECRETS = {"NOTIFY_SECRET": "s3cret-signing-key", "GITHUB_TOKEN": "ghp_tokenvalue123"}
-SECRETS |= {"SMTP_PASSWORD": "mail-password-42"}
+SECRETS |= {"SMTP_PASSWORD": "mail-password-42", "SERVICE_WORD": "word-from-the-secrets-file"}
 FAST = 0.5  # the per-attempt timeout of most tests: a hang costs ~1 s, not 10
 
 
@@ -442,3 +442,95 @@ def test_a_start_is_told_only_by_the_targets_that_support_it(
         body["hosts"],
     )
     assert "deploying main to 3 hosts" in json.loads(receiver.on("/slack")[0].body)["text"]
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+TOKEN = "tok&<en>-4242"  # an env value of a secret name, with characters Slack escapes
+WORD = "word-from-the-secrets-file"  # a value from outside deploy.conf: hidden whatever its name
+
+
+def leaky_failure() -> DeployReport:
+    """A build that echoed both secrets, and a failure and an error that repeat them."""
+    first = HostReport(
+        "web1",
+        "failed",
+        6,
+        ref="main",
+        sha=SHA,
+        failed_step="build",
+        failure=f"'build' said {TOKEN}",
+        output=("building", f"token={TOKEN}", f"word={WORD}"),
+    )
+    report = DeployReport.of("deploy", "production", [first], seconds=1.0)
+    return report.ended(6, error=f"web1: build failed: {TOKEN}", hint=f"check {WORD}")
+
+
+def test_every_target_hides_the_secrets_that_json_hides(receiver: Receiver, tmp_path: Path) -> None:
+    """The same mask as --json (secrets.masker), applied before any escaping, cutting or signing."""
+    with MailServer(tmp_path) as server:
+        env = mail_env(
+            server,
+            f"env = API_TOKEN='{TOKEN}' SERVICE_WORD=$SERVICE_WORD",
+            f"github-api = {receiver.url('/api')}",
+            "github-token = $GITHUB_TOKEN",
+            "github-repo = acme/app",
+            "notify-secret = $NOTIFY_SECRET",
+            also=(
+                *(f"{k} {receiver.url('/' + k)}" for k in ("webhook", "slack", "graphite")),
+                "github",
+            ),
+        )
+        assert announce(env, "failed", leaky_failure(), ssl_context=server.client_context) == []
+    (mail,) = server.messages
+    text = email.message_from_bytes(mail.content, policy=email.policy.default).get_content()
+    sent = {r.path.strip("/").partition("/")[0]: r.body.decode() for r in receiver.requests}
+    sent |= {"mail": text, "mail bytes": mail.content.decode()}
+    assert sorted(sent) == ["api", "graphite", "mail", "mail bytes", "slack", "webhook"]
+    for said in sent.values():
+        assert TOKEN not in said and WORD not in said
+        assert "&lt;en&gt;" not in said  # not even escaped
+    for kind in ("webhook", "slack", "graphite", "mail"):  # a status says the headline only
+        assert "token=***" in sent[kind] and "word=***" in sent[kind], kind
+    signature = hmac.new(b"s3cret-signing-key", receiver.on("/webhook")[0].body, hashlib.sha256)
+    assert (
+        "sha256=" + signature.hexdigest()
+        == receiver.on("/webhook")[0].headers["x-pushdeploy-signature"]
+    )
+
+
+def test_a_failure_tells_its_last_output_lines(receiver: Receiver) -> None:
+    env = environment(targets(f"slack {receiver.url('/slack')}", f"graphite {receiver.url('/g')}"))
+    assert announce(env, "failed", leaky_failure()) == []
+    blocks = json.loads(receiver.on("/slack")[0].body)["blocks"]
+    assert blocks[2]["text"]["text"] == f"```building\ntoken={TOKEN}\nword={WORD}```".replace(
+        "&", "&amp;"
+    ).replace("<", "&lt;").replace(">", "&gt;")
+    data = json.loads(receiver.on("/g")[0].body)["data"].splitlines()
+    assert data[-4:] == [
+        "last output of web1:",
+        "  | building",
+        f"  | token={TOKEN}",
+        f"  | word={WORD}",
+    ]
+
+
+# --- a deploy's start and end ---------------------------------------------------------------------
+
+
+def test_the_end_goes_out_at_once_and_a_hanging_start_never_delays_it(receiver: Receiver) -> None:
+    """The start is not retried once the end is due; each target hears the start first; the
+    end's deadline bounds both."""
+    with silent_port() as port:
+        env = environment(
+            targets(f"webhook http://127.0.0.1:{port}/hook", f"webhook {receiver.url('/fast')}")
+        )
+        start = notify.send(env, "started", None, ref="main", timeout=FAST)
+        began = time.monotonic()
+        end = notify.send(env, "deployed", deployed(), timeout=FAST, after=start)
+        warnings: list[str] = []
+        end.wait(warnings.append)
+        assert time.monotonic() - began < 2 * FAST + 1
+    assert [json.loads(r.body)["event"] for r in receiver.on("/fast")] == ["started", "deployed"]
+    silent = f"no answer within 0.5 s from http://127.0.0.1:{port}/..."
+    assert warnings == [f"notify: webhook: start notice: {silent}", f"notify: webhook: {silent}"]

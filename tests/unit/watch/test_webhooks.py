@@ -7,13 +7,15 @@ import hmac
 import http.client
 import json
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from pushdeploy.errors import UsageError
-from pushdeploy.watch import webhooks
+from pushdeploy.watch import listener, webhooks
 from pushdeploy.watch.webhooks import Deliveries, Verdict, judge
 
 SECRET = "s3cret-webhook-key"
@@ -190,13 +192,13 @@ def test_deliveries_remember_only_the_last_ones() -> None:
     [("127.0.0.1:8780", ("127.0.0.1", 8780)), ("[::1]:0", ("::1", 0)), ("localhost:80", ("localhost", 80))],
 )  # fmt: skip
 def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
-    assert expected == webhooks.parse_address(text)
+    assert expected == listener.parse_address(text)
 
 
 @pytest.mark.parametrize("text", ["8780", ":8780", "127.0.0.1:", "127.0.0.1:99999", "a b:1"])
 def test_bad_listen_addresses_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError, match="expected HOST:PORT"):
-        webhooks.parse_address(text)
+        listener.parse_address(text)
 
 
 class Heard:
@@ -205,7 +207,7 @@ class Heard:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.pushes = threading.Semaphore(0)
-        self.listener = webhooks.Listener(
+        self.listener = listener.Listener(
             ("127.0.0.1", 0), SECRET, "main", self.pushes.release, self.lines.append
         )
         self.host, self.port = self.listener.start()
@@ -221,6 +223,22 @@ class Heard:
             return response.status, json.loads(response.read())
         finally:
             connection.close()
+
+    def said(self, count: int, timeout: float = 10.0) -> list[str]:
+        """The lines once there are ``count`` of them (a line follows its answer); fail after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.lines) < count:
+            assert time.monotonic() < deadline, f"{count} lines never came: {self.lines}"
+            time.sleep(0.01)
+        return self.lines
+
+    def send_and_hang_up(self, data: bytes, reset: bool = False) -> None:
+        """A client that sends ``data`` and closes (with ``reset``: an RST, not a FIN)."""
+        with socket.create_connection((self.host, self.port), timeout=10) as sock:
+            sock.sendall(data)
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 @pytest.fixture
@@ -264,10 +282,54 @@ def test_a_get_is_not_allowed(heard: Heard) -> None:
 
 
 def test_a_port_in_use_is_a_usage_error(heard: Heard) -> None:
-    other = webhooks.Listener((heard.host, heard.port), SECRET, "main", lambda: None, print)
+    other = listener.Listener((heard.host, heard.port), SECRET, "main", lambda: None, print)
     with pytest.raises(UsageError, match="cannot listen"):
         other.start()
 
 
 def test_a_verdict_is_accepted_only_for_the_ref() -> None:
     assert [Verdict(202, "accepted").accepted, Verdict(202, "ignored: x").accepted] == [True, False]
+
+
+HALF_HEADERS = b"POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev"
+
+
+@pytest.mark.parametrize(
+    ("sent", "reset", "expected"),
+    [
+        (HALF_HEADERS, False, "webhook: 411 a Content-Length is required"),
+        (b"POST / HTT", False, "webhook: 400 Bad request version ('HTT')"),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n{}",
+            False,
+            "webhook: 400 the body is shorter than its Content-Length",
+        ),
+        (HALF_HEADERS, True, "webhook: 400 the client hung up mid-request (ConnectionResetError)"),
+    ],
+)
+def test_a_client_that_hangs_up_mid_request_is_one_line_and_the_listener_serves_on(
+    heard: Heard, capfd: pytest.CaptureFixture[str], sent: bytes, reset: bool, expected: str
+) -> None:
+    """Its line may say it got no answer (it was gone); never a traceback; the next is served."""
+    heard.send_and_hang_up(sent, reset)
+    (line,) = heard.said(1)
+    assert line.removesuffix(" (not answered: the client hung up)") == expected
+    assert heard.post(headers_of("github", PUSH, delivery="next"), PUSH)[0] == 202
+    assert heard.said(2)[1:] == ["webhook: 202 accepted (github, next)"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_says_nothing_in_time_is_one_line(
+    heard: Heard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listener._Handler, "timeout", 0.2)
+    with socket.create_connection((heard.host, heard.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.0 408 ")
+    assert heard.said(1) == ["webhook: 408 no whole request within 0.2 s"]
+
+
+def test_a_connection_that_sends_nothing_is_no_request(heard: Heard) -> None:
+    heard.send_and_hang_up(b"")
+    assert heard.post(headers_of("github", PUSH, delivery="only"), PUSH)[0] == 202
+    assert heard.said(1) == ["webhook: 202 accepted (github, only)"]
