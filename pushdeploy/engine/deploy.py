@@ -186,7 +186,9 @@ def settled(
             session.console.host_done(host)
     error = first_failure(broken, rollout)
     if kept:
-        where = "; ".join(f"{label} could not be switched back: {why}" for label, why in kept.items())
+        where = "; ".join(
+            f"{label} could not be switched back: {why}" for label, why in kept.items()
+        )
         error = Split(f"{error.message}; {where}")
     elif rolled and not isinstance(error, DeployReverted):
         error = DeployReverted(error.message + "; the hosts that went live were rolled back")
@@ -291,18 +293,24 @@ def read_histories(session: Session) -> dict[str, HostHistory]:
 def revert(session: Session, steps: int) -> DeployReport:
     """Go back ``steps`` good deploys on every host, as each host's own history says, in one
     session per host: the script reads the history with the lock held and waits for the pick.
-    If any host has nowhere to go, no host changes."""
+    If any host has nowhere to go, or the hosts' histories pick different commits (a fleet left
+    split earlier), no host changes: a revert ends with the fleet on one commit, or refuses."""
 
     def decide(arrived: dict[str, Outcome]) -> dict[str, str]:
-        picks = {}
+        targets = {}
         for label, outcome in arrived.items():
             host = host_history(label, outcome, session.console.warn)
             try:
-                target = history.revert_target(host.entries, host.live, steps, host.tj_live)
+                targets[label] = history.revert_target(host.entries, host.live, steps, host.tj_live)
             except Refused as exc:
                 raise Refused(f"{label}: {exc.message}", exc.hint) from None
-            picks[label] = pick(target)
-        return picks
+        if len({target.sha for target in targets.values()}) > 1:
+            said = ", ".join(f"{label} {t.sha[:7]}" for label, t in targets.items())
+            raise Refused(
+                f"the hosts' histories go back to different commits ({said}); nothing was changed",
+                "deploy one ref to every host (pushdeploy ENV REF), or revert each with -H HOST",
+            )
+        return {label: pick(target) for label, target in targets.items()}
 
     labels = [h.spec for h in session.env.hosts]
     rollout = Rollout([labels], decide=decide)

@@ -110,3 +110,19 @@ def test_a_host_that_cannot_be_put_back_is_named_and_the_exit_says_the_fleet_is_
     assert result.error_lines[0].endswith(
         f"; web1 could not be switched back: current is {OTHER}, not {NEW}; left as it is"
     )
+
+
+def test_a_fleet_revert_whose_hosts_would_go_to_different_commits_is_refused(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web2's history holds another commit before OLD (the fleet was split once): no host
+    changes, so that a revert that exits 0 always leaves the fleet on one commit."""
+    fake = fleet(base, monkeypatch, *(host(name) for name in FLEET))
+    fake.hosts["web2"].history[0] = fake.hosts["web2"].history[0].replace("1" * 40, "2" * 40, 1)
+    result = run(base, "app", "revert")
+    assert (result.status, lives(fake), result.error_lines[0]) == (
+        8,
+        dict.fromkeys(FLEET, OLD),
+        "pushdeploy: error: the hosts' histories go back to different commits"
+        " (web1 1111111, web2 2222222, web3 1111111); nothing was changed",
+    )
