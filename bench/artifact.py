@@ -17,7 +17,7 @@ The disk. A project whose build is ``--size`` MB of random bytes in ``--files`` 
 sizes, a few large and many small, the same every run), 200 small text files and VERSION, packed
 as dist/app-v1.tar.gz; v2 rewrites one file in 20, and VERSION. pushdeploy deploys it for real
 (``artifact = dist/app-{ref}.tar.gz``: uploaded beside the deploy script, unpacked on the server
-by unpack.py with ``--previous`` = the live release), straight to sshd (0 ms), ``--rounds`` times,
+by unpack.py, linked to the live one by twins.py), straight to sshd (0 ms), ``--rounds`` times,
 each in a new deploy root: setup, v1, v2, then v2 with ``--force`` (v3). Per release: its files
 and those that are hard links to an earlier release's; apparent (the bytes of its files); on
 disk (st_blocks x 512 of the inodes first seen in that release: a linked file counts once, in
@@ -49,8 +49,9 @@ v2 changes 26 of 501 files (1.5 MB): it takes 1.62 MB, what it changed plus its 
 REVISION and tmp/restart.txt (written by every deploy, never linked); v3 only those (0.09 MB).
 The block counts are the same every round (only the deploy times vary): the app's sizes are
 fixed. Linking costs up to ~0.3 s a deploy here (v1 1.16-1.36 s, v2 1.49-1.52 s, v3 1.28-1.48 s
-over the two runs): unpack.py writes each file, then compares it byte for byte with its twin in
-the live release before swapping it for a link, so it reads that release too.
+over the two runs): each file is written, then compared byte for byte with its twin in the live
+release before it is swapped for a link (by unpack.py when measured; by twins.py since, once the
+whole release is written), so that release is read too.
 
 Why the upload's numbers: an upload is bounded by the REMOTE side's channel window. sshd opens a
 session's window only once its command runs, at 2 MiB, and tops it up as its command consumes

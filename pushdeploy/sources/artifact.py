@@ -10,8 +10,9 @@ From a URL (``artifact = https://host/app-{ref}.tar.gz``): each server fetches i
 (download.py) and checks it against ``artifact-sha256``, the ``.sha256`` file beside it, or the
 server's ETag and Content-MD5 (then the ETag of the live release says whether it changed).
 
-Either way the server unpacks it with unpack.py (refusing hostile members, hard-linking files
-unchanged since the live release) and records its digest as the release's identity.
+Either way the server unpacks it with unpack.py (refusing hostile members, and archives bigger
+than its disk can spare), hard-links the files unchanged since the live release (twins.py) and
+records its digest as the release's identity.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class ArtifactSource:
         lines = [
             f"ARTIFACT_FORMAT={q(self.fmt)} ARTIFACT_LABEL={q(self.ref)}",
             f"UNPACK_PY={q(source.joinpath('unpack.py').read_text(encoding='utf-8'))}",
+            f"TWINS_PY={q(source.joinpath('twins.py').read_text(encoding='utf-8'))}",
         ]
         if self.url:
             signature = self.signers and signatures.signature_name(self.resolved, self.signers)

@@ -1,7 +1,8 @@
 # The artifact source's bash library (sources/artifact.py). Needs UPLOADS (where artifacts wait
-# to be unpacked), ARTIFACT_FORMAT, ARTIFACT_LABEL, UNPACK_PY (unpack.py's source) and either
-# ARTIFACT_SHA (a local artifact, digested by the client) or ARTIFACT_URL, ARTIFACT_SHA256, ETAGS
-# and DOWNLOAD_PY (download.py's source: the server fetches it). Both tools run with python3.
+# to be unpacked), ARTIFACT_FORMAT, ARTIFACT_LABEL, UNPACK_PY and TWINS_PY (unpack.py's and
+# twins.py's source) and either ARTIFACT_SHA (a local artifact, digested by the client) or
+# ARTIFACT_URL, ARTIFACT_SHA256, ETAGS and DOWNLOAD_PY (download.py's source: the server fetches
+# it). The tools run with python3.
 ARTIFACT_FILE="" ETAG=""
 
 # python_tool SOURCE ARGS...: run a tool of ours with python3; its line on stdout in TOOL_OUT,
@@ -71,33 +72,43 @@ artifact_download() {
   case $TOOL_OUT in *" etag="*) ETAG=${TOOL_OUT##* etag=} ;; esac
   valid_sha "$SHA" || { rm -f -- "$part"; fail download "the download gave no digest"; }
   ARTIFACT_FILE="$UPLOADS/$SHA"
-  mv -f -- "$part" "$ARTIFACT_FILE" || fail download "cannot write in $UPLOADS"
+  mv -f -- "$part" "$ARTIFACT_FILE" || { rm -f -- "$part"; fail download "cannot write in $UPLOADS"; }
   value sha "$SHA"
   skip_if_live
   if [ -n "${SIGNATURE_URL:-}" ]; then artifact_signature; fi
 }
 # artifact_signature: with verify = signed, the detached signature beside the URL, checked
-# (signatures.py's verify_file) before anything is unpacked.
+# (signatures.py's verify_file) before anything is unpacked. A refusal leaves neither file behind:
+# verify_file fails (exits) in a subshell, so that the files go before this shell exits too.
 artifact_signature() {
-  local signature="$UPLOADS/.signature.$$"
+  local signature="$UPLOADS/.signature.$$" status=0
   python_tool "$DOWNLOAD_PY" fetch "$SIGNATURE_URL" "$signature" ||
     { rm -f -- "$ARTIFACT_FILE"; fail verify "no signature at $SIGNATURE_URL: $TOOL_ERR" "$EXIT_REFUSED"; }
-  verify_file "$ARTIFACT_FILE" "$signature" || { rm -f -- "$ARTIFACT_FILE" "$signature"; exit "$EXIT_REFUSED"; }
+  (verify_file "$ARTIFACT_FILE" "$signature") || status=$?
   rm -f -- "$signature"
+  if [ "$status" != 0 ]; then rm -f -- "$ARTIFACT_FILE"; exit "$status"; fi
 }
-# fill_release DIR SHA: the artifact unpacked into DIR (nothing outside it; unsafe members
-# refused before anything is written), files unchanged since the live release hard-linked.
+# fill_release DIR SHA: the artifact unpacked into DIR (nothing outside it; unsafe members, and
+# more than the disk can spare, refused before anything is written), then files unchanged since
+# the live release hard-linked (twins.py: a failure there only costs space).
 fill_release() {
-  local previous=() status=0
-  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then previous=(--previous "$RELEASES/$PREV"); fi
-  python_tool "$UNPACK_PY" extract "$ARTIFACT_FILE" "$1" --format "$ARTIFACT_FORMAT" "${previous[@]}" ||
-    status=$?
+  local status=0 unpacked
+  python_tool "$UNPACK_PY" extract "$ARTIFACT_FILE" "$1" --format "$ARTIFACT_FORMAT" || status=$?
   rm -f -- "$ARTIFACT_FILE"
   case $status in
-    0) value unpacked "$TOOL_OUT" ;;
+    0) unpacked=$TOOL_OUT ;;
     65) fail release "the artifact was refused, nothing was unpacked: $TOOL_ERR" "$EXIT_REFUSED" ;;
+    73) fail release "the artifact does not fit on the server: $TOOL_ERR" "$EXIT_DISK_FULL" ;;
     *) fail release "cannot unpack the artifact: $TOOL_ERR" ;;
   esac
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
+    if python_tool "$TWINS_PY" "$1" "$RELEASES/$PREV"; then
+      unpacked="$unpacked $TOOL_OUT"
+    else
+      warn "files unchanged since $PREV were not hard-linked: $TOOL_ERR"
+    fi
+  fi
+  value unpacked "$unpacked"
   if [ -n "$ETAG" ]; then
     # shellcheck disable=SC2015  # meant: warn when either of the two fails
     mkdir -p -- "$ETAGS" && printf '%s\n' "$ETAG" >"$ETAGS/${1##*/}" || warn "cannot record the ETag in $ETAGS"

@@ -1,16 +1,17 @@
 """The safe unpacker: it checks every member of a release archive, then extracts it, on the server.
 
 Standard library only, Python >= 3.8, one file: the deploy script runs it on the server as
-``python3 -c "$UNPACK_SOURCE" extract ARCHIVE DEST [--format F] [--previous DIR]``, the client
-imports it to ``check`` an artifact. Success prints ``files=N bytes=N linked=N linked_bytes=N``, a
-failure one line on stderr and a status named below. Nothing is written unless every member passes
-``_admit`` and ``_check_links``; files identical to their twins in ``--previous`` become hard links.
+``python3 -c "$UNPACK_SOURCE" extract ARCHIVE DEST [--format F]``, the client imports it to
+``check`` an artifact. Success prints ``files=N bytes=N``, a failure one line on stderr and a
+status named below. Nothing is written unless every member passes ``_admit``, ``_fits`` and
+``_check_links`` and all fit DEST's disk (``_room``); twins.py then links the unchanged files.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import os
 import shutil
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 
 FORMATS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar.zst": "tar.zst", ".tzst": "tar.zst"}
 FORMATS.update({".zip": "zip", ".tar": "tar"})
-USAGE, REFUSED, CORRUPT, MISSING, WRITE_FAILED, BUG = 64, 65, 66, 69, 74, 70
-MAX_MEMBERS, CHUNK = 1_000_000, 1 << 20
+USAGE, REFUSED, CORRUPT, MISSING, NO_ROOM, WRITE_FAILED, BUG = 64, 65, 66, 69, 73, 74, 70
+MAX_MEMBERS, CHUNK, KEEP_BYTES, KEEP_INODES = 1_000_000, 1 << 20, 16 << 20, 256  # _room
+# The most one archive byte unpacks to: 1032 with deflate (zlib), 32768 with zstd (RLE blocks).
+RATIO: dict[str | int, int] = {"tar": 1, "tar.gz": 1032, "tar.zst": 1 << 15, 0: 1, 8: 1032}
 NAMES = {"file": "regular file", "dir": "directory", "symlink": "symlink", "link": "hard link"}
 TYPES = [(tarfile.REGTYPE, stat.S_IFREG, "file"), (tarfile.DIRTYPE, stat.S_IFDIR, "dir")]
 TYPES += [(tarfile.SYMTYPE, stat.S_IFLNK, "symlink"), (tarfile.FIFOTYPE, stat.S_IFIFO, "a fifo")]
@@ -58,13 +61,11 @@ class Usage(Exception):
 
 
 class Summary(NamedTuple):
-    """What an archive holds (``check``) or what ``extract`` wrote and hard-linked."""
+    """What an archive holds (``check``) or what ``extract`` wrote."""
 
     members: int
     files: int
     bytes: int
-    linked: int = 0
-    linked_bytes: int = 0
 
 
 def shown(text: str, limit: int = 200) -> str:
@@ -87,6 +88,8 @@ def _entries(path: str, fmt: str) -> Generator[Entry, None, None]:
     if fmt == "zip":
         with zipfile.ZipFile(path) as archive:
             for member in archive.infolist():
+                if "\\" in member.filename:  # APPNOTE 4.4.17: a zip's names use '/' only
+                    raise Refused(f"{shown(member.filename)}: a backslash in a zip member's name")
                 info = tarfile.TarInfo(member.filename)
                 mode = member.external_attr >> 16 if member.create_system == 3 else 0
                 ftype = stat.S_IFMT(mode) or (stat.S_IFDIR if member.is_dir() else stat.S_IFREG)
@@ -94,6 +97,8 @@ def _entries(path: str, fmt: str) -> Generator[Entry, None, None]:
                 info.type = b"E" if member.flag_bits & 1 else TYPE_OF_MODE.get(ftype, b"?")
                 info.mode = stat.S_IMODE(mode) or (0o755 if ftype == stat.S_IFDIR else 0o644)
                 info.size, info.mtime = member.file_size, time.mktime((*member.date_time, 0, 0, -1))
+                held = min(member.compress_size, os.path.getsize(path) - member.header_offset)
+                _fits(info, held * RATIO.get(member.compress_type, 1 << 30))  # bzip2, lzma: less
                 if info.issym() and member.file_size > 4095:
                     raise Refused(f"{shown(member.filename)}: a symlink target over 4095 bytes")
                 info.linkname = os.fsdecode(archive.read(member)) if info.issym() else ""
@@ -107,15 +112,41 @@ def _entries(path: str, fmt: str) -> Generator[Entry, None, None]:
             command = ["zstd", "-dcq", "--", path]
             proc = stack.enter_context(Popen(command, stdout=PIPE, stderr=DEVNULL))
         source = proc.stdout if proc else stack.enter_context(open(path, "rb"))
+        most = os.path.getsize(path) * RATIO[fmt]
         with tarfile.open(fileobj=source, mode="r|gz" if fmt == "tar.gz" else "r|") as tar:
             for info in iter(tar.next, None):
                 tar.members = []  # type: ignore[attr-defined]  # streamed: keep no index
+                _fits(info, most - info.offset_data)
                 info.mtime = min(max(float(info.mtime), 0.0), 2.0**34)
                 yield info, functools.partial(tar.extractfile, info)
+                end, data = min(tar.offset, info.offset_data + info.size), tar.fileobj
+                while data and data.tell() < end:  # tarfile's own skip goes on past the end
+                    if not data.read(min(CHUNK, end - data.tell())):
+                        raise tarfile.ReadError(f"unexpected end of data in {info.name}")
         while proc and source and source.read(CHUNK):  # the padding, so zstd can finish
             pass
         if proc and proc.wait() != 0:
             raise Corrupt(f"{shown(path)}: zstd could not decompress it")
+
+
+def _fits(info: tarfile.TarInfo, most: int) -> None:
+    """Refuses a member that says it is bigger than its archive can hold (``most`` bytes)."""
+    if info.size > most and info.sparse is None:  # a sparse file's holes are not stored
+        raise Refused(f"{shown(info.name)}: {info.size:,} bytes, more than the archive can hold")
+
+
+def _room(dest: str, size: int, paths: int) -> None:
+    """ENOSPC unless ``size`` bytes and ``paths`` (a block and an inode each) fit DEST's disk and
+    leave free 16 MiB and 256 inodes (``KEEP_*``), or 1/100 of the disk's if more."""
+    disk, mib = os.statvfs(dest), lambda n: f"{n / (1 << 20):,.1f} MiB"
+    need, free = size + paths * disk.f_frsize, disk.f_bavail * disk.f_frsize
+    keep, inodes = max(KEEP_BYTES, disk.f_blocks * disk.f_frsize // 100), disk.f_favail
+    keep_inodes = max(KEEP_INODES, disk.f_files // 100)
+    if need > free - keep or (disk.f_files and paths > inodes - keep_inodes):  # 0: not counted
+        has = f"{mib(free)} and {inodes:,} inodes free, of which {mib(keep)} and {keep_inodes:,}"
+        has = has if disk.f_files else f"{mib(free)} free, of which {mib(keep)}"
+        why = f"the release needs {mib(need)} and {paths:,} inodes; its disk has {has} stay free"
+        raise OSError(errno.ENOSPC, why, dest)
 
 
 def _key(name: str, what: str) -> str:
@@ -188,17 +219,17 @@ def _check_links(links: Links) -> None:
 
 def check(path: str, fmt: str | None = None) -> Summary:
     """Checks every member against the rules and writes nothing: raises Refused or Corrupt."""
-    return _unpack(path, format_of(path, fmt), None, None)
+    return _unpack(path, format_of(path, fmt), None)
 
 
-def extract(path: str, dest: str, fmt: str | None = None, previous: str | None = None) -> Summary:
+def extract(path: str, dest: str, fmt: str | None = None) -> Summary:
     """Checks every member, then, only if all pass, writes them into the empty directory DEST."""
     if not os.path.isdir(dest) or os.listdir(dest):
         raise Usage(f"{shown(dest)}: not an existing, empty directory")
-    return _unpack(path, format_of(path, fmt), os.path.realpath(dest), previous)
+    return _unpack(path, format_of(path, fmt), os.path.realpath(dest))
 
 
-def _unpack(path: str, fmt: str, dest: str | None, old: str | None) -> Summary:
+def _unpack(path: str, fmt: str, dest: str | None) -> Summary:
     """Pass one checks; given DEST, pass two writes. Read errors become Corrupt."""
     kinds: dict[str, str] = {}
     links: Links = {}
@@ -213,8 +244,10 @@ def _unpack(path: str, fmt: str, dest: str | None, old: str | None) -> Summary:
         _check_links(links)
         if dest is None:
             return Summary(members, files, size)
+        _room(os.path.dirname(dest), size, len(kinds))
         with contextlib.closing(_entries(path, fmt)) as entries:
-            return Summary(members, files, size, *_write(entries, dest, old, kinds, links))
+            _write(entries, dest, kinds, links)
+        return Summary(members, files, size)
     except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
             ValueError, RuntimeError, OSError) as error:  # fmt: skip
         if isinstance(error, OSError) and error.errno is not None and error.filename != path:
@@ -223,14 +256,12 @@ def _unpack(path: str, fmt: str, dest: str | None, old: str | None) -> Summary:
         raise Corrupt(f"{shown(path)}: {shown(why)}") from None
 
 
-def _write(entries: Generator[Entry, None, None], dest: str, old: str | None,
-           kinds: dict[str, str], links: Links) -> tuple[int, int]:  # fmt: skip
-    """Pass two writes each member (checked again) under DEST: (files hard-linked, their bytes)."""
-    old = os.path.realpath(old) if old else None  # the live release, through ``current``
+def _write(entries: Generator[Entry, None, None], dest: str,
+           kinds: dict[str, str], links: Links) -> None:  # fmt: skip
+    """Pass two writes each member (checked again) under DEST."""
     kinds_now: dict[str, str] = {}
     links_now: Links = {}
     dirs: list[tuple[str, int, float]] = []
-    linked = linked_bytes = 0
     for info, data in entries:
         key = _admit(info, kinds_now, links_now, "")
         kind = kinds_now.get(key, "dir")
@@ -256,39 +287,9 @@ def _write(entries: Generator[Entry, None, None], dest: str, old: str | None,
                 out.flush()
                 os.fchmod(out.fileno(), info.mode & 0o777)
                 os.utime(out.fileno(), (info.mtime, info.mtime))
-            if old and _link_previous(old, key, target):
-                linked, linked_bytes = linked + 1, linked_bytes + info.size
     for directory, mode, mtime in reversed(dirs):  # last: writing into them moved their mtimes
         os.chmod(directory, mode)
         os.utime(directory, (mtime, mtime))
-    return linked, linked_bytes
-
-
-def _link_previous(root: str, key: str, new: str) -> bool:
-    """Swaps a new file for a link to its twin in ``root``: same type, size, mode, owner, bytes."""
-    parts, old = key.split("/"), os.path.join(root, key)
-    try:
-        for i in range(1, len(parts)):  # DIR is server state, but no symlink in it is followed
-            if stat.S_ISLNK(os.lstat(os.path.join(root, *parts[:i])).st_mode):
-                return False
-        was, now = os.lstat(old), os.lstat(new)
-        facts = [(s.st_size, stat.S_IMODE(s.st_mode), s.st_uid, s.st_dev) for s in (was, now)]
-        if not stat.S_ISREG(was.st_mode) or was.st_ino == now.st_ino or facts[0] != facts[1]:
-            return False
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        with os.fdopen(os.open(old, flags), "rb") as a, open(new, "rb") as b:
-            chunks = iter(functools.partial(a.read, CHUNK), b"")
-            if os.fstat(a.fileno()).st_ino != was.st_ino or any(c != b.read(CHUNK) for c in chunks):
-                return False
-        temporary = os.path.join(os.path.dirname(new), f".pushdeploy-link-{os.getpid()}")
-        os.link(old, temporary, follow_symlinks=False)
-        if os.lstat(temporary).st_ino != was.st_ino:  # swapped under us: keep the new copy
-            os.unlink(temporary)
-            return False
-        os.replace(temporary, new)
-        return True
-    except OSError:
-        return False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -303,22 +304,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("archive")
     parser.add_argument("dest", nargs="?", help="extract: an existing, empty directory")
     parser.add_argument("--format", choices=sorted(set(FORMATS.values())))
-    parser.add_argument("--previous", help="extract: the live release, to hard-link twins from")
     statuses = {Usage: USAGE, Refused: REFUSED, Corrupt: CORRUPT, Missing: MISSING}
     try:
         args = parser.parse_args(argv)
         if (args.command == "extract") != (args.dest is not None):
-            parser.error("check ARCHIVE | extract ARCHIVE DEST [--previous DIR]; [--format F]")
+            parser.error("check ARCHIVE | extract ARCHIVE DEST; [--format F]")
         if args.command == "check":
             summary = check(args.archive, args.format)
         else:
-            summary = extract(args.archive, args.dest, args.format, args.previous)
-        print("files={} bytes={} linked={} linked_bytes={}".format(*summary[1:]))
+            summary = extract(args.archive, args.dest, args.format)
+        print("files={} bytes={}".format(*summary[1:]))
         return 0
     except (Usage, Refused, Corrupt, Missing) as error:
         status, line = statuses[type(error)], str(error)
-    except OSError as error:
-        status, line = WRITE_FAILED, f"cannot write {error.filename}: {error.strerror}"
+    except OSError as error:  # the disk is full, or would be (_room): NO_ROOM
+        status = NO_ROOM if error.errno in (errno.ENOSPC, errno.EDQUOT) else WRITE_FAILED
+        line = f"cannot write {error.filename}: {error.strerror}"
     except Exception as error:  # a bug: still one line, never a traceback
         status, line = BUG, f"internal error: {type(error).__name__}: {error}"
     sys.stderr.write(shown(line, 500) + "\n")

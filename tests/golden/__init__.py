@@ -16,8 +16,9 @@ Normalised, and only these: programs that travel inside a script but are not bas
 builders are replaced by a placeholder naming the file and the SHA-256 of the exact text that
 was there (so an edit of them is still a one-line diff):
 
-* ``UNPACK_PY`` and ``DOWNLOAD_PY`` (an artifact deploy's header: sources/unpack.py and
-  download.py, shell-quoted) become ``'<text of pushdeploy/sources/unpack.py, sha256 ...>'``;
+* ``UNPACK_PY``, ``TWINS_PY`` and ``DOWNLOAD_PY`` (an artifact deploy's header: the text of
+  sources/unpack.py, twins.py and download.py, shell-quoted) become
+  ``'<text of pushdeploy/sources/unpack.py, sha256 ...>'``;
 * the base64 of the monitor zipapp in setup's heredoc (monitor/bundle.py, ~110 kB) becomes
   ``<base64 of monitor.pyz, sha256 ...>``; the digest setup compares with stays as generated.
 
@@ -124,7 +125,7 @@ def sha256(data: bytes) -> str:
 def placeholders() -> dict[str, str]:
     """Exact embedded text -> the placeholder that stands for it (see the module docstring)."""
     found = {}
-    for name in ("unpack.py", "download.py"):
+    for name in ("unpack.py", "twins.py", "download.py"):
         text = files("pushdeploy.sources").joinpath(name).read_text(encoding="utf-8")
         said = f"<text of pushdeploy/sources/{name}, sha256 {sha256(text.encode())}>"
         found[shlex.quote(text)] = shlex.quote(said)

@@ -5,7 +5,9 @@ tarfile and zipfile APIs; the name decides the format (``.tar``, ``.tar.gz``, ``
 the ``zstd`` command, ``.zip``). ``pack(tree, path)`` packs a real directory the way users do:
 GNU ``tar`` for the tars (``tar -C tree -cf path .``), zipfile for a zip (modes, symlinks and
 mtimes kept, as ``zip -y`` would). ``snapshot(root)`` describes every entry under a directory, so
-two trees compare with ``==``.
+two trees compare with ``==``. ``declaring(path, size)`` writes an archive whose one member says
+it holds more than it does. ``oldest_python()`` finds the oldest python3 the programs that unpack
+them on servers support.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
 import stat
+import struct
 import subprocess
 import tarfile
 import time
@@ -62,6 +66,7 @@ def zip_can_hold(members: Iterable[Member]) -> bool:
 def build(members: Iterable[Member], path: Path) -> Path:
     """Writes ``members`` in order into ``path``, in the format its name says."""
     if path.name.endswith(".zip"):
+        path.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Duplicate name": some rows mean it
             for member in members:
@@ -85,6 +90,24 @@ def tar_bytes(members: Iterable[Member]) -> bytes:
             info.devmajor, info.devminor = (1, 3) if member.kind in ("chr", "blk") else (0, 0)
             tarred.addfile(info, io.BytesIO(member.data) if member.kind == "file" else None)
     return buffer.getvalue()
+
+
+def declaring(path: Path, size: int, data: bytes = b"") -> Path:
+    """An archive at ``path`` whose one member, ``huge``, says it holds ``size`` bytes and is
+    followed by ``data`` only; a zip (no ZIP64 here) says at most 4 GiB - 2 and holds no data."""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+            zipped.writestr(zipfile.ZipInfo("huge", time.localtime(MTIME)[:6]), b"")
+        raw = bytearray(path.read_bytes())
+        said = struct.pack("<I", min(size, 0xFFFFFFFE))
+        local, central = raw.find(b"PK\x03\x04"), raw.find(b"PK\x01\x02")
+        raw[local + 22 : local + 26] = said  # the uncompressed size, in both headers
+        raw[central + 24 : central + 28] = said
+        path.write_bytes(bytes(raw))
+        return path
+    info = tarfile.TarInfo("huge")
+    info.size, info.mtime = size, MTIME
+    return compress(info.tobuf(format=tarfile.GNU_FORMAT) + data, path)
 
 
 def app(files: Mapping[str, str]) -> list[Member]:
@@ -149,3 +172,12 @@ def set_mtimes(root: Path, mtime: int = MTIME) -> None:
     """Every entry under ``root`` (a symlink itself, not its target) gets ``mtime``."""
     for entry in root.rglob("*"):
         os.utime(entry, (mtime, mtime), follow_symlinks=False)
+
+
+def oldest_python() -> str | None:
+    """python3.8 from PATH when it runs (the oldest server python supported), else None."""
+    found = shutil.which("python3.8")
+    if found is None:
+        return None
+    probe = subprocess.run([found, "-c", "pass"], capture_output=True, timeout=30)
+    return found if probe.returncode == 0 else None

@@ -11,7 +11,7 @@ leaves behind, what a deploy must leave true on disk, and a small tmpfs.
   keeps that session id after its parent is gone, so an orphaned ``sleep`` is still found
   (Linux only: all of this reads /proc).
 * ``record_problems(root)`` checks what every deploy must leave true under its root, whatever
-  broke: complete releases, and a ``.deploys`` that is well-formed and knows the live one.
+  broke, through the promises' one check (pushdeploy/testing/invariants.py).
 * ``mounted_tmpfs`` mounts a tmpfs of a given size (root only) and always unmounts it.
 """
 
@@ -34,7 +34,6 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STEP_LINE = re.compile(r"^(?P<host>\S+) › (?P<step>\S+)$")
-SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class CliProcess:
@@ -239,27 +238,23 @@ def live(root: Path) -> str | None:
 
 
 def record_problems(root: Path, tree_file: str = "VERSION") -> list[str]:
-    """Every release on disk is complete (its tree, and a REVISION holding one full SHA), and
-    ``.deploys`` is well-formed, names only complete releases and knows the live one (the
-    tests keep every release: nothing they deploy is pruned)."""
+    """The promises about what a deploy leaves on disk (pushdeploy/testing/invariants.py: live
+    is good, never bad, a whole history, nothing half-built), through the one check the soak
+    uses, and that ``.deploys`` names only complete releases (the tests that call this keep every
+    release: nothing they deploy is pruned). The lock and the processes left are for the caller
+    to check, against its own deadline."""
+    from pushdeploy.testing import invariants
+    from tests.support.hoststate import complete, state_of
 
-    def complete(name: str) -> bool:
-        revision = root / "releases" / name / "REVISION"
-        text = revision.read_text().strip() if revision.is_file() else ""
-        return bool(SHA.fullmatch(text)) and (root / "releases" / name / tree_file).is_file()
-
+    state = state_of(root, tree_file)
     problems = [
-        f"release {name} is incomplete" for name in sorted(releases(root)) if not complete(name)
+        str(v)
+        for v in invariants.host_violations(root.name, state)
+        if v.promise not in {"no-lock", "no-leftovers"}
     ]
-    lines = history(root)
-    for line in lines:
-        if len(line) != 7 or not SHA.fullmatch(line[0]):
-            problems.append(f".deploys has a malformed line: {line}")
-        elif not complete(line[2]):
+    for line in history(root):
+        if len(line) == 7 and not complete(root / "releases" / line[2], tree_file):
             problems.append(f".deploys names {line[2]}, which is not a complete release")
-    current = live(root)
-    if current is not None and current not in {line[2] for line in lines if len(line) == 7}:
-        problems.append(f"current is {current}, which .deploys does not know")
     return problems
 
 
@@ -270,12 +265,14 @@ def _cannot(reason: str) -> None:
 
 
 @contextlib.contextmanager
-def mounted_tmpfs(path: Path, size: str = "8m") -> Iterator[Path]:
-    """A tmpfs of ``size`` at ``path`` for the duration (lazily unmounted if still busy)."""
+def mounted_tmpfs(path: Path, size: str = "8m", inodes: int | None = None) -> Iterator[Path]:
+    """A tmpfs of ``size`` (and ``inodes``) at ``path`` for the duration (lazily unmounted if
+    still busy)."""
     if os.geteuid() != 0:
         _cannot("mounting a tmpfs needs root")
     path.mkdir(parents=True, exist_ok=True)
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)]
+    options = f"size={size},mode=0755" + (f",nr_inodes={inodes}" if inodes else "")
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
     done = subprocess.run(mount, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         _cannot(f"cannot mount a tmpfs: {done.stderr.strip() or done.returncode}")

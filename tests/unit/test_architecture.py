@@ -26,7 +26,7 @@ PACKAGE = Path(pushdeploy.__file__).resolve().parent
 LAYERS = ["monitor", "config", "remote", "transport", "console", "engine", "sources", "testing"]
 LAYERS += ["notify", "watch", "cli"]
 FLOOR = {"pushdeploy", "pushdeploy.errors"}
-SHIPPED = ["sources/unpack.py", "sources/download.py"]  # run on servers by the deploy script
+SHIPPED = ["sources/unpack.py", "sources/twins.py", "sources/download.py"]  # run on servers
 
 
 def dotted(path: Path) -> str:

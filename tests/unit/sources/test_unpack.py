@@ -2,25 +2,37 @@
 
 A hostile-archive corpus (one row per attack, in every format that can express it) must be
 refused with exit 65 and one ``MEMBER: why`` line, leaving DEST empty and the directory beside it
-untouched; good archives must come out exactly; unchanged files are hard-linked from the
-previous release.
+untouched; good archives must come out exactly; an archive that declares more than it can hold
+ends within a second; one that would not fit the disk is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import ast
+import errno
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from pushdeploy.sources import unpack
-from tests.support.archives import MTIME, Member, build, pack, set_mtimes, snapshot, zip_can_hold
+from tests.support.archives import (
+    MTIME,
+    Member,
+    build,
+    declaring,
+    oldest_python,
+    pack,
+    set_mtimes,
+    snapshot,
+    zip_can_hold,
+)
 
 SOURCE = Path(unpack.__file__).read_text(encoding="utf-8")
 HAS_ZSTD = shutil.which("zstd") is not None
@@ -37,10 +49,13 @@ def run(
     python: str = sys.executable,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """The unpacker's source given to ``python -c``, as the deploy script does on the server."""
     command = [python, "-c", SOURCE, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+    )
 
 
 @dataclass
@@ -283,7 +298,7 @@ def test_a_good_archive_comes_out_exactly(fmt: str, site: Site) -> None:
     expected["locked"] = ("dir", 0o755, "", MTIME)
     files = [content for kind, _, content, _ in expected.values() if kind == "file"]
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"files=5 bytes={len(''.join(files))} linked=0 linked_bytes=0\n"
+    assert done.stdout == f"files=5 bytes={len(''.join(files))}\n"
     assert len(files) == 5
     assert snapshot(site.dest) == expected
     assert list(site.sentinel.iterdir()) == [site.sentinel / "secret"]
@@ -297,7 +312,7 @@ def test_check_counts_members_files_and_bytes_and_writes_nothing(fmt: str, site:
     sizes = sum(len(content) for kind, _, content, _ in snapshot(tree).values() if kind == "file")
     assert unpack.check(str(archive)) == unpack.Summary(members, 5, sizes)
     done = run("check", str(archive))
-    assert (done.returncode, done.stdout) == (0, f"files=5 bytes={sizes} linked=0 linked_bytes=0\n")
+    assert (done.returncode, done.stdout) == (0, f"files=5 bytes={sizes}\n")
 
 
 def test_a_hard_link_inside_the_archive_stays_a_hard_link(site: Site) -> None:
@@ -404,84 +419,124 @@ def test_more_than_the_member_limit_is_refused(
         unpack.check(str(archive))
 
 
-# Hard links from the previous release.
-V1 = [
-    Member("a.txt", data=b"alpha\n"),
-    Member("b.txt", data=b"bravo\n"),
-    Member("sub", "dir", mode=0o755),
-    Member("sub/c.txt", data=b"charlie\n"),
-    Member("tool", data=b"#!/bin/sh\n", mode=0o755),
-]
-V2 = [m if m.name != "b.txt" else Member("b.txt", data=b"bravo, changed\n") for m in V1]
+# Sizes an archive cannot hold (a member that says more than the archive could unpack to, or
+# one cut short): refused or found corrupt at once, in both passes, nothing written.
+DEADLINE = 5.0  # seconds; "at once" is well under one, with room for a busy machine
 
 
-def release(site: Site, name: str, members: list[Member], previous: Path | None = None) -> str:
-    """Extracts ``members`` into <root>/<name>; returns the unpacker's stdout line."""
-    target = site.root / name
-    target.mkdir()
-    archive = build(members, site.root / f"{name}.tar.gz")
-    extra = ["--previous", str(previous)] if previous else []
-    done = run("extract", str(archive), str(target), *extra)
+@pytest.mark.parametrize("fmt", [*FORMATS, "tar"])
+def test_a_member_declaring_more_than_the_archive_can_hold_is_refused_at_once(
+    fmt: str, site: Site
+) -> None:
+    """The 96-byte archive whose one header says 1 TiB: the client's check and the server's
+    extract each refuse it within seconds (tarfile's own skip of its data went on for minutes)."""
+    archive = declaring(site.root / f"huge.{fmt}", 1 << 40)
+    start = time.monotonic()
+    for args in (["check", str(archive)], ["extract", str(archive), str(site.dest)]):
+        done = run(*args, timeout=DEADLINE)
+        assert (done.returncode, done.stdout) == (65, ""), done.stderr
+        assert re.fullmatch(r"huge: [\d,]+ bytes, more than the archive can hold\n", done.stderr)
+    assert time.monotonic() - start < DEADLINE
+    assert archive.stat().st_size <= 512 and site.untouched()
+
+
+@NEEDS_ZSTD
+def test_a_member_cut_short_is_corrupt_at_once_whatever_size_it_claims(site: Site) -> None:
+    """4 MiB of data, then the end, where the header said 100 GiB (a .tar.zst could hold that)."""
+    archive = declaring(site.root / "cut.tar.zst", 100 << 30, os.urandom(4 << 20))
+    start = time.monotonic()
+    done = run("extract", str(archive), str(site.dest), timeout=DEADLINE)
+    assert time.monotonic() - start < DEADLINE
+    assert (done.returncode, done.stderr) == (66, f"{archive}: unexpected end of data in huge\n")
+    assert site.untouched()
+
+
+def test_a_sparse_file_takes_its_size_from_its_data_and_holes(site: Site) -> None:
+    """GNU tar -S stores a sparse file's data only: its size is not more than the archive holds
+    (the holes come out as zeros)."""
+    tree = site.root / "tree"
+    tree.mkdir()
+    with (tree / "holes.img").open("wb") as image:
+        image.truncate(8 << 20)
+    archive = site.root / "sparse.tar.gz"
+    subprocess.run(
+        ["tar", "-S", "-C", str(tree), "-czf", str(archive), "."], check=True, timeout=60
+    )
+    assert archive.stat().st_size < 1000
+    done = run("extract", str(archive), str(site.dest))
     assert (done.returncode, done.stderr) == (0, "")
-    return done.stdout
+    assert (site.dest / "holes.img").read_bytes() == bytes(8 << 20)
 
 
-def test_unchanged_files_are_hard_linked_from_the_previous_release(site: Site) -> None:
-    assert release(site, "v1", V1) == "files=4 bytes=30 linked=0 linked_bytes=0\n"
-    assert release(site, "v2", V2, previous=site.root / "v1") == (
-        "files=4 bytes=39 linked=3 linked_bytes=24\n"
-    )
-    v1, v2 = site.root / "v1", site.root / "v2"
-    shared = {
-        p: ((v1 / p).stat().st_ino == (v2 / p).stat().st_ino, (v2 / p).stat().st_nlink)
-        for p in ("a.txt", "b.txt", "sub/c.txt", "tool")
-    }
-    assert shared == {
-        "a.txt": (True, 2),
-        "b.txt": (False, 1),
-        "sub/c.txt": (True, 2),
-        "tool": (True, 2),
-    }
-    assert ((v1 / "b.txt").read_text(), (v2 / "b.txt").read_text()) == (
-        "bravo\n",
-        "bravo, changed\n",
-    )
+@pytest.mark.parametrize("name", ["..\\..\\outside.txt", "dir\\app.py", "C:\\app.py"])
+def test_a_zip_member_named_with_a_backslash_is_refused(name: str, site: Site) -> None:
+    """A zip's names use '/' only (APPNOTE 4.4.17); Windows tools read a backslash as one."""
+    archive = build([Member("ok.txt"), Member(name, data=b"x")], site.root / "slashes.zip")
+    done = run("extract", str(archive), str(site.dest))
+    assert (done.returncode, done.stderr) == (65, f"{name}: a backslash in a zip member's name\n")
+    assert site.untouched()
+    with pytest.raises(unpack.Refused):
+        unpack.check(str(archive))
 
 
-def test_previous_may_be_the_current_symlink_and_may_be_missing(site: Site) -> None:
-    release(site, "v1", V1)
-    (site.root / "current").symlink_to("v1")
-    assert "linked=4 " in release(site, "v2", V1, previous=site.root / "current")
-    assert "linked=0 " in release(site, "v3", V1, previous=site.root / "absent")
+def test_a_tar_member_may_have_a_backslash_in_its_name(site: Site) -> None:
+    """In a tar it is an ordinary character of the name, as POSIX has it."""
+    archive = build([Member("a\\b.txt", data=b"x")], site.root / "slashes.tar.gz")
+    assert run("extract", str(archive), str(site.dest)).returncode == 0
+    assert [p.name for p in site.dest.iterdir()] == ["a\\b.txt"]
 
 
-def test_a_previous_file_with_another_mode_is_not_linked(site: Site) -> None:
-    release(site, "v1", V1)
-    v3 = [m if m.name != "a.txt" else Member("a.txt", data=b"alpha\n", mode=0o600) for m in V1]
-    assert release(site, "v3", v3, previous=site.root / "v1") == (
-        "files=4 bytes=30 linked=3 linked_bytes=24\n"
-    )
-    assert (site.root / "v3/a.txt").stat().st_nlink == 1
+# The disk DEST is on: what a release needs (its bytes, a block and an inode per path) must fit
+# in what the disk has free, less what it keeps free: 16 MiB and 256 inodes, or 1/100 if more.
+MIB, BLOCK = 1 << 20, 4096
+NEED = MIB + BLOCK  # the archive below: one 1 MiB file
+GIB_DISK = (1 << 30) // BLOCK  # blocks of a 1 GiB disk; it keeps 16 MiB (more than 1/100)
+ROOM = {
+    "fits, leaving 16 MiB and 1,000 inodes": (GIB_DISK, 16 * MIB + NEED, 100_000, 1_001, 0),
+    "a block short": (GIB_DISK, 16 * MIB + NEED - BLOCK, 100_000, 1_001, 73),
+    "an inode short": (GIB_DISK, 16 * MIB + NEED, 100_000, 1_000, 73),
+    "256 inodes kept on a small disk": (GIB_DISK, 16 * MIB + NEED, 2_500, 256, 73),
+    "1/100 kept on a 100 GiB disk": (100 * GIB_DISK, 1024 * MIB + NEED - BLOCK, 10**7, 10**6, 73),
+    "inodes not counted (reported as 0)": (GIB_DISK, 16 * MIB + NEED, 0, 0, 0),
+}
 
 
-def test_a_symlink_in_the_previous_release_is_never_followed(site: Site) -> None:
-    """Identical bytes behind a symlinked directory or a symlinked file do not count."""
-    release(site, "elsewhere", V1)
-    previous = site.root / "previous"
-    previous.mkdir()
-    (previous / "sub").symlink_to(site.root / "elsewhere/sub")
-    (previous / "a.txt").symlink_to(site.root / "elsewhere/a.txt")
-    assert "linked=0 " in release(site, "v2", V1, previous=previous)
-    assert (site.root / "elsewhere/sub/c.txt").stat().st_nlink == 1
+@pytest.mark.parametrize(("blocks", "free", "files", "favail", "status"), ROOM.values(), ids=ROOM)
+def test_a_release_that_would_not_leave_the_margin_free_is_refused_before_writing(
+    blocks: int,
+    free: int,
+    files: int,
+    favail: int,
+    status: int,
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive = build([Member("big.bin", data=bytes(MIB))], site.root / "big.tar.gz")
+    said = (BLOCK, BLOCK, blocks, free // BLOCK, free // BLOCK, files, favail, favail, 0, 255)
+    asked = []
+    monkeypatch.setattr(os, "statvfs", lambda path: asked.append(path) or os.statvfs_result(said))
+    assert unpack.main(["extract", str(archive), str(site.dest)]) == status
+    assert asked == [str(site.root)]  # the directory of releases DEST is in
+    if status:
+        line = capsys.readouterr().err
+        assert line.startswith(f"cannot write {site.root}: the release needs 1.0 MiB and 1 inodes;")
+        assert site.untouched()
+    else:
+        assert (site.dest / "big.bin").stat().st_size == MIB
 
 
-def test_a_file_linked_from_previous_then_overwritten_leaves_previous_alone(site: Site) -> None:
-    """The same path twice: the second copy replaces the link, never writes through it."""
-    release(site, "v1", V1)
-    twice = [*V1, Member("a.txt", data=b"overwritten\n")]
-    release(site, "v2", twice, previous=site.root / "v1")
-    assert (site.root / "v1/a.txt").read_text() == "alpha\n"
-    assert (site.root / "v2/a.txt").read_text() == "overwritten\n"
+def test_a_disk_full_or_a_quota_met_while_writing_exits_73(
+    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = build([Member("a.txt", data=b"x")], site.root / "a.tar.gz")
+
+    def over_quota(path: str, *args: int) -> int:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", path)
+
+    monkeypatch.setattr(os, "open", over_quota)
+    assert unpack.main(["extract", str(archive), str(site.dest)]) == 73
+    assert capsys.readouterr().err.endswith("a.txt: Disk quota exceeded\n")
 
 
 MEASURE = """\
@@ -519,15 +574,6 @@ def test_the_module_is_self_contained() -> None:
     modules |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert {m for m in modules if m.split(".")[0] not in sys.stdlib_module_names} == set()
     assert "pushdeploy" not in SOURCE.replace("pushdeploy-link", "")
-
-
-def oldest_python() -> str | None:
-    """python3.8 from PATH when it runs (the oldest server python supported), else None."""
-    found = shutil.which("python3.8")
-    if found is None:
-        return None
-    probe = subprocess.run([found, "-c", "pass"], capture_output=True, timeout=30)
-    return found if probe.returncode == 0 else None
 
 
 @pytest.mark.skipif(oldest_python() is None, reason="no runnable python3.8 on PATH")
