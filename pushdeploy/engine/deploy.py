@@ -12,17 +12,14 @@ and every failure carries one (``error.report``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Sequence
 
 from pushdeploy.config.environment import Environment
+from pushdeploy.engine.failure import failure, first_failure
 from pushdeploy.engine.rollout import Rollout, batches, pick
 from pushdeploy.engine.session import Alongside, Session
 from pushdeploy.errors import (
-    ConnectionError,
-    DeployFailed,
     DeployReverted,
-    LockHeld,
     PushdeployError,
     Refused,
     Split,
@@ -31,69 +28,6 @@ from pushdeploy.remote import history, protocol, readback, scripts
 from pushdeploy.remote.protocol import LOST, Outcome
 from pushdeploy.remote.report import DeployReport, HostReport, finished
 from pushdeploy.remote.source import Source
-
-
-def failure(label: str, outcome: Outcome) -> PushdeployError:
-    """The error a failed script run stands for."""
-    what = outcome.failure or f"the script ended with status {outcome.status}"
-    step = outcome.failed_step or "script"
-    said = readback.read(readback.Progress, outcome)
-    error: PushdeployError
-    if outcome.status == protocol.EXIT_LOCK_HELD:
-        error = LockHeld(f"{label}: {what}")
-    elif outcome.status == protocol.EXIT_NOT_SET_UP:
-        error = DeployFailed(f"{label}: {what}", "run 'pushdeploy ENV setup' first")
-    elif outcome.status == protocol.EXIT_DISK_FULL:
-        back = "; it had gone live and was switched back" if said.live else ""
-        error = DeployFailed(
-            f"{label}: {step} failed: {what}{back}",
-            "free space on the server (old releases, logs), then run the command again;"
-            " nothing half-done was left behind",
-        )
-    elif outcome.status == protocol.EXIT_NO_REF:
-        known = outcome.lines.get("refs", [])
-        error = Refused(f"{label}: {what}", near_refs(said.ref, known))
-    elif outcome.status == protocol.EXIT_REFUSED:
-        error = Refused(
-            f"{label}: {what}",
-            "verify = signed: sign it with a key in allowed-signers"
-            if step == "verify"
-            else "nothing was unpacked and nothing live changed; rebuild the artifact",
-        )
-    elif outcome.status == LOST and not outcome.steps and isinstance(outcome.lost, PushdeployError):
-        error = outcome.lost  # never connected: the transport's own error, hint and all
-        if not error.message.startswith(f"{label}: "):
-            error.message = f"{label}: {error.message}"
-    elif outcome.status == LOST:
-        error = ConnectionError(what if what.startswith(f"{label}: ") else f"{label}: {what}")
-    elif outcome.status == protocol.EXIT_SWITCHED_BACK:
-        error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
-    elif outcome.status == protocol.KILLED:
-        at = outcome.steps[-1] if outcome.steps else "its start"
-        killed = f"{label}: the script on the server was killed at step {at}"
-        if said.live and not said.checked:
-            error = DeployReverted(
-                f"{killed} after going live; its guard has it switched back to the previous"
-                " release within a second"
-            )
-        else:
-            error = DeployFailed(
-                f"{killed}; its guard stops what it started, removes the half-built release"
-                " and drops the lock: the host is left unchanged"
-            )
-    else:
-        error = DeployFailed(f"{label}: {step} failed: {what}")
-    error.details = outcome.tail()
-    return error
-
-
-def near_refs(ref: str, known: list[str]) -> str:
-    """A "did you mean" among the repository's branches and tags (names read from the server,
-    shown as data), or what to check."""
-    close = difflib.get_close_matches(ref.removeprefix("origin/"), known, n=3, cutoff=0.6)
-    if close:
-        return "did you mean " + " or ".join(f"'{name}'" for name in close) + "?"
-    return "check the name: 'git ls-remote' on the repo lists its branches and tags"
 
 
 def check_all(outcomes: dict[str, Outcome]) -> None:
@@ -158,7 +92,7 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
     along = uploads(source, env.path)
     if len(labels) == 1:
         script = scripts.deploy(env, session.run, ref, source=source)
-        return checked(session, "deploy", session.everywhere(script, along))
+        return settled(session, "deploy", session.everywhere(script, along), None)
     rollout = Rollout(
         batches(labels, env.rollout.batch),
         migrate_on=primary(env) if env.hooks.migrate else None,
@@ -171,16 +105,18 @@ def deploy(session: Session, ref: str | None) -> DeployReport:
 
 
 def settled(
-    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout
+    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout | None
 ) -> DeployReport:
-    """A fleet's deploy or revert after its phase: its report when every host finished; else
-    every host that went live is put back (``roll_back``), and the first host's own failure is
-    raised (exit 7 when every host is back on what it had; 10 when one could not be put back)."""
+    """A deploy's or revert's end (``rollout``: a fleet's conductor): its report when every host
+    finished; else every host that went live is put back (``roll_back``), and the first host's
+    own failure is raised (exit 7 when every host is back on what it had; 10 when one could not
+    be put back)."""
     broken = {label: o for label, o in outcomes.items() if not finished(o)}
     if not broken:
         return reported(session, command, outcomes)
     rolled, kept = roll_back(session, command, outcomes, rollout)
-    report = reported(session, command, outcomes, rolled, kept)
+    passed = [label for label in rolled if label not in broken]  # the others keep their result
+    report = reported(session, command, outcomes, passed, kept)
     for host in report.hosts:
         if host.result in {"rolled-back", "kept"}:  # its line said ok: now it says where it is
             session.console.host_done(host)
@@ -197,18 +133,23 @@ def settled(
 
 
 def roll_back(
-    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout
+    session: Session, command: str, outcomes: dict[str, Outcome], rollout: Rollout | None
 ) -> tuple[list[str], dict[str, str]]:
-    """Put back each host that went live while the fleet failed (or may have: its connection
-    was lost after its word), each in a script of its own that takes the lock again; return
-    the hosts put back, and those that could not be with why (a newer release is live there,
-    or it cannot be reached)."""
+    """Put back each host that went live while the command failed, each in a script of its own
+    that takes the lock again: a host that passed while another failed; one whose script was
+    killed or stopped after its switch and before it said its checks passed (its guard or trap
+    switches it back, unless the end came between the two: the rollback makes sure, and does
+    nothing when it is back already); in a fleet, one whose connection was lost after its word.
+    Return the hosts put back, and those that could not be with why (a newer release is live
+    there, or it cannot be reached)."""
     said = {label: readback.read(readback.Progress, o) for label, o in outcomes.items()}
+    sent = rollout.sent if rollout is not None else set()
     live = [
         label
         for label, o in outcomes.items()
         if (finished(o) and said[label].live)
-        or (o.status == LOST and label in rollout.sent and said[label].release)
+        or (o.status in CUT_SHORT_HERE and "switch" in o.steps and said[label].release)
+        or (o.status == LOST and label in sent and said[label].release)
     ]
     if not live:
         return [], {}
@@ -239,19 +180,7 @@ def uploads(source: Source, root: str) -> Alongside | None:
 
 
 ROLLBACK_WAIT = 60  # seconds a rollback waits for the lock a lost connection's script holds
-
-
-def first_failure(broken: dict[str, Outcome], rollout: Rollout) -> PushdeployError:
-    """The failure that says why: the first host's own (not one stopped because another
-    failed), else why the conductor stopped them all (a refused pick keeps its own status)."""
-    own = [(label, o) for label, o in broken.items() if o.status != protocol.EXIT_ABORTED]
-    if own:
-        return failure(*own[0])
-    if rollout.error is not None:
-        if type(rollout.error) is not PushdeployError:
-            return rollout.error
-        return DeployFailed(rollout.error.message, rollout.error.hint or None)
-    return failure(*next(iter(broken.items())))
+CUT_SHORT_HERE = frozenset({protocol.KILLED, protocol.EXIT_ABORTED})  # ended on the server
 
 
 def read_status(session: Session) -> dict[str, Outcome]:

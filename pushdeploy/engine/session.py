@@ -26,7 +26,7 @@ from pushdeploy.engine.rollout import Rollout
 from pushdeploy.errors import ConnectionError, Interrupted
 from pushdeploy.remote import lock, protocol, readback, release, scripts
 from pushdeploy.remote.protocol import LOST, RUNNING, Outcome
-from pushdeploy.remote.report import DeployReport, HostReport
+from pushdeploy.remote.report import DeployReport, HostReport, finished
 from pushdeploy.remote.source import Source
 from pushdeploy.transport.streams import Control
 
@@ -256,6 +256,8 @@ def left_at(outcome: Outcome) -> str:
         )
     if outcome.ok and outcome.done:
         return f"{live} is live and passed its checks" if live else "finished before the interrupt"
+    if finished(outcome):  # cut short after its checks passed: nothing after them changes that
+        return f"{live} is live and passed its checks"
     if outcome.status == LOST:
         return f"{outcome.failure}; the server goes on (or stops) on its own"
     if outcome.status == protocol.EXIT_SWITCHED_BACK:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pushdeploy.remote import protocol
+from pushdeploy.testing.fakescript import Stop
 from tests.support.fakefleet import FLEET, NEW, OLD, OLDER, fleet, host, lives, run
 
 OTHER = "20261201T000000Z-9999999"  # a release someone else deployed meanwhile
@@ -126,3 +127,22 @@ def test_a_fleet_revert_whose_hosts_would_go_to_different_commits_is_refused(
         "pushdeploy: error: the hosts' histories go back to different commits"
         " (web1 1111111, web2 2222222, web3 1111111); nothing was changed",
     )
+
+
+@pytest.mark.parametrize("names", [("web1",), FLEET])
+def test_a_host_killed_after_its_switch_and_before_its_checks_passed_is_made_sure_of(
+    base: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]
+) -> None:
+    """Killed at its test, and (the instant between the guard's last look and the kill) still
+    live: a rollback makes sure it is back, alone or in a fleet, and the exit says so (7)."""
+    fake = fleet(base, monkeypatch, *(host(name) for name in names))
+
+    def killed(kind: str, step: str) -> None:
+        if (kind, step) == ("deploy", "test"):
+            raise Stop(protocol.KILLED)
+
+    fake.hosts["web1"].at_step = killed
+    result = run(base, "app")
+    assert (result.status, lives(fake)) == (7, dict.fromkeys(names, OLD))
+    assert "rollback" in fake.hosts["web1"].ran
+    assert fake.hosts["web1"].history[-1].split("\t")[2::4] == [NEW, "bad"]
