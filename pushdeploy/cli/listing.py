@@ -24,9 +24,10 @@ def read(inv: Invocation) -> dict[str, deploy.HostHistory]:
 
 
 def live_entry(host: deploy.HostHistory) -> history.Entry | None:
-    """The deploy that is live: a release's entry, or TJ's last line while path/source is live."""
+    """The line that made what is live live (history.find), or TJ's last line while path/source
+    is live."""
     if host.tj_live:
-        return next((e for e in reversed(host.entries) if e.tj), None)
+        return history.live_deploy(host.entries, "", tj_live=True)
     return history.find(host.entries, host.live)
 
 
@@ -89,8 +90,8 @@ def rows(host: deploy.HostHistory) -> list[Row]:
     for entry in history.deploys(host.entries):
         if entry.tj or entry.release not in {e.release for e in done}:
             done.append(entry)
-    live = live_entry(host)
-    here = next((i for i, e in enumerate(done) if live is not None and e is live), -1)
+    live = history.live_deploy(host.entries, host.live, host.tj_live)
+    here = next((i for i, e in enumerate(done) if is_live(e, live)), -1)
     targets = [e for e in done[: max(here, 0)] if e.tj or e.release not in bad]
 
     def state(entry: history.Entry) -> str:
@@ -100,15 +101,27 @@ def rows(host: deploy.HostHistory) -> list[Row]:
             "bad" if entry.release in bad else "ok" if entry.release in host.on_disk else "pruned"
         )
 
+    def release(entry: history.Entry) -> dict[str, str | None]:
+        """A TJ line that a revert built the live release from names that release."""
+        said = describe(entry, entry.release)
+        return {**said, "release": host.live} if entry.tj and host.live and entry is live else said
+
     return [
         {
-            **describe(entry, entry.release),
+            **release(entry),
             "state": state(entry),
-            "live": entry is live,
-            "revert": len(targets) - targets.index(entry) if entry in targets else None,
+            "live": is_live(entry, live),
+            "revert": next((len(targets) - i for i, t in enumerate(targets) if t is entry), None),
         }
         for entry in done
     ]
+
+
+def is_live(entry: history.Entry, live: history.Entry | None) -> bool:
+    """``entry`` is the live deploy: that very line, or a line of the same release."""
+    return live is not None and (
+        entry is live or (bool(entry.release) and entry.release == live.release)
+    )
 
 
 def run_list(inv: Invocation) -> int:

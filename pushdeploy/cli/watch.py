@@ -81,7 +81,7 @@ def deploy_in_process(inv: Invocation) -> Callable[[], int]:
             if turn.lost.is_set():
                 inv.console.warn(f"watch: {turn.why}")
             coordinator.record_live(
-                str(report.get("release") or ""),
+                live_after(report),
                 str(report.get("sha") or ""),
                 str(report.get("outcome") or f"exit {status}"),
             )
@@ -91,6 +91,16 @@ def deploy_in_process(inv: Invocation) -> Callable[[], int]:
         return status
 
     return deploy
+
+
+def live_after(report: dict[str, object]) -> str:
+    """The release live once the deploy of ``report`` (its --json) ended: the one it made or found
+    live when it ended ok, else the one live before, which a failed deploy leaves (or puts back)."""
+    if report.get("outcome") == "ok":
+        return str(report.get("release") or "")
+    hosts = report.get("hosts")
+    first = hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict) else {}
+    return str(first.get("previous") or "")
 
 
 def run_watch(inv: Invocation) -> int:

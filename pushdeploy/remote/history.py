@@ -8,7 +8,8 @@ each line still work), then tab-separated fields::
 ACTION is ``deploy``, ``revert`` or ``rollback`` (the automatic switch-back); OUTCOME is ``ok``
 (went live) or ``bad`` (failed a check after going live and was switched away from). A line with
 only a SHA (TJ's own format, written to ``path/source``) is a deploy with no release ID: a revert
-to it builds a release from its commit.
+to it builds a release from its commit, which then has only that ``revert`` line and stands in
+the history where the TJ line stands (``live_deploy``).
 """
 
 from __future__ import annotations
@@ -96,8 +97,43 @@ def deploys(entries: list[Entry]) -> list[Entry]:
     ]
 
 
+def live_deploy(entries: list[Entry], live: str, tj_live: bool = False) -> Entry | None:
+    """The deploy (one of ``deploys(entries)``, the very object) that is live, or None.
+
+    The last deploy of the release ``live``; for a release that a revert built from a line of
+    TJ's deploy (revert.sh ``revert_tj``), which has no deploy line of its own but the ``revert``
+    line that made it live, the last TJ line whose short SHA begins its commit; while TJ's
+    ``path/source`` is live (``tj_live``, nothing else is), TJ's last line.
+    """
+    done = deploys(entries)
+    if not live:
+        return next((e for e in reversed(done) if e.tj), None) if tj_live else None
+    own = next((e for e in reversed(done) if e.release == live), None)
+    if own is not None:
+        return own
+    built = rebuilt(entries, live)
+    if built is None:
+        return None
+    return next((e for e in reversed(done) if e.tj and built.sha.startswith(e.sha)), None)
+
+
+def rebuilt(entries: list[Entry], release: str) -> Entry | None:
+    """The ``revert`` line that made ``release`` live, when it has no deploy line (a release
+    built from a line of TJ's deploy); None otherwise."""
+    if any(e.release == release and e.action == "deploy" for e in entries):
+        return None
+    return next(
+        (
+            e
+            for e in reversed(entries)
+            if e.release == release and e.action == "revert" and e.outcome == "ok"
+        ),
+        None,
+    )
+
+
 def revert_target(entries: list[Entry], live: str, steps: int = 1, tj_live: bool = False) -> Entry:
-    """The deploy made ``steps`` good deploys before the one now live.
+    """The deploy made ``steps`` good deploys before the one now live (``live_deploy``).
 
     Counting from what is live (not from the last line) makes ``revert`` twice walk back two
     releases instead of toggling between the last two. ``tj_live``: TJ's ``path/source`` is
@@ -106,24 +142,18 @@ def revert_target(entries: list[Entry], live: str, steps: int = 1, tj_live: bool
     """
     if steps < 1:
         raise Refused(f"revert needs a positive number of steps, got {steps}")
-    done = deploys(entries)
-    if tj_live and not live:
-        positions = [i for i, e in enumerate(done) if e.tj]
-        live_what = "TJ's path/source"
-    else:
-        positions = [i for i, e in enumerate(done) if live and e.release == live]
-        live_what = f"the live release {live}"
     if not live and not tj_live:
         raise Refused("nothing is live on this host, so there is nothing to revert from")
-    if not positions:
+    here = live_deploy(entries, live, tj_live)
+    if here is None:
+        live_what = f"the live release {live}" if live else "TJ's path/source"
         raise Refused(
             f"{live_what} is not in .deploys",
             "deploy once with pushdeploy so the history has a starting point",
         )
-    bad = bad_releases(entries)
-    earlier = [
-        e for e in done[: positions[-1]] if e.tj or (e.release not in bad and e.release != live)
-    ]
+    done, bad = deploys(entries), bad_releases(entries)
+    position = next(i for i, e in enumerate(done) if e is here)
+    earlier = [e for e in done[:position] if e.tj or (e.release not in bad and e.release != live)]
     if steps > len(earlier):
         have = len(earlier)
         raise Refused(
@@ -135,12 +165,12 @@ def revert_target(entries: list[Entry], live: str, steps: int = 1, tj_live: bool
 
 
 def find(entries: list[Entry], release: str) -> Entry | None:
+    """The line that made ``release`` live: its last deploy, or for a release built from a line
+    of TJ's deploy the ``revert`` that built it; None when .deploys knows neither."""
     if not release:
         return None
-    for entry in reversed(deploys(entries)):
-        if entry.release == release:
-            return entry
-    return None
+    own = live_deploy(entries, release)
+    return own if own is None or not own.tj else rebuilt(entries, release)
 
 
 def live_release(value: str) -> str:

@@ -103,7 +103,6 @@ def parse(host: str, outcome: Outcome) -> HostStatus:
     entries = history.parse(outcome.lines.get("deploys", []), problems)
     live = said.live
     tj_live = not live and said.link.rstrip("/").split("/")[-1] == "source"
-    tj_entry = next((e for e in reversed(entries) if e.tj), None) if tj_live else None
     total_inodes, free_inodes = said.inodes  # prelude.sh disk_stats
     monitor = None if said.monitor_status is None else monitor_of(said.monitor_status, said.monitor)
     return HostStatus(
@@ -114,7 +113,7 @@ def parse(host: str, outcome: Outcome) -> HostStatus:
         tj_live=tj_live,
         missing=bool(live) and live not in outcome.lines.get("releases", []),
         sha=said.sha,
-        entry=history.find(entries, live) if live else tj_entry,
+        entry=history.find(entries, live) if live else history.live_deploy(entries, "", tj_live),
         lock=said.lock,
         lock_age=said.lock_age,
         free_kib=said.disk[1],

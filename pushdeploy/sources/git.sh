@@ -31,9 +31,24 @@ refs_known() {
   git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
     while IFS= read -r name; do mark "line refs $name"; done
 }
-# newest_tag: print the name of the newest tag (by creation date, then version), if any.
+# newest_tag: print the name of the newest tag, if any. Among the tags that look like versions (an
+# optional v, dot-separated numbers, perhaps a semver pre-release `-rc.1` and build `+b7`), the
+# highest version, as `sort -V` orders them, a pre-release before its release (ties such as v1.2
+# and 1.2: the later creation date). With no such tag, the latest creation date (ties: the highest
+# version). Dates alone would let an older-dated lightweight v1.1 lose to v1.0.
 newest_tag() {
-  git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
+  local name when rank newest
+  newest=$(git_repo for-each-ref --format='%(refname:strip=2) %(creatordate:unix)' refs/tags |
+    while read -r name when; do
+      [[ $name =~ ^v?([0-9]+(\.[0-9]+)*)(-([0-9A-Za-z.-]+))?(\+[0-9A-Za-z.-]+)?$ ]] || continue
+      rank=1 # a release sorts after its pre-releases (rank 0)
+      [ -z "${BASH_REMATCH[3]}" ] || rank=0
+      printf '%s\t%s\t%s\t%s\t%s\n' "${BASH_REMATCH[1]}" "$rank" "${BASH_REMATCH[4]}" "$when" "$name"
+    done | LC_ALL=C sort -t "$(printf '\t')" -k1,1V -k2,2n -k3,3V -k4,4n -k5,5 | tail -n 1 | cut -f 5)
+  if [ -z "$newest" ]; then
+    newest=$(git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags)
+  fi
+  printf '%s\n' "$newest"
 }
 # git_check: setup's check that git is on the server.
 git_check() { command -v git >/dev/null || fail check "git is not installed on the server"; }

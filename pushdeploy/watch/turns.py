@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from pushdeploy.config.values import BatchSize
 from pushdeploy.errors import ConnectionError, LockHeld
+from pushdeploy.remote.protocol import RELEASE_ID_PATTERN
 from pushdeploy.watch.etcd import Pair, parse_rollout
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ POLL_FIRST, POLL_MOST = 0.2, 1.0  # seconds between looks at the queue: the firs
 TEXT_LIMIT = 300  # characters kept of any text read from etcd (other servers wrote it)
 COLUMNS = ["server", "release", "identity", "outcome", "when", "turn"]
 NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+RELEASE_ID = re.compile(RELEASE_ID_PATTERN)
 
 
 @dataclass
@@ -160,9 +162,9 @@ class Turns:
         return size_of(self.size, self.client.count(f"{self.prefix}/live/"))
 
     def record_live(self, release: str, identity: str, outcome: str) -> None:
-        """Put this server's live record: the release live now, the identity (commit SHA,
-        artifact checksum or ETag) of what its last deploy tried, and how that went ("ok", or
-        a word for what went wrong)."""
+        """Put this server's live record: the release live now (after a failure, the one kept),
+        the identity (commit SHA, artifact SHA-256) of what its last deploy tried, and how that
+        went ("ok", or a word for what went wrong)."""
         record = {"release": release, "identity": identity, "outcome": outcome, "at": now()}
         self.client.put(f"{self.prefix}/live/{self.name}", json.dumps(record).encode())
 
@@ -250,14 +252,30 @@ def member_json(m: Member) -> dict[str, Any]:
     return {key: value or None for key, value in vars(m).items()}
 
 
+def runs(m: Member) -> str:
+    """What identifies the release live on ``m``: the identity (commit SHA, digest) its last deploy
+    put or found live, when that ended ok; else the short one its release ID carries
+    (``…Z-3f2a9c1``); else its release as said. Never the ID itself: each server stamps its own
+    release IDs, so a fleet on one commit has as many IDs as servers."""
+    if m.outcome == "ok" and m.identity:
+        return m.identity
+    short = m.release.partition("-")[2].partition(".")[0]
+    return short if RELEASE_ID.fullmatch(m.release) else m.release
+
+
 def findings(members: list[Member]) -> list[tuple[str, str]]:
-    """What status flags in the fleet: servers on different releases, a last deploy not ok."""
+    """What status flags in the fleet: servers on different releases (by ``runs``: a short
+    identity joins the group of a whole one it begins), a last deploy not ok."""
     found, groups = [], dict[str, list[str]]()
-    for m in members:
-        if m.release:
-            groups.setdefault(m.release, []).append(m.name)
+    for m in sorted((m for m in members if m.release), key=lambda m: -len(runs(m))):
+        key = runs(m)
+        if RELEASE_ID.fullmatch(m.release) and key != m.identity:
+            key = next((whole for whole in groups if whole.startswith(key)), key)
+        groups.setdefault(key, []).append(m.name)
     if len(groups) > 1:
-        said = "; ".join(f"{release} on {', '.join(names)}" for release, names in groups.items())
+        said = "; ".join(
+            f"{key[:12]} on {', '.join(sorted(names))}" for key, names in groups.items()
+        )
         hint = "a rollout may be under way: watch the turns; else see each server's watcher log"
         found.append((f"fleet: servers on different releases: {said}", hint))
     for m in members:

@@ -206,3 +206,31 @@ def test_releases_holds_only_releases_when_no_hook_reaches_shared_beside(tj: TJP
     assert [p.name for p in (tj.root / "releases").iterdir()] == [
         os.readlink(tj.root / "current").split("/")[-1]
     ]
+
+
+def test_after_a_revert_into_tjs_history_the_next_revert_goes_on_from_there(
+    tj: TJProject,
+) -> None:
+    """The release a revert built from TJ's line is that line in list, previous, status, revert."""
+    shorts = tj_server(tj)
+    tj.write("ref origin/master\n")
+    tj.ok("setup")
+    tj.origin.commit({"VERSION": "v3\n"}, "v3")
+    tj.ok()
+    tj.ok("revert")  # builds a release from TJ's v2
+    assert tj.live == "v2"
+    built = os.readlink(tj.root / "current").removeprefix("releases/")
+    assert tj.ok("current").stdout.startswith(f"{built} {shorts[1]}")
+    assert tj.ok("previous").stdout.startswith(f"source (TJ's deploy) {shorts[0]}")
+    live = [row for row in tj.ok("list").stdout.splitlines() if row.startswith("*")]
+    assert [row.split()[1:3] for row in live] == [[built, shorts[1]]]
+    assert tj.run("status").status == 0  # no drift: .deploys knows the live release
+    tj.ok("revert")  # on into TJ's history: v1
+    assert tj.live == "v1"
+    live = [row for row in tj.ok("list").stdout.splitlines() if row.startswith("*")]
+    assert [row.split()[2] for row in live] == [shorts[0]]
+    refused = tj.run("revert")  # TJ's first deploy is the oldest: nothing before it
+    said = f"pushdeploy: error: {tj.home.host}: cannot revert 1: the history holds 0 earlier"
+    assert (refused.status, f"{said} good releases" in refused.stderr.splitlines()) == (8, True), (
+        refused.stderr
+    )

@@ -68,6 +68,19 @@ def test_tjs_lines_are_listed_each_and_the_last_is_live_while_source_is() -> Non
     ]
 
 
+def test_a_release_built_from_a_tj_line_is_that_lines_row_and_live() -> None:
+    """After a revert into TJ's history, ``list`` marks TJ's line live, named by its release."""
+    built = "20240105T120000Z-def5678"
+    revert = "\t".join(["def5678" + "0" * 33, "t", built, "-", "ann@laptop", "revert", "ok"])
+    entries = history.parse(["abc1234", "def5678", line(IDS[0]), revert])
+    rows = listing.rows(HostHistory(built, entries, [IDS[0], built]))
+    assert [(r["release"], r["sha"], r["state"], r["live"], r["revert"]) for r in rows] == [
+        ("source (TJ's deploy)", "abc1234", "tj", False, 1),
+        (built, "def5678", "tj", True, None),
+        (IDS[0], SHA, "ok", False, None),
+    ]
+
+
 def test_unknown_fields_are_null_in_json() -> None:
     assert listing.describe(None, "") == dict.fromkeys(("release", "sha", "ref", "time", "who"))
     assert listing.describe(history.Entry(sha=SHA[:7]), "")["ref"] is None

@@ -128,6 +128,37 @@ def test_find_never_takes_a_tj_line_for_a_release() -> None:
     assert history.find(entries("abc1234"), "") is None
 
 
+TJ_BUILT = "20240105T120000Z-def5678"  # a release a revert built from TJ's line def5678
+
+
+def tj_revert(release: str = TJ_BUILT, sha: str = "def5678" + "0" * 33) -> str:
+    """The line revert.sh logs when it builds ``release`` from a line of TJ's deploy."""
+    return "\t".join([sha, "2024-01-05T12:00:00Z", release, "-", "me@laptop", "revert", "ok"])
+
+
+def test_a_release_built_from_a_tj_line_stands_where_that_line_stands() -> None:
+    """After a revert into TJ's history, the next revert and ``previous`` go on from TJ's line."""
+    log = entries("abc1234", "def5678", line(1), tj_revert())
+    assert history.live_deploy(log, TJ_BUILT) is history.deploys(log)[1]
+    assert history.revert_target(log, TJ_BUILT) == Entry("abc1234")
+    with pytest.raises(Refused, match="holds 1 earlier good release"):
+        history.revert_target(log, TJ_BUILT, 2)
+
+
+def test_find_gives_the_revert_that_built_a_release_from_a_tj_line() -> None:
+    """``current`` and ``status`` know such a release by the revert that made it live."""
+    log = entries("abc1234", "def5678", line(1), tj_revert())
+    assert history.find(log, TJ_BUILT) == history.parse_line(tj_revert())
+
+
+def test_a_release_with_a_revert_line_alone_but_no_tj_commit_is_unknown() -> None:
+    """Only a TJ line with its commit vouches for a release that has no deploy line."""
+    log = entries("abc1234", line(1), tj_revert())
+    assert (history.live_deploy(log, TJ_BUILT), history.find(log, TJ_BUILT)) == (None, None)
+    with pytest.raises(Refused, match=r"is not in \.deploys"):
+        history.revert_target(log, TJ_BUILT)
+
+
 @pytest.mark.parametrize(
     ("steps", "message"),
     [
