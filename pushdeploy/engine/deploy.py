@@ -168,7 +168,12 @@ def roll_back(
         for label, o in undone.items()
         if not finished(o)
     }
-    return [label for label in live if label not in kept], kept
+    back = [  # not those back already: their own trap or guard had switched back, or never went
+        label
+        for label, o in undone.items()
+        if label not in kept and not readback.read(readback.Progress, o).unchanged
+    ]
+    return back, kept
 
 
 def uploads(source: Source, root: str) -> Alongside | None:

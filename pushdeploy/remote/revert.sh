@@ -59,6 +59,7 @@ rollback_release() {
   step rollback
   if [ "$live" = "$PREV" ] && [ "$live" != "$ID" ]; then
     warn "$ID is not live here; ${PREV:-nothing} is, as before: nothing to undo"
+    value unchanged yes
     return 0
   fi
   [ "$live" = "$ID" ] || fail rollback "current is ${live:-nothing}, not $ID; left as it is"

@@ -253,6 +253,7 @@ class Run:
                 f"warn {self.release} is not live here; {self.previous or 'nothing'} is,"
                 " as before: nothing to undo"
             )
+            self.say("value unchanged yes")
             return
         if self.host.live != self.release:
             live = self.host.live or "nothing"

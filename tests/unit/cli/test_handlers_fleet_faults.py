@@ -146,3 +146,20 @@ def test_a_host_killed_after_its_switch_and_before_its_checks_passed_is_made_sur
     assert (result.status, lives(fake)) == (7, dict.fromkeys(names, OLD))
     assert "rollback" in fake.hosts["web1"].ran
     assert fake.hosts["web1"].history[-1].split("\t")[2::4] == [NEW, "bad"]
+
+
+def test_a_host_stopped_at_its_switch_before_the_rename_is_said_unchanged(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM at the switch, before current moved: the rollback that makes sure finds nothing
+    to undo, and the error says nothing live changed (exit 6), not that hosts were rolled back."""
+    fake = fleet(base, monkeypatch, host("web1"))
+
+    def stopped(kind: str, step: str) -> None:
+        if (kind, step) == ("deploy", "restart"):
+            fake.hosts["web1"].live = OLD  # its trap switched it back already
+            raise Stop(protocol.EXIT_ABORTED)
+
+    fake.hosts["web1"].at_step = stopped
+    result = run(base, "app")
+    assert (result.status, lives(fake), "rolled back" in result.stderr) == (6, {"web1": OLD}, False)
