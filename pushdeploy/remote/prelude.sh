@@ -13,7 +13,7 @@
 # it), done (checked, or switched back: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
+OK=0 GUARD="" FULL="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
 
 # mark: one marker line; once the lock is held, also a line of this run's log on the server
 # (RUNLOG: in the lock, then beside the release; never a reason to fail).
@@ -36,17 +36,25 @@ fail() {
 }
 valid_id() { [[ $1 =~ $RELEASE_ID_RE ]]; }
 valid_sha() { [[ $1 =~ $SHA_RE ]]; }
-# The disk is full when less than 1 MiB or no inode is left under P (after a failed write).
-disk_stats() { df -P"$1" -- "$P" 2>/dev/null | awk 'NR == 2 { print $2, $4 }'; }
+# The disk is full when, on a filesystem a deploy writes to (P, and releases/, the mirror, shared/,
+# the state, which may each be a filesystem of its own), less than 1 MiB or no inode is left
+# (asked after a failed write); FULL names that place.
+disk_stats() { df -P"$1" -- "${2:-$P}" 2>/dev/null | awk 'NR == 2 { print $2, $4 }'; }
 disk_full() {
-  local total free
-  read -r total free < <(disk_stats k) && [ -n "$free" ] && [ "$free" -lt 1024 ] && return 0
-  read -r total free < <(disk_stats i) && [ -n "$free" ] && [ "$total" -gt 0 ] && [ "$free" = 0 ]
+  local place total free
+  # shellcheck disable=SC2153  # RELEASES is set by the header (scripts.py), not a typo of RELEASE
+  for place in "$P" "$RELEASES" "$REPO_DIR" "$SHARED" "$STATE"; do
+    [ -d "$place" ] || continue
+    FULL=$place
+    read -r total free < <(disk_stats k "$place") && [ -n "$free" ] && [ "$free" -lt 1024 ] && return 0
+    read -r total free < <(disk_stats i "$place") && [ -n "$free" ] && [ "$total" -gt 0 ] && [ "$free" = 0 ] && return 0
+  done
+  return 1
 }
 disk_note() {
   local total free
-  read -r total free < <(disk_stats k)
-  printf 'the disk holding %s is full (%s KiB free)' "$P" "${free:-?}"
+  read -r total free < <(disk_stats k "$FULL")
+  printf 'the disk holding %s is full (%s KiB free)' "$FULL" "${free:-?}"
 }
 
 on_exit() {
@@ -101,8 +109,12 @@ wait_for() {
 # relay: a hook's output as marker lines on stdout, in order with the steps (protocol.py `out`);
 # once the client is gone, swallow it (never fail the writer). Without awk: plain, on stderr.
 relay() {
+  local live=()
   if command -v awk >/dev/null; then
-    awk -v runlog="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
+    # mawk (Debian's default awk) reads a pipe a block at a time unless told to read line by line:
+    # a line would reach the client only when its step ended.
+    if awk -W version 2>/dev/null | head -n 1 | grep -q '^mawk'; then live=(-W interactive); fi
+    awk ${live[@]+"${live[@]}"} -v runlog="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
       if (runlog != "") { print "out " $0 >>runlog; fflush(runlog) } }' 2>/dev/null || exec cat >/dev/null
   else
     cat >&2 2>/dev/null || exec cat >/dev/null
@@ -154,7 +166,7 @@ lock_remove() {
 }
 # lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
 lock_take() {
-  local waits=$1 now mtime held new="$STATE/.lock.$$"
+  local waits=$1 now mtime held holder again=0 new="$STATE/.lock.$$"
   mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
   # The guard starts before the lock is ours, so that no instant of holding it goes unguarded
   # (a SIGKILL right after the rename): it touches the lock only while the lock is ours.
@@ -189,8 +201,14 @@ lock_take() {
       continue
     fi
     if [ "$waits" -le 0 ]; then  # counted, not timed: SECONDS ticks in whole seconds
-      value holder "$(lock_owner)"
-      fail lock "locked by $(lock_owner)" "$EXIT_LOCK_HELD"
+      # A lock without its owner is one its holder dropped since our rename failed (a lock is
+      # never without one: made complete, then renamed): try again at once, a bounded number of
+      # times, rather than name "an unknown holder".
+      holder=$(head -c 1000 -- "$L/$LOCK_OWNER" 2>/dev/null | tr -d '\000-\037')
+      if [ -z "$holder" ] && [ "$again" -lt 100 ]; then again=$((again + 1)) && continue; fi
+      holder=${holder:-an unknown holder (no owner recorded)}
+      value holder "$holder"
+      fail lock "locked by $holder" "$EXIT_LOCK_HELD"
     fi
     waits=$((waits - 1))
     sleep 1
@@ -212,9 +230,15 @@ stale_cleanup() {
 # WAKE the moment it arrives; WORD is set. The end of the client's input stops us instead (the
 # guard), so the wait lasts as long as the client's decision.
 # A read that times out mid-line keeps what it got in WORD: kept, so no word is ever lost.
+# Without its guard (killed) no word can come, nor the input's end: stop, as at the input's end.
 await_word() {
   local part=""
-  until read -r -t 1 -u "$WAKE" WORD; do part+=$WORD; done
+  until read -r -t 1 -u "$WAKE" WORD; do
+    part+=$WORD
+    if [ -n "$GUARD" ] && ! kill -0 "$GUARD" 2>/dev/null; then
+      fail stopped "its guard died while it waited for the client's word; nothing live changed" "$EXIT_ABORTED"
+    fi
+  done
   WORD=$part$WORD
 }
 # await_go: a fleet's barrier (session.Rollout): say so and wait for "go" (every host prepared,

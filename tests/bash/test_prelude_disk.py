@@ -134,3 +134,21 @@ def test_a_history_line_left_without_its_end_is_cut_off_before_the_next_is_writt
     assert [release_id(2), "main", "deploy", "ok"] == [
         lines[-1].split("\t")[i] for i in (2, 3, 5, 6)
     ]
+
+
+def test_a_full_releases_directory_on_a_filesystem_of_its_own_is_named(host: BashHost) -> None:
+    """Only releases/ is full (its own mount): the failure names it, not ``path``'s roomy disk."""
+    host.releases.mkdir(parents=True)
+    host.stub(
+        "df",
+        "case $3 in */releases) free=12 ;; *) free=5000000 ;; esac\n"
+        "case $1 in\n"
+        '  -Pk) echo "Filesystem 1024-blocks Used Available Capacity Mounted on";'
+        ' echo "/dev/stub 5000000 1 $free 99% /" ;;\n'
+        '  -Pi) echo "Filesystem Inodes IUsed IFree IUse% Mounted on";'
+        ' echo "/dev/stub 5000000 1 5000000 1% /" ;;\n'
+        "esac\n",
+    )
+    result = host.run('fail release "git archive failed"')
+    why = f"git archive failed: the disk holding {host.releases} is full (12 KiB free)"
+    assert (protocol.EXIT_DISK_FULL, ("release", why)) == (result.status, result.failure)
