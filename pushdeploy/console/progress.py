@@ -67,7 +67,9 @@ def ending(report: HostReport) -> str:
     words = report.result
     if report.result == "stopped":  # another host failed, or an interrupt: the reason is enough
         return f"stopped: {report.failure.removeprefix('stopped ')}" if report.failure else words
-    if report.result in {"ok", "unchanged", "rolled-back", "kept"} and (report.live or report.release):
+    if report.result in {"ok", "unchanged", "rolled-back", "kept"} and (
+        report.live or report.release
+    ):
         words += f" {report.live or report.release}"
     if report.failed_step:
         words += f" at {report.failed_step}"

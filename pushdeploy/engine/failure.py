@@ -53,7 +53,9 @@ def failure(label: str, outcome: Outcome) -> PushdeployError:
         if not error.message.startswith(f"{label}: "):
             error.message = f"{label}: {error.message}"
     elif outcome.status == LOST:
-        error = ConnectionError(what if what.startswith(f"{label}: ") else f"{label}: {what}")
+        lost = outcome.lost  # the transport's own hint says what the server does on its own
+        hint = lost.hint if isinstance(lost, PushdeployError) and lost.hint else None
+        error = ConnectionError(what if what.startswith(f"{label}: ") else f"{label}: {what}", hint)
     elif outcome.status == protocol.EXIT_SWITCHED_BACK:
         error = DeployReverted(f"{label}: {step} failed after going live ({what}); switched back")
     elif outcome.status == protocol.KILLED:

@@ -147,6 +147,8 @@ class Session:
                 marker = (
                     protocol.parse(line) if stream == "out" else protocol.Marker("output", "", line)
                 )
+                if marker.kind == protocol.BEAT:  # the script is there: the transport's business
+                    return
                 outcome.add(marker, self.clock())
                 if companion is not None:
                     companion.observe(marker)

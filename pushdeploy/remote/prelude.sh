@@ -1,19 +1,22 @@
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
 # L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the contract's
-# names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER, WHO and RESTART_BACK (restart_back).
+# names (EXIT_*, LOCK_*, *_RE, BEAT_EVERY, SILENT_AFTER: protocol.py), TOKEN, OWNER, WHO and
+# RESTART_BACK (restart_back).
 # Markers go to stdout (protocol.py), hook and build output as `out` markers among them; the rest
 # goes to stderr. More functions come after it, by the scripts that call them: the source's
 # library (sources/), restart.sh, and the other .sh files of remote/.
-# fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection),
-# which the guard turns into a clean stop before the switch.
+# fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection), or
+# falls silent when the network does (no `beat` line for SILENT_AFTER s), which the guard turns
+# into a clean stop before the switch. A `beat` marker every BEAT_EVERY s tells the client the
+# script is there through a quiet step (beats_start).
 #
 # Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
 # live (switched, checks running: a stop switches back), back (switching back: a stop finishes
 # it), done (checked, or switched back: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 GUARD="" FULL="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
+OK=0 GUARD="" BEATS="" FULL="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
 
 # mark: one marker line; once the lock is held, also a line of this run's log on the server
 # (RUNLOG: in the lock, then beside the release; never a reason to fail).
@@ -64,6 +67,7 @@ on_exit() {
   if [ "$OK" != 1 ] && [ "$PHASE" = build ] && lock_mine; then drop_building "$L"; fi
   lock_drop
   if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
+  if [ -n "$BEATS" ]; then kill -KILL "$BEATS" 2>/dev/null; wait "$BEATS" 2>/dev/null; fi
   exit "$status"
 }
 # on_signal WHAT: stop every process of this run (this shell and the guard ignore the TERM), then
@@ -273,13 +277,37 @@ skip_if_live() {
   mark "done"
   exit 0
 }
-# guard: the lock holder's helper, in the background. Each second: if the script died without
-# cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
-# script; a line from the client is passed on to the script (await_word), but "stop" (another
-# host failed) stops the script at once, as the end of the input does, and says why. Every 20 s: refresh the
-# lock. It starts no process (it waits with `read -t`).
+# beats_start: the first call of every script (scripts.wrap): its beats, in the background. Not
+# on a bash older than 4 ({nap} is bash 4's), where setup_check_bash says what is wrong.
+beats_start() {
+  [ "${BASH_VERSINFO[0]}" -ge 4 ] || return 0
+  beats &
+  BEATS=$!
+}
+# beats: a `beat` marker now and every BEAT_EVERY seconds while the script runs, so that the
+# client hears it through a quiet step and knows the connection lives (transport/heartbeat.py).
+# A process of its own, not the guard's: a write that blocks (the client reads nothing) stops
+# only the beats. It ends with the script (on_exit kills it; by itself within BEAT_EVERY s after
+# a SIGKILL) or when the client is gone (a write fails), and starts no process (`read -t`).
+beats() {
+  local nap
+  trap - EXIT
+  trap '' TERM INT HUP PIPE
+  exec 2>/dev/null
+  exec {nap}<> <(:)
+  while kill -0 "$MAIN" && printf '::pushdeploy::beat\n'; do
+    read -r -t "$BEAT_EVERY" -u "$nap" _
+  done
+}
+# guard: the lock holder's helper, in the background (from lock_take). Each second: if the
+# script died without cleaning up (SIGKILL), clean up for it; if the client is gone before the
+# switch (its input ended, or no line came from it for SILENT_AFTER seconds: it sends a `beat`
+# every BEAT_EVERY), stop the script; a line from the client is passed on to the script
+# (await_word), but "beat" is only heard, and "stop" (another host failed) stops the script at
+# once, as the end of the input does, and says why. Every 20 s: refresh the lock while it is
+# ours. It starts no process (it waits with `read -t`).
 guard() {
-  local open=1 nap line part="" refresh=$((SECONDS + 20))
+  local open=1 nap line part="" refresh=$((SECONDS + 20)) heard=$SECONDS
   trap - EXIT
   trap '' TERM INT HUP PIPE
   exec >/dev/null 2>&1
@@ -287,20 +315,22 @@ guard() {
   while kill -0 "$MAIN" 2>/dev/null; do
     if [ "$open" = 1 ]; then
       if read -r -t 1 -u 3 line; then
-        line=$part$line part=""  # a line split by a time-out is whole again
+        line=$part$line part="" heard=$SECONDS  # a line split by a time-out is whole again
         if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
           open=0
           if lock_mine; then printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"; fi
           kill -TERM 0
-        else
+        elif [ "$line" != beat ]; then
           printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
         fi
-      elif [ $? -gt 128 ]; then  # a time-out: keep what came of a line so far
-        part+=$line
-      else  # end of input
+      elif [ $? -gt 128 ] && { [ $((SECONDS - heard)) -lt "$SILENT_AFTER" ] ||
+        { lock_mine && [ -e "$L/$LOCK_SWITCHING" ]; }; }; then
+        part+=$line  # a time-out: keep what came of a line so far (after the switch, keep
+        # listening to a silent client: its silence changes nothing, a later "stop" may)
+      else  # the end of the input, or the client silent too long: it is gone
         open=0
         if ! lock_mine; then
-          kill -TERM 0  # still waiting for the lock: nobody is left to wait for
+          kill -TERM 0  # no lock of ours (yet): nobody is left to wait for
         elif [ ! -e "$L/$LOCK_SWITCHING" ]; then
           : >"$L/$LOCK_CLIENT_GONE"
           kill -TERM 0
@@ -314,6 +344,7 @@ guard() {
       refresh=$((SECONDS + 20))
     fi
   done
+  if [ -n "$BEATS" ]; then kill -KILL "$BEATS" 2>/dev/null; fi
   lock_mine || exit 0
   kill -TERM 0  # what the dead script had started
   if [ -f "$L/$LOCK_SWITCHING" ]; then

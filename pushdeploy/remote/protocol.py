@@ -11,12 +11,14 @@ client can follow it live over one channel::
     ::pushdeploy::line deploys <text>        one line of a multi-line read-back (e.g. .deploys)
     ::pushdeploy::out <text>                 a line of hook or build output, in order with steps
     ::pushdeploy::done                       the script reached its end
+    ::pushdeploy::beat                       the script is still there (every BEAT_EVERY s)
 
 ``parse`` is pure and total: any other line is returned as ``Marker("output", "", line)``.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 
@@ -46,8 +48,22 @@ LOCK_OWNER = "owner"  # who holds it; touched every 20 s while the holder works
 LOCK_TOKEN = "token"  # a secret of the holding run: only it may drop or use the lock
 LOCK_BUILDING = "building"  # the release being built (removed by whoever cleans up)
 LOCK_CLIENT_GONE = "client-gone"  # the guard saw the client's input end (for the message)
-LOCK_SWITCHING = "switching"  # live, checks or switch back not done: ID SHA REF PREV ACTION size MARK
+LOCK_SWITCHING = (
+    "switching"  # live, checks or switch back not done: ID SHA REF PREV ACTION size MARK
+)
 LOCK_LOG = "log"  # this run's log until its release exists (then releases/<ID>.log)
+# The heartbeat of a running script (prelude.sh guard, transport/heartbeat.py): each side says it
+# is there every BEAT_EVERY seconds (the script a `beat` marker, the client a `beat` line on its
+# input), and counts the other gone after SILENT_AFTER seconds without a word from it: the client
+# then reports the connection lost; the script, before its switch, stops and cleans up.
+BEAT = "beat"
+BEAT_EVERY = 2
+SILENT_AFTER = 20
+# Tests (never users) shorten both with PUSHDEPLOY_TEST_HEARTBEAT="EVERY SILENT", read once here
+# on the client; the header takes the values to the server.
+_SHORTER = os.environ.get("PUSHDEPLOY_TEST_HEARTBEAT", "").split()
+if len(_SHORTER) == 2 and all(part.isdigit() and int(part) > 0 for part in _SHORTER):
+    BEAT_EVERY, SILENT_AFTER = int(_SHORTER[0]), int(_SHORTER[1])
 # A release ID (release.py makes them) and a full commit SHA, as bash's [[ =~ ]] reads them:
 RELEASE_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\.[0-9]+)?$"
 SHA_PATTERN = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
@@ -67,6 +83,8 @@ CONTRACT = {
     "LOCK_CLIENT_GONE": LOCK_CLIENT_GONE,
     "LOCK_SWITCHING": LOCK_SWITCHING,
     "LOCK_LOG": LOCK_LOG,
+    "BEAT_EVERY": BEAT_EVERY,
+    "SILENT_AFTER": SILENT_AFTER,
     "RELEASE_ID_RE": RELEASE_ID_PATTERN,
     "SHA_RE": SHA_PATTERN,
 }
@@ -91,7 +109,7 @@ def parse(line: str) -> Marker:
     kind, _, rest = body.partition(" ")
     if kind in {"step", "warn"}:
         return Marker(kind, "", rest)
-    if kind == "done":
+    if kind in {"done", BEAT}:
         return Marker(kind, "", "")
     if kind == "out":  # a line a hook or build printed, in its place among the steps
         return Marker("output", "", rest)
@@ -139,7 +157,7 @@ class Outcome:
             self.failed_step, self.failure = marker.key, marker.text
         elif marker.kind == "done":
             self.done = True
-        else:
+        elif marker.kind != BEAT:  # a beat only says the script is there
             self.output.append(marker.text)
 
     def tail(self, count: int = 15) -> list[str]:

@@ -179,6 +179,7 @@ class Rollback:
     """``scripts.rollback``: switch back a release that went live while the fleet failed."""
 
     holder: str | None = None
+    unchanged: bool = said(flag, False)  # nothing to undo: what was live before is live
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ class Doctor:
     agent: str | None = None  # yes or no: a forwarded agent reached the server
     repo: bool | None = said(yes)  # ``repo`` answered git ls-remote (unsaid: not tried)
     repo_error: str | None = None  # ... and if not, the last line git said
+    tags: bool | None = said(yes)  # ``repo`` has a tag (unsaid: not asked, or no answer)
     setup: bool = said(yes, False)
     live: str | None = None
     lock: str | None = None  # who holds the lock, when it is held

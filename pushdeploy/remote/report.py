@@ -30,7 +30,16 @@ from pushdeploy.remote.protocol import RUNNING, Outcome
 # A report's outcome for each exit status (errors.ExitStatus); any other status is "error".
 OUTCOMES = {0: "ok", 4: "unreachable", 5: "locked", 6: "failed", 7: "switched-back"}
 OUTCOMES |= {8: "refused", 9: "drift", 10: "split", 130: "interrupted"}
-RESULTS = ("ok", "unchanged", "failed", "switched-back", "rolled-back", "kept", "stopped", "running")
+RESULTS = (
+    "ok",
+    "unchanged",
+    "failed",
+    "switched-back",
+    "rolled-back",
+    "kept",
+    "stopped",
+    "running",
+)
 TAIL = 15  # output lines kept per host
 
 
@@ -83,7 +92,10 @@ class HostReport:
             # A host stopped because another failed (or an interrupt) failed no step of its own.
             failed_step="" if result in {"stopped", "ok"} else outcome.failed_step or "",
             failure="" if result == "ok" else outcome.failure or "",
-            warnings=(*outcome.warnings, *([cut_short(outcome)] if result == "ok" and not outcome.done else [])),
+            warnings=(
+                *outcome.warnings,
+                *([cut_short(outcome)] if result == "ok" and not outcome.done else []),
+            ),
             output=tuple(outcome.tail(TAIL)),
         )
 

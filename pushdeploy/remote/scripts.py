@@ -106,6 +106,7 @@ def wrap(
         *header,
         PRELUDE.rstrip("\n"),
         *(library.rstrip("\n") for library in dict.fromkeys(carried)),
+        "beats_start",  # first: the client hears the script through every quiet step
         *body,
         "OK=1",
         "mark done",

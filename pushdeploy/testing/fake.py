@@ -5,9 +5,11 @@ The fast test tier runs every command handler in-process against it (``FakeFleet
 the releases on disk) and answers each kind of script (the ``# pushdeploy KIND`` line
 scripts.wrap writes first) with the markers the real one prints, waiting for the client's word
 where the real script waits; the steps it says are those its environment (given to ``opener``)
-has, in the order of pushdeploy/remote/steps.py (fakescript.py). A ``FakeHost`` can be told to fail at a step, to drop the
-connection at a step, to refuse the connection, or to resolve the ref to a commit of its own;
-to hold a lock left behind, to say more (``replies``, ``stderr``) or to end with a status of its
+has, in the order of pushdeploy/remote/steps.py (fakescript.py); the end of its input stops it
+as the real guard would (fakeguard.py). A ``FakeHost`` can be told to fail at a step, to drop the
+connection at a step, to have its script killed at a step, to interrupt the client (Ctrl-C) at a
+step, to refuse the connection, or to resolve the ref to a commit of its own; to hold a lock left
+behind, to say more (``replies``, ``stderr``) or to end with a status of its
 own (``exits``), per kind. A script without that first line (exec's and monitor's command line,
 the console's preparation) is of kind ``command``: it prints its ``replies`` as plain output and
 exits with ``exits["command"]`` (0 by default). It ships in the package, as Invoke's MockContext
@@ -23,6 +25,7 @@ from typing import Any
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.errors import ConnectionError
+from pushdeploy.remote.protocol import BEAT
 from pushdeploy.testing.fakehost import FakeHost
 from pushdeploy.testing.fakescript import WAIT, Run, Stop
 from pushdeploy.transport.seam import Sent
@@ -80,14 +83,21 @@ class FakeTransport:
         if not wrapped:
             return self.command(on_line, stdin)
         words: queue.Queue[str | None] = queue.Queue()
+        run = Run(self.host, kind, on_line, words, self.fleet.stamp, self.fleet.event, self.env)
         if control is not None:
 
             def said(data: bytes) -> None:
                 for word in data.decode().splitlines():
+                    if word == BEAT:  # the client is there: what a real guard only notes
+                        continue
+                    run.guard.heard(word)
                     words.put(word)
 
-            control.attach(said, lambda: words.put(None))
-        run = Run(self.host, kind, on_line, words, self.fleet.stamp, self.fleet.event, self.env)
+            def ended() -> None:
+                run.guard.end()
+                words.put(None)
+
+            control.attach(said, ended)
         try:
             getattr(run, kind.replace("-", "_"), run.script)(script)
             run.end()

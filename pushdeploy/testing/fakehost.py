@@ -2,7 +2,8 @@
 
 The fake fleet (fake.py) hands scripts to these hosts; fakescript.py answers as the real script
 would, reading and changing the host's state. A host is set up (``set_up``: its mirror exists)
-unless told otherwise; its ``history`` is its .deploys, whose releases count as those on its disk.
+unless told otherwise; its ``history`` is its .deploys, whose releases count as those on its disk
+(so a release never logged, one a script stopped or killed before its switch, leaves nothing).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class FakeHost:
     history: list[str] = field(default_factory=list)  # .deploys lines
     fail_at: dict[str, str] = field(default_factory=dict)  # kind -> step that fails
     drop_at: dict[str, str] = field(default_factory=dict)  # kind -> step where the link drops
+    # kind -> step where the script is killed (SIGKILL) and its guard cleans up (fakescript.py)
+    kill_at: dict[str, str] = field(default_factory=dict)
+    # kind -> step during which the client is interrupted (Ctrl-C: fakeguard.py)
+    interrupt_at: dict[str, str] = field(default_factory=dict)
     unreachable: bool = False
     output: list[str] = field(default_factory=lambda: ["building..."])
     ran: list[str] = field(default_factory=list)  # kinds of the scripts it was given, in order

@@ -4,8 +4,13 @@ It says the markers the real script says: the steps its config has, in the order
 pushdeploy/remote/steps.py declares (``steps.chosen``), with the values, warnings and failures
 the real one prints around them. It waits for the client's word where that one waits, fails
 where its host was told to, and changes the host's state (fakehost.py: the live release, the
-history, the lock) as the real one changes the server's. tests/integration/test_fake_matches_scripts.py
-runs the real scripts and these side by side and compares what they said.
+history, the lock) as the real one changes the server's. At each step it asks its guard
+(fakeguard.py) whether the client's going away stopped it. A script killed at a step
+(``kill_at``) says no more and is cleaned up as the real guard does after a SIGKILL: before the
+switch nothing changed; live and unchecked, it is switched back and its release marked bad;
+checked, it stays live. Its exit is protocol.KILLED, as the transport reports a killed script.
+tests/integration/test_fake_matches_scripts.py runs the real scripts and these side by side and
+compares what they said.
 
 Not modelled: the hooks' own output (a failing step prints its host's ``output``), a revert to a
 line of TJ's deploy, the monitor in ``status``, and an artifact's unpacking and signature.
@@ -22,6 +27,7 @@ from pushdeploy.config.environment import Environment
 from pushdeploy.errors import ConnectionError
 from pushdeploy.remote import protocol, steps
 from pushdeploy.sources.artifact import is_url
+from pushdeploy.testing.fakeguard import DONE, LIVE, Guard
 from pushdeploy.transport.streams import OnLine
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ WAIT = 10.0  # seconds a fake script waits for its word before it takes the sile
 DISK = "10485760 5242880"  # status's disk: KiB in all and free (prelude.sh disk_stats)
 INODES = "655360 600000"  # and inodes
 NOT_LIVE = "before going live; nothing live changed"
+CHECKED = "after the release went live and passed its checks"
 
 
 def source_of(env: Environment) -> str:
@@ -66,6 +73,7 @@ class Run:
         # What goes live (the host's commit, or a revert's pick) and what was live before it.
         self.release = self.previous = ""
         self.sha, self.ref = host.sha, "main"
+        self.guard = Guard()  # the run's phase; the client's going away
 
     def say(self, text: str) -> None:
         self.on_line("out", protocol.PREFIX + text)
@@ -74,12 +82,21 @@ class Run:
         return steps.chosen(names, self.env, self.source)
 
     def step(self, name: str, *, live: bool = False) -> None:
-        """Say the step; fail it if told to (``live``: after the switch, so switch back first)."""
+        """Say the step; end here if told to (killed, interrupted, its guard stopping it), or fail
+        it (``live``: after the switch, so switch back first)."""
         if self.host.at_step is not None:
             self.host.at_step(self.kind, name)
         if self.host.drop_at.get(self.kind) == name:
             raise ConnectionError(f"{self.host.name}: the connection was lost (fake)")
         self.say(f"step {name}")
+        if self.host.kill_at.get(self.kind) == name:
+            if self.guard.phase == LIVE:
+                self.switch_back(self.kind)
+            raise Stop(protocol.KILLED)
+        if self.host.interrupt_at.get(self.kind) == name:
+            self.guard.interrupt(WAIT)
+        if self.guard.stops():
+            raise self.aborted(self.guard.why)
         if self.host.fail_at.get(self.kind) != name:
             return
         for line in self.host.output:
@@ -126,8 +143,11 @@ class Run:
         return word
 
     def aborted(self, word: str | None) -> Stop:
-        """A waiting script stopped by its guard: "stop" (another host failed) or the input's end."""
-        if word == "stop":
+        """A script stopped by its guard: "stop" (another host failed) or the input's end (after
+        the checks passed, its release stays live)."""
+        if self.guard.ended_in == DONE:
+            self.say(f"fail interrupted stopped by the client going away {CHECKED}")
+        elif word == "stop":
             self.say(f"fail stopped another host failed, so this one stopped {NOT_LIVE}")
         else:
             self.say(f"fail interrupted stopped by the client going away {NOT_LIVE}")
@@ -202,16 +222,17 @@ class Run:
         """Switch (logged first), then the checks that switch back when they fail."""
         self.step("switch")
         self.host.log(self.sha, self.release, self.ref, self.kind, "ok")
-        self.host.live = self.release
+        self.host.live, self.guard.phase = self.release, LIVE
         self.say(f"value live {self.release}")
         for name in self.chosen(steps.ACTIVATE[1:-1]):
             self.step(name, live=True)
         self.say("value checked yes")
+        self.guard.phase = DONE
 
     def switch_back(self, action: str, mark: str = "bad") -> None:
         """Put back what was live (prelude.sh switch_back): its line, then this release's, marked
         ``mark`` (none when empty)."""
-        self.host.live = self.previous
+        self.host.live, self.guard.phase = self.previous, DONE
         if self.previous in self.host.releases():
             self.host.log(self.host.sha_of(self.previous), self.previous, "-", "rollback", "ok")
         if mark:

@@ -19,6 +19,8 @@ Lifecycle: ``dialing_ahead`` may start the TCP connections as soon as the config
 (sockets.py); ``open_transport`` connects at once (so host-key and login errors surface before
 any phase runs); ``close`` ends the connection. One transport per host per invocation. Besides SSH
 (``transport.ssh``) there are ``host = local`` and the recording transport (local.py).
+``login_users`` says, without connecting, whom each host's transport works as (``systemd``'s
+``User=``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from pushdeploy.config.environment import Environment
     from pushdeploy.config.hosts import Host
 
-__all__ = ["STDERR_KEPT", "Sent", "Transport", "dialing_ahead", "open_transport"]
+__all__ = ["STDERR_KEPT", "Sent", "Transport", "dialing_ahead", "login_users", "open_transport"]
 
 
 def open_transport(
@@ -47,6 +49,20 @@ def open_transport(
     from pushdeploy.transport import ssh
 
     return ssh.connect(env, host, warn, host_key)
+
+
+def login_users(env: Environment) -> dict[str, str]:
+    """Host -> the user ``open_transport`` works there as: this machine's for ``local``, else the
+    one its SSH route logs in as (route.target; ~/.ssh/config read once for all hosts)."""
+    import getpass
+
+    from pushdeploy.transport import route
+
+    config = route.load_config() if any(not h.local for h in env.hosts) else None
+    return {
+        h.spec: getpass.getuser() if h.local else route.target(env, h, config=config).user
+        for h in env.hosts
+    }
 
 
 def dialing_ahead(env: Environment) -> contextlib.AbstractContextManager[object]:

@@ -2,7 +2,8 @@
 
 Both behave as transport.py's ``Transport`` does (transport.py hands them out): a script goes
 to ``bash -s`` on stdin, its output comes back line by line, its input is held open for a
-``Control`` or fed from ``stdin``; ``send`` feeds a file to a command (``bash -c``).
+``Control`` (with beats for its guard, as over SSH) or fed from ``stdin``; ``send`` feeds a
+file to a command (``bash -c``).
 ``RecordingTransport`` runs nothing: it is ``--dry-run``.
 """
 
@@ -18,12 +19,14 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from pushdeploy.remote.protocol import KILLED
+from pushdeploy.transport.heartbeat import Heartbeat
 from pushdeploy.transport.seam import STDERR_KEPT, Sent
 from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 
 _BLOCK = 1 << 20  # bytes read from a sent file at a time
 _WAIT = 0.1  # seconds between looks at ``cancel`` while the command takes no input
 _GRACE = 2.0  # seconds a cancelled command has to exit on its short input before it is killed
+_REAP = 0.2  # seconds between looks at whether a script has exited, while its output is read
 
 
 class LocalTransport:
@@ -53,24 +56,30 @@ class LocalTransport:
             proc.stdin.flush()
             pipe = proc.stdin
             write = lambda chunk: (pipe.write(chunk), pipe.flush())  # noqa: E731
-            if control is not None:
-                control.attach(write, pipe.close)
-            else:
-                pump(stdin, write, pipe.close)
-            splitters = {
-                proc.stdout: LineSplitter("out", on_line),
-                proc.stderr: LineSplitter("err", on_line),
-            }
-            open_streams = list(splitters)
-            while open_streams:
-                ready, _, _ = select.select(open_streams, [], [])
-                for stream in ready:
-                    data = os.read(stream.fileno(), 65536)
-                    if data:
-                        splitters[stream].feed(data)
-                    else:
-                        splitters[stream].flush()
-                        open_streams.remove(stream)
+            # Beats, for the script's guard (heartbeat.py); no watch: a pipe never goes half-open.
+            with Heartbeat() as heartbeat:
+                if control is not None:
+                    control.attach(write, pipe.close)
+                    heartbeat.beat(control.send)
+                else:
+                    pump(stdin, write, pipe.close)
+                splitters = {
+                    proc.stdout: LineSplitter("out", on_line),
+                    proc.stderr: LineSplitter("err", on_line),
+                }
+                open_streams = list(splitters)
+                while open_streams:
+                    # Reaped as soon as it exits, as sshd does: its guard and beats (prelude.sh),
+                    # which may hold its output open a moment longer, see that it has gone.
+                    proc.poll()
+                    ready, _, _ = select.select(open_streams, [], [], _REAP)
+                    for stream in ready:
+                        data = os.read(stream.fileno(), 65536)
+                        if data:
+                            splitters[stream].feed(data)
+                        else:
+                            splitters[stream].flush()
+                            open_streams.remove(stream)
             status = proc.wait()
             return KILLED if status < 0 else status
 

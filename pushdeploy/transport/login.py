@@ -15,26 +15,32 @@ every user of the server can read a command line). Three things make it so:
 * ``FirstSession`` sends the first session's CHANNEL_OPEN right behind that (RFC 4252 5.1: a
   server passes on what follows a login request that succeeds); a login that fails abandons it.
 
-Host keys: known_hosts is loaded and an unknown key stops the run (``StrictPolicy``, for
-``host-key = strict``) or is recorded with a warning (``AcceptNewPolicy``); a changed key always
-stops it (Paramiko's ``BadHostKeyException``). This holds for every ProxyJump hop.
+Host keys: known_hosts is loaded and the key checked (hostkeys.py) for every ProxyJump hop.
+
+Every stage waits for the server at most WAIT seconds (the banner, the key exchange, the login,
+a channel's opening): a network that drops without closing (half-open) ends the login in
+bounded time too. ``hop`` opens the stream and logs in, and makes every failure one line: a
+connection that ended or went unanswered during the login (``Unanswered``) is told apart from a
+refusal.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import socket
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from pushdeploy.errors import ConnectionError, HostKeyError
+from pushdeploy.remote.protocol import SILENT_AFTER
+from pushdeploy.transport import identity, sockets
+from pushdeploy.transport.hostkeys import UnknownHostKey, fingerprint, known_keys
 from pushdeploy.transport.library import paramiko
-from pushdeploy.transport.route import Route
-from pushdeploy.transport.sockets import CLIENT_ID, TIMEOUT
+from pushdeploy.transport.proxy import ProxyCommand
+from pushdeploy.transport.route import SSH_PORT, Route
+from pushdeploy.transport.sockets import CLIENT_ID
 
-_PARSED: dict[tuple[str, int, int], Any] = {}  # known_hosts files, parsed: see known_keys
-_PARSED_LOCK = threading.Lock()
+WAIT = SILENT_AFTER  # seconds a stage of the login waits for the server (a script's silence, too)
 
 
 class PipelinedAuth(paramiko.auth_handler.AuthHandler):
@@ -114,7 +120,7 @@ class FirstSession:
 
     def _open(self) -> None:
         try:
-            self.channel = self.transport.open_session(timeout=TIMEOUT)
+            self.channel = self.transport.open_session(timeout=WAIT)
         except Exception:  # the login failed, or the connection ended: take() says None
             self.channel = None
         finally:
@@ -132,7 +138,7 @@ class FirstSession:
         """The channel, to one caller only (a script and an upload may ask at once)."""
         with self.lock:
             taken, self.taken = self.taken, True
-        if taken or self.abandoned or not self.done.wait(TIMEOUT):
+        if taken or self.abandoned or not self.done.wait(WAIT):
             return None
         return self.channel
 
@@ -147,50 +153,11 @@ def session(transport: Any) -> Any:
     """A session channel: the ``FirstSession`` if the login opened one, else a new one."""
     first = getattr(transport, "first_session", None)
     channel = first.take() if first is not None else None
-    return channel if channel is not None else transport.open_session(timeout=30)
+    return channel if channel is not None else transport.open_session(timeout=WAIT)
 
 
-def fingerprint(key: Any) -> str:
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-class UnknownHostKey(paramiko.SSHException):
-    def __init__(self, hostname: str, key: Any) -> None:
-        super().__init__(hostname)
-        self.hostname, self.key = hostname, key
-
-
-class StrictPolicy(paramiko.MissingHostKeyPolicy):
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        raise UnknownHostKey(hostname, key)
-
-
-class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
-    """Record an unknown key in known_hosts (as OpenSSH's StrictHostKeyChecking=accept-new)."""
-
-    def __init__(self, known_hosts: Path, warn: Callable[[str], None]) -> None:
-        self.known_hosts, self.warn = known_hosts, warn
-
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with self.known_hosts.open("a", encoding="utf-8") as fh:
-            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        self.warn(f"added {hostname} ({key.get_name()} {fingerprint(key)}) to {self.known_hosts}")
-
-
-def known_keys(path: Path) -> Any:
-    """The known_hosts file ``path``, parsed once per process (again if it changes).
-
-    A fleet's connections share it: parsing costs 3 ms per 64 lines, for every host otherwise.
-    """
-    stat = path.stat()
-    version = (str(path), stat.st_mtime_ns, stat.st_size)
-    with _PARSED_LOCK:
-        if version not in _PARSED:
-            _PARSED[version] = paramiko.HostKeys(str(path))
-        return _PARSED[version]
+class Unanswered(paramiko.SSHException):
+    """The login stopped short for want of the server: the connection ended, or no answer came."""
 
 
 def login(
@@ -198,7 +165,8 @@ def login(
 ) -> Any:
     """A logged-in ``SSHClient`` for ``route`` over ``sock`` (a socket, a ProxyCommand, or a
     channel of the hop before); ``target``: the last hop (not a ProxyJump host), whose login
-    opens the first session. Raises what Paramiko raises, ``sock`` closed."""
+    opens the first session. Raises what Paramiko raises, ``sock`` closed; ``Unanswered``
+    when the connection ended or the server said nothing for WAIT seconds."""
     client = paramiko.SSHClient()
     known = client.get_host_keys()  # this host's lines of every known_hosts file
     for path in route.known_hosts_files():
@@ -216,11 +184,120 @@ def login(
             port=route.port,
             username=route.user,
             sock=sock,
-            timeout=TIMEOUT,
+            timeout=WAIT,  # for the key exchange (the socket is connected already)
+            banner_timeout=WAIT,
+            auth_timeout=WAIT,
+            channel_timeout=WAIT,
             transport_factory=TargetTransport if target else FastTransport,
             **route.connect_kwargs,
         )
-    except BaseException:
+    except BaseException as exc:
+        transport = client.get_transport()
+        ended = transport is None or not transport.is_active()
         client.close()
+        why = unanswered(exc, ended)
+        if why:
+            raise Unanswered(why) from None
         raise
     return client
+
+
+def unanswered(exc: BaseException, ended: bool) -> str | None:
+    """Why a login failed for want of the server (``ended``: the connection is gone), or None:
+    the server answered (a refusal, a host key, ...). Paramiko says "No existing session" when
+    the key exchange did not finish (in time, if the connection lives on), "Authentication
+    timeout." when the login had no answer, and wraps a socket's time-out in its own exception."""
+    said = (UnknownHostKey, paramiko.BadHostKeyException, paramiko.ProxyCommandFailure)
+    if isinstance(exc, said) or not isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
+        return None
+    chain = [exc, exc.__cause__, exc.__context__]
+    timed_out = any(isinstance(link, TimeoutError) for link in chain)
+    timed_out |= str(exc) in {"Authentication timeout.", "No existing session"} and not ended
+    if timed_out:
+        return f"no answer from the server for {WAIT} s during the login (a network problem?)"
+    if ended or isinstance(exc, EOFError):
+        return "the connection closed during the login"
+    return None
+
+
+def hop(
+    route: Route,
+    before: Any,
+    policy: Any,
+    warn: Callable[[str], None],
+    label: str,
+    missing: list[str],
+    target: bool = True,
+) -> Any:
+    """Open the stream to ``route`` (directly, by its ProxyCommand, or through the logged-in hop
+    ``before``) and log in (``login``); Paramiko's and the socket's errors become one line."""
+    proxy: ProxyCommand | None = None
+    client = None
+    try:
+        if before is not None:
+            through = before.get_transport()
+            if through is None or not through.is_active():
+                raise Unanswered("the connection to the jump host was lost")
+            sock = through.open_channel(
+                "direct-tcpip", (route.host, route.port), ("", 0), timeout=sockets.TIMEOUT
+            )
+        elif route.proxy_command:  # ours, which fails fast
+            sock = proxy = ProxyCommand(route.proxy_command)
+        else:
+            sock = sockets.taken(route.host, route.port) or sockets.dial(route.host, route.port)
+        client = login(route, sock, policy, warn, target=target)
+        return client
+    except UnknownHostKey as exc:
+        raise HostKeyError(
+            f"{label}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)} for {exc.hostname}",
+            "check the fingerprint with the server's admin, then rerun with --host-key accept-new "
+            "(or add it to ~/.ssh/known_hosts)",
+        ) from None
+    except paramiko.BadHostKeyException as exc:
+        known = route.known_name if route.port == SSH_PORT else f"'{route.known_name}'"
+        raise HostKeyError(
+            f"{label}: host key CHANGED: it is now {fingerprint(exc.key)}, "
+            f"known_hosts says {fingerprint(exc.expected_key)}",
+            f"if the server was rebuilt, remove the old key with: ssh-keygen -R {known}"
+            " (otherwise someone may be intercepting the connection)",
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        why = f"{exc}; {identity.describe_missing(missing)}" if missing else str(exc)
+        raise ConnectionError(
+            f"{label}: login refused for user {route.user}: {why}",
+            "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
+        ) from None
+    except paramiko.ProxyCommandFailure as exc:
+        raise ConnectionError(
+            f"{label}: the ProxyCommand for {route.host} failed: {exc.error}",
+            f"check ProxyCommand in ~/.ssh/config; run it by hand: {exc.command}",
+        ) from None
+    except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
+        through = " (through the ProxyCommand in ~/.ssh/config)" if route.proxy_command else ""
+        through = f" (through {route.jump.name})" if route.jump else through
+        reason = _reason(exc, route.host)
+        if proxy is not None and proxy.process.poll() is None:
+            reason = "no SSH answer came through it in time"
+        hint = None
+        if isinstance(exc, Unanswered):
+            hint = (
+                "try again; if it keeps happening, check the network to the host and its sshd log"
+            )
+        raise ConnectionError(
+            f"{label}: cannot connect to {route.host}:{route.port}{through}: {reason}", hint
+        ) from None
+    finally:
+        if proxy is not None and client is None:
+            proxy.close()
+
+
+def _reason(exc: BaseException, hostname: str) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {hostname}"
+    if isinstance(exc, UnicodeError):  # socket's IDNA step: e.g. HostName in ~/.ssh/config
+        return f"{hostname!r} is not a valid host name (a label empty or over 63 characters?)"
+    if isinstance(exc, paramiko.ChannelException):  # the jump host's answer
+        return str(exc.text)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -19,11 +19,15 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pushdeploy.errors import ConnectionError
 from pushdeploy.transport.library import lookup, paramiko
 from pushdeploy.transport.sockets import SSH_PORT
+
+if TYPE_CHECKING:
+    from pushdeploy.config.environment import Environment
+    from pushdeploy.config.hosts import Host
 
 SSH_CONFIGS = ("~/.ssh/config", "/etc/ssh/ssh_config")
 KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -124,6 +128,18 @@ def resolve(
     elif found.get("proxycommand"):
         route.proxy_command = str(found["proxycommand"])
     return route
+
+
+def target(
+    env: Environment,
+    host: Host,
+    keys: list[str] | None = None,
+    config: paramiko.SSHConfig | None = None,
+) -> Route:
+    """The route to one of ``env``'s hosts: its own ``user@`` and ``:port``, then deploy.conf's
+    ``user`` and ``port``, then ~/.ssh/config (the login user ``systemd`` writes is this one's)."""
+    user, port = host.user or env.ssh.user, host.port or env.ssh.port
+    return resolve(host.name, user=user, port=port, keys=keys, config=config)
 
 
 def _jump_chain(specs: list[str], target: Route, config: Any, depth: int) -> Route | None:

@@ -2,7 +2,9 @@
 
 ``connect`` resolves the route (route.py: ~/.ssh/config, ProxyJump, ProxyCommand), decides
 which keys each hop is offered (identity.py), and logs in to each hop in turn (login.py: strict
-host keys, few round trips). Every failure becomes one ConnectionError or HostKeyError line.
+host keys, few round trips, every wait bounded). Every failure becomes one ConnectionError or
+HostKeyError line, and so does a connection lost at any later moment: while a channel opens, a
+script runs (or goes silent: heartbeat.py), a file is sent, or a channel closes.
 
 Paramiko's ``logging`` (tracebacks of its transport thread included) would reach stderr through
 Python's last-resort handler; it is dropped unless ``log_ssh_to`` sends it somewhere (``--debug``).
@@ -10,11 +12,11 @@ Python's last-resort handler; it is dropped unless ``log_ssh_to`` sends it somew
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import select
-import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -23,12 +25,12 @@ from typing import Any, BinaryIO
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.config.hosts import Host
-from pushdeploy.errors import ConnectionError, HostKeyError
-from pushdeploy.remote.protocol import KILLED
-from pushdeploy.transport import identity, login, route, sockets
+from pushdeploy.errors import ConnectionError
+from pushdeploy.remote.protocol import KILLED, SILENT_AFTER
+from pushdeploy.transport import identity, login, route
+from pushdeploy.transport.heartbeat import Heartbeat
+from pushdeploy.transport.hostkeys import AcceptNewPolicy, StrictPolicy
 from pushdeploy.transport.library import paramiko
-from pushdeploy.transport.login import AcceptNewPolicy, StrictPolicy, UnknownHostKey, fingerprint
-from pushdeploy.transport.proxy import ProxyCommand
 from pushdeploy.transport.seam import STDERR_KEPT, Sent, Transport
 from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 
@@ -89,45 +91,50 @@ class SSHTransport:
         control: Control | None = None,
     ) -> int:
         """Run ``script``; with a ``control``, its input stays open for what the control sends
-        until the control ends it (the script's guard reads that end as "the client is gone"),
-        else ``stdin`` follows the script, then the input ends."""
-        channel = self._channel()
+        until the control ends it (the script's guard reads that end as "the client is gone")
+        and the heartbeat runs (heartbeat.py); else ``stdin`` follows the script, then the input
+        ends. A connection lost at any moment, from the channel's opening to its close, or
+        silent for SILENT_AFTER seconds (until the command runs, without a ``control``), is a
+        ConnectionError, unless the script's status and all of its output came first."""
+        heartbeat = Heartbeat(self.client.close)  # closing it wakes whatever waits on it
+        channel: Any = None
+        status = KILLED
         try:
-            # exec: bash leads the session's process group, which the script's clean-up stops.
-            channel.exec_command("exec bash -s")
-            channel.sendall(script.encode())
-            if control is not None:
-                control.attach(channel.sendall, channel.shutdown_write)
-            else:
-                pump(stdin, channel.sendall, channel.shutdown_write)
-            out, err = LineSplitter("out", on_line), LineSplitter("err", on_line)
-            while True:
-                select.select([channel], [], [], 1.0)
-                while channel.recv_ready():
-                    out.feed(channel.recv(65536))
-                while channel.recv_stderr_ready():
-                    err.feed(channel.recv_stderr(65536))
-                drained = not (channel.recv_ready() or channel.recv_stderr_ready())
-                finished = channel.closed or (channel.exit_status_ready() and channel.eof_received)
-                if finished and drained:
-                    break
-            out.flush()
-            err.flush()
-            status = channel.recv_exit_status()
-            if status != -1:
-                return status
-            transport = self.client.get_transport()
-            if transport is not None and transport.is_active():
-                return KILLED  # the connection lives: the script ended by a signal (sshd's exit-signal)
-            raise ConnectionError(
-                f"{self.label}: the connection was lost while the script ran",
-                "before its switch the server stops, removes the half-built release and drops the"
-                " lock; after it, it finishes its checks or switches back: see 'pushdeploy ENV current'",
-            )
+            with heartbeat:
+                heartbeat.watch()
+                channel = self._channel()
+                heartbeat.pending = lambda: channel.recv_ready() or channel.recv_stderr_ready()
+                # exec: bash leads the session's process group, which the script's clean-up stops.
+                channel.exec_command("exec bash -s")
+                heartbeat.heard()
+                channel.sendall(script.encode())
+                if control is not None:
+                    control.attach(channel.sendall, channel.shutdown_write)
+                    heartbeat.beat(control.send)
+                else:  # exec's command runs: as quiet as it likes
+                    heartbeat.unwatch()
+                    pump(stdin, channel.sendall, channel.shutdown_write)
+                status = _follow(channel, on_line, heartbeat)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise ConnectionError(f"{self.label}: connection broke: {exc}") from None
+            if self._alive() and not heartbeat.silent:  # the server refused the channel
+                raise ConnectionError(f"{self.label}: cannot run the script: {exc}") from None
         finally:
-            channel.close()
+            if channel is not None:
+                with contextlib.suppress(Exception):  # gone with the connection: nothing to say
+                    channel.close()
+        if self._alive():
+            return status  # KILLED: the script ended by a signal (sshd's exit-signal)
+        if status != KILLED and channel.eof_received:
+            return status  # all of it came before the connection went (sshd's EOF follows the
+            # output; its exit status may come before the last of it)
+        how = "was lost"
+        if heartbeat.silent:
+            how = f"went silent (nothing came for {SILENT_AFTER} s: the network dropped?)"
+        raise ConnectionError(
+            f"{self.label}: the connection {how} while the script ran",
+            "before its switch the server stops, removes the half-built release and drops the"
+            " lock; after it, it finishes its checks or switches back: see 'pushdeploy ENV current'",
+        )
 
     def send(
         self,
@@ -149,7 +156,8 @@ class SSHTransport:
             try:
                 return self._feed(channel, command, source, size, cancel or threading.Event())
             finally:
-                channel.close()
+                with contextlib.suppress(Exception):  # how the send ended is known already
+                    channel.close()
         except _SourceError as exc:
             raise exc.args[0] from None  # this machine's file, not the connection
         except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: Paramiko's write
@@ -209,16 +217,23 @@ class SSHTransport:
     def interactive(self, command: str) -> int:
         from pushdeploy.transport import relay
 
-        channel = self._channel()
+        channel: Any = None
         try:
+            channel = self._channel()
             size = os.get_terminal_size() if sys.stdin.isatty() else os.terminal_size((80, 24))
             channel.get_pty(
                 term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines
             )
             channel.exec_command(command)
             return relay.relay(channel)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if self._alive():
+                raise  # ours (the terminal), not the connection's
+            raise ConnectionError(f"{self.label}: the connection was lost: {exc}") from None
         finally:
-            channel.close()
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    channel.close()
 
     def close(self) -> None:
         for client in [self.client, *self.jumps]:  # the target first, then the hops before it
@@ -228,8 +243,7 @@ class SSHTransport:
 def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key: str) -> Transport:
     """Connect to ``host`` now, checking its key; every failure is one ConnectionError line."""
     key = identity.check_key(env)  # before connecting: a missing deploy.conf key is exit 3
-    user, port = host.user or env.ssh.user, host.port or env.ssh.port
-    target = route.resolve(host.name, user=user, port=port, keys=[key] if key else [])
+    target = route.target(env, host, keys=[key] if key else [])
     missing: list[str] = []  # IdentityFiles named in ~/.ssh/config that do not exist
     for hop in target.hops():  # the target and every ProxyJump hop before it
         missing += identity.offer(hop.ssh_config, hop.connect_kwargs)
@@ -246,7 +260,7 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
         try:
             before = opened[-1] if opened else None
             last = hop is hops[-1]  # the host itself, not a ProxyJump hop
-            opened.append(_login(hop, before, policy, warn, host.spec, missing, last))
+            opened.append(login.hop(hop, before, policy, warn, host.spec, missing, last))
         except BaseException:
             for client in reversed(opened):
                 client.close()
@@ -254,76 +268,21 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
     return SSHTransport(opened[-1], host.spec, env.ssh.forward_agent, list(reversed(opened[:-1])))
 
 
-def _login(
-    hop: route.Route,
-    before: Any,
-    policy: Any,
-    warn: Callable[[str], None],
-    label: str,
-    missing: list[str],
-    target: bool = True,
-) -> Any:
-    """Open the stream to ``hop`` (directly, by its ProxyCommand, or through the hop ``before``)
-    and log in; Paramiko's and the socket's errors become one line."""
-    proxy: ProxyCommand | None = None
-    client = None
-    try:
-        if before is not None:
-            sock = before.get_transport().open_channel(
-                "direct-tcpip", (hop.host, hop.port), ("", 0), timeout=sockets.TIMEOUT
-            )
-        elif hop.proxy_command:  # ours, which fails fast
-            sock = proxy = ProxyCommand(hop.proxy_command)
-        else:
-            sock = sockets.taken(hop.host, hop.port) or sockets.dial(hop.host, hop.port)
-        client = login.login(hop, sock, policy, warn, target=target)
-        return client
-    except UnknownHostKey as exc:
-        raise HostKeyError(
-            f"{label}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)} for {exc.hostname}",
-            "check the fingerprint with the server's admin, then rerun with --host-key accept-new "
-            "(or add it to ~/.ssh/known_hosts)",
-        ) from None
-    except paramiko.BadHostKeyException as exc:
-        known = hop.known_name if hop.port == route.SSH_PORT else f"'{hop.known_name}'"
-        raise HostKeyError(
-            f"{label}: host key CHANGED: it is now {fingerprint(exc.key)}, "
-            f"known_hosts says {fingerprint(exc.expected_key)}",
-            f"if the server was rebuilt, remove the old key with: ssh-keygen -R {known}"
-            " (otherwise someone may be intercepting the connection)",
-        ) from None
-    except paramiko.AuthenticationException as exc:
-        why = f"{exc}; {identity.describe_missing(missing)}" if missing else str(exc)
-        raise ConnectionError(
-            f"{label}: login refused for user {hop.user}: {why}",
-            "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
-        ) from None
-    except paramiko.ProxyCommandFailure as exc:
-        raise ConnectionError(
-            f"{label}: the ProxyCommand for {hop.host} failed: {exc.error}",
-            f"check ProxyCommand in ~/.ssh/config; run it by hand: {exc.command}",
-        ) from None
-    except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
-        through = " (through the ProxyCommand in ~/.ssh/config)" if hop.proxy_command else ""
-        through = f" (through {hop.jump.name})" if hop.jump else through
-        reason = _reason(exc, hop.host)
-        if proxy is not None and proxy.process.poll() is None:
-            reason = "no SSH answer came through it in time"
-        raise ConnectionError(
-            f"{label}: cannot connect to {hop.host}:{hop.port}{through}: {reason}"
-        ) from None
-    finally:
-        if proxy is not None and client is None:
-            proxy.close()
-
-
-def _reason(exc: BaseException, hostname: str) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {hostname}"
-    if isinstance(exc, UnicodeError):  # socket's IDNA step: e.g. HostName in ~/.ssh/config
-        return f"{hostname!r} is not a valid host name (a label empty or over 63 characters?)"
-    if isinstance(exc, paramiko.ChannelException):  # the jump host's answer
-        return str(exc.text)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+def _follow(channel: Any, on_line: OnLine, heartbeat: Heartbeat) -> int:
+    """The script's output, line by line, until it ends; its exit status (KILLED: none came)."""
+    out, err = LineSplitter("out", on_line), LineSplitter("err", on_line)
+    while True:
+        select.select([channel], [], [], 1.0)
+        while channel.recv_ready():
+            out.feed(channel.recv(65536))
+            heartbeat.heard()
+        while channel.recv_stderr_ready():
+            err.feed(channel.recv_stderr(65536))
+            heartbeat.heard()
+        drained = not (channel.recv_ready() or channel.recv_stderr_ready())
+        finished = channel.closed or (channel.exit_status_ready() and channel.eof_received)
+        if finished and drained:
+            break
+    out.flush()
+    err.flush()
+    return int(channel.recv_exit_status())

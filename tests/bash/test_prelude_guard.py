@@ -6,11 +6,18 @@ import errno
 import os
 import re
 import signal
+import threading
+import time
 from pathlib import Path
 
-from pushdeploy.remote import protocol
+import pytest
+
+from pushdeploy import sources
+from pushdeploy.remote import protocol, scripts
 from pushdeploy.remote.activation import go_live
-from tests.support.bashlib import BashHost, Running, entry, release_id, sha
+from pushdeploy.transport.local import LocalTransport
+from pushdeploy.transport.streams import Control
+from tests.support.bashlib import RUN, BashHost, Running, entry, release_id, sha
 
 EOF_ON_3 = re.compile(r"-u 3 .* 1$")  # a traced read of the client's input: status 1, its end
 
@@ -214,3 +221,104 @@ def test_a_sigterm_after_the_switch_switches_back_and_marks_the_release_bad(
         entry(1, "-", "rollback"),
         entry(2, outcome="bad"),
     ] == host.history()
+
+
+def quiet_client(monkeypatch: pytest.MonkeyPatch, seconds: int = 2) -> None:
+    """The contract's SILENT_AFTER (what the header says) shortened to ``seconds``."""
+    monkeypatch.setitem(protocol.CONTRACT, "SILENT_AFTER", seconds)
+
+
+def test_a_client_silent_too_long_before_the_switch_is_gone_and_the_build_cleaned_up(
+    host: BashHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-open connection: the input neither ends nor says anything (no beat) any more."""
+    quiet_client(monkeypatch)
+    host.release(1, live=True)
+    running = host.start(QUIET_BUILD)
+    running.wait_for("step build")
+    result = running.finish(timeout=6)
+    stopped = "stopped by the client going away before going live; nothing live changed"
+    assert (protocol.EXIT_ABORTED, ("interrupted", stopped)) == (result.status, result.failure)
+    assert ([release_id(1)], False) == (os.listdir(host.releases), host.lock.exists())
+
+
+def test_beats_from_the_client_keep_a_quiet_build_going(
+    host: BashHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiet_client(monkeypatch)
+    host.release(1, live=True)
+    running = host.start(BUILDING + 'hook build "$RELEASES/$ID" "sleep 4"')
+    running.wait_for("step build")
+    deadline = time.monotonic() + 10
+    while running.process.poll() is None and time.monotonic() < deadline:
+        running.say(protocol.BEAT)
+        time.sleep(0.5)  # the client's pace, shortened: it beats every BEAT_EVERY seconds
+    result = running.finish()
+    assert (result.status, result.failure) == (0, (None, None))
+
+
+def test_after_the_switch_a_silent_client_changes_nothing_and_a_later_stop_is_heard(
+    host: BashHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silent for longer than SILENT_AFTER after the switch: the checks go on; then another
+    host fails and "stop" comes: the release is switched back."""
+    quiet_client(monkeypatch, 1)
+    two_releases(host)
+    running = host.start(BUILDING + 'switch "$ID" deploy\nsleep 3\nvalue waiting yes\nsleep 60')
+    running.wait_for("value waiting")
+    running.say("stop")
+    result = running.finish(timeout=5)
+    assert (result.status, host.link(host.current)) == (
+        protocol.EXIT_SWITCHED_BACK,
+        f"releases/{release_id(1)}",
+    )
+
+
+def test_a_beat_never_reaches_await_word(host: BashHost) -> None:
+    running = host.start('lock_take 0 120\nvalue asked yes\nawait_word\nvalue word "$WORD"')
+    running.wait_for("value asked")
+    running.say(protocol.BEAT)
+    running.say(protocol.BEAT)
+    running.say("to 0 some release")
+    assert running.finish().values == {"asked": "yes", "word": "to 0 some release"}
+
+
+def test_the_script_beats_through_a_quiet_step_and_its_beats_end_with_it(
+    host: BashHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every BEAT_EVERY seconds, from its start; nothing of its group is left after its end."""
+    monkeypatch.setitem(protocol.CONTRACT, "BEAT_EVERY", 1)
+    running = host.start("value started yes\nsleep 3.5")
+    result = running.finish()
+    beats = running.out_path.read_text().splitlines().count(protocol.PREFIX + protocol.BEAT)
+    try:
+        os.killpg(running.pid, 0)
+        left = True
+    except ProcessLookupError:
+        left = False
+    assert (result.status, beats >= 3, left) == (0, True, False)
+
+
+def test_a_local_script_killed_outright_still_ends_and_its_guard_cleans_up(host: BashHost) -> None:
+    """``host = local``: the transport reaps the script as it dies, as sshd does, so its guard
+    sees it gone (its beats hold its output open until then)."""
+    host.release(1, live=True)
+    env = host.environment()
+    script = scripts.wrap(env, RUN, [BUILDING + "kill -KILL $$"], user=True, source=sources.of(env))
+    ended: list[int] = []
+    control = Control()
+    runner = threading.Thread(
+        target=lambda: ended.append(LocalTransport().run(script, lambda *_: None, control=control)),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(10)
+    control.end()
+    deadline = time.monotonic() + 5  # the guard cleans up as the beats end: poll for it
+    while host.lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (ended, os.listdir(host.releases), host.lock.exists()) == (
+        [protocol.KILLED],
+        [release_id(1)],
+        False,
+    )

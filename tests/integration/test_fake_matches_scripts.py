@@ -8,15 +8,19 @@ the fake fleet (pushdeploy/testing/fake.py) told to misbehave the same way. A tr
 
 Scenarios: a success (setup, two deploys, a revert, status), a failing build (exit 6), a test
 failing after the switch (exit 7, switched back), a lock held by someone else (exit 5; status then
-finds drift, exit 9), and a fleet of two going live one slice at a time whose second slice fails
-its test (exit 7: the first host is rolled back).
+finds drift, exit 9), a fleet of two going live one slice at a time whose second slice fails
+its test (exit 7: the first host is rolled back), and Ctrl-C during the build (the server stops,
+nothing live changed) or during the test (the server finishes on its own), both exit 130.
 
 ``local`` must be an environment's only host (config/hosts.py), so the fleet's hosts ``web1`` and
 ``web2`` reach bash on this machine through ``Homed``: a LocalTransport whose scripts begin by
 setting HOME to a directory of that host's, with ``path = ~/deploy``, so each has its own deploy
 root, as each sshd server of tests/support/fleet.py has its own HOME. A hook fails on a host
 when its deploy root holds ``failing-build`` or ``failing-test`` (hooks run in the release, two
-levels below the root); the fake is told the same with ``fail_at``.
+levels below the root); the fake is told the same with ``fail_at``. A Ctrl-C comes at a step
+(``ctrl_c`` when the real script says it; ``interrupt_at`` for the fake) while the real hook
+lasts: ``slow-build`` until its guard stops it, ``slow-test`` until the client has ended its
+input (``client-gone``, made then).
 """
 
 from __future__ import annotations
@@ -35,14 +39,18 @@ from pushdeploy import transport
 from pushdeploy.remote import protocol
 from pushdeploy.remote.layout import Layout
 from pushdeploy.testing.fake import FakeFleet
+from pushdeploy.testing.fakeguard import ctrl_c
 from pushdeploy.testing.fakehost import FakeHost
 from pushdeploy.transport.local import LocalTransport
 from pushdeploy.transport.streams import OnLine
 from tests.integration.conftest import Project
 
 HOOKS = {
-    "build": "test ! -e ../../failing-build || { echo building...; exit 1; }",
-    "test": "test ! -e ../../failing-test || { echo testing...; exit 1; }",
+    "build": "test ! -e ../../failing-build || { echo building...; exit 1; }\n"
+    "test ! -e ../../slow-build || sleep 10",
+    "test": "test ! -e ../../failing-test || { echo testing...; exit 1; }\n"
+    "test ! -e ../../slow-test || for _ in $(seq 100); do"
+    " test ! -e ../../client-gone || exit 0; sleep 0.1; done",
 }
 OWNER = "ann@laptop (pid 7, since 2026-11-30T07:00:00Z, running: deploy main)"
 RELEASE = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{7}(?:\.\d+)?\b")
@@ -60,10 +68,17 @@ class Script:
 
 
 class Listening:
-    """A transport that passes everything through and keeps what each script said."""
+    """A transport that passes everything through and keeps what each script said; ``at_step``
+    hears each step as the script says it, ``on_end`` when the client has ended its input."""
 
-    def __init__(self, inner: Any, heard: list[Script]) -> None:
-        self.inner, self.heard = inner, heard
+    def __init__(
+        self,
+        inner: Any,
+        heard: list[Script],
+        at_step: Callable[[str], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+    ) -> None:
+        self.inner, self.heard, self.at_step, self.on_end = inner, heard, at_step, on_end
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -72,13 +87,35 @@ class Listening:
         said = Script(script.split("\n", 1)[0].removeprefix("# pushdeploy "), protocol.RUNNING)
 
         def hear(stream: str, line: str) -> None:
-            if stream == "out" and line.startswith(protocol.PREFIX):
+            beat = line == protocol.PREFIX + protocol.BEAT  # at any moment: not the fake's to say
+            if stream == "out" and line.startswith(protocol.PREFIX) and not beat:
                 said.said.append(line.removeprefix(protocol.PREFIX))
+                if self.at_step and said.said[-1].startswith("step "):
+                    self.at_step(said.said[-1].removeprefix("step "))
             on_line(stream, line)
 
+        if control is not None and self.on_end is not None:
+            control = Ending(control, self.on_end)
         said.status = self.inner.run(script, hear, stdin, control=control)
         self.heard.append(said)
         return said.status
+
+
+class Ending:
+    """A script's Control, but for the close it is handed: ``then`` follows it."""
+
+    def __init__(self, control: Any, then: Callable[[], None]) -> None:
+        self.control, self.then = control, then
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.control, name)
+
+    def attach(self, write: Callable[[bytes], object], close: Callable[[], object]) -> None:
+        def closed() -> None:
+            close()
+            self.then()
+
+        self.control.attach(write, closed)
 
 
 class Homed(LocalTransport):
@@ -118,18 +155,34 @@ class Side:
     def hold_lock(self, host: str) -> None:
         """Someone else (OWNER) holds the lock of ``host``."""
 
+    def interrupt(self, host: str, step: str) -> None:
+        """The next command is interrupted (Ctrl-C) during ``step`` (build, test) on ``host``."""
+
 
 class Real(Side):
     def __init__(self, base: Path, hosts: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
         self.real = transport.open_transport
         super().__init__(base, hosts, monkeypatch)
         self.homes = {host: base / f"home of {host}" for host in hosts}
+        self.interrupting: tuple[str, str] | None = None  # (host, step): Ctrl-C there
 
     def opener(self, env: Any, host: Any, warn: Any, policy: str) -> Listening:
+        name = host.spec
         if host.local:
-            return Listening(self.real(env, host, warn, policy), self.heard[host.spec])
-        self.homes[host.spec].mkdir(exist_ok=True)
-        return Listening(Homed(self.homes[host.spec]), self.heard[host.spec])
+            inner = self.real(env, host, warn, policy)
+        else:
+            self.homes[name].mkdir(exist_ok=True)
+            inner = Homed(self.homes[name])
+
+        def at_step(step: str) -> None:
+            if self.interrupting == (name, step):
+                self.interrupting = None
+                ctrl_c()
+
+        def on_end() -> None:
+            (self.root(name) / "client-gone").touch()
+
+        return Listening(inner, self.heard[name], at_step, on_end)
 
     def root(self, host: str) -> Path:
         return self.project.root if host == "local" else self.homes[host] / "deploy"
@@ -145,6 +198,10 @@ class Real(Side):
         lock.mkdir()
         (lock / protocol.LOCK_OWNER).write_text(f"{OWNER}\n")
         (lock / protocol.LOCK_TOKEN).write_text("not this run's\n")
+
+    def interrupt(self, host: str, step: str) -> None:
+        (self.root(host) / f"slow-{step}").touch()
+        self.interrupting = (host, step)
 
 
 class Fake(Side):
@@ -165,6 +222,9 @@ class Fake(Side):
 
     def hold_lock(self, host: str) -> None:
         self.fleet.hosts[host].lock = OWNER
+
+    def interrupt(self, host: str, step: str) -> None:
+        self.fleet.hosts[host].interrupt_at["deploy"] = step
 
 
 def succeeding(side: Side) -> list[int]:
@@ -196,12 +256,24 @@ def second_slice_failing(side: Side) -> list[int]:
     return failing_test(side, "web2")
 
 
+def interrupted_during(step: str) -> Callable[[Side], list[int]]:
+    def interrupted(side: Side) -> list[int]:
+        setup, first = side.run("setup"), side.run()
+        side.commit()
+        side.interrupt("local", step)
+        return [setup, first, side.run(), side.run("status")]
+
+    return interrupted
+
+
 SCENARIOS = [
     pytest.param(succeeding, ("local",), [0, 0, 0, 0, 0], id="success"),
     pytest.param(failing_build, ("local",), [0, 6, 0], id="failing-build"),
     pytest.param(failing_test, ("local",), [0, 0, 7, 0], id="failing-test-switched-back"),
     pytest.param(locked, ("local",), [0, 0, 5, 9], id="lock-held-by-someone-else"),
     pytest.param(second_slice_failing, ("web1", "web2"), [0, 0, 7, 0], id="fleet-second-slice"),
+    pytest.param(interrupted_during("build"), ("local",), [0, 0, 130, 0], id="ctrl-c-in-build"),
+    pytest.param(interrupted_during("test"), ("local",), [0, 0, 130, 0], id="ctrl-c-in-test"),
 ]
 
 

@@ -104,8 +104,12 @@ class Running:
             self._input = -1
 
     def markers(self) -> list[str]:
+        """The marker lines so far, but the beats (they come at any moment: beats_start)."""
         text = self.out_path.read_text(encoding="utf-8", errors="replace")
-        return [line for line in text.splitlines() if line.startswith(protocol.PREFIX)]
+        beat = protocol.PREFIX + protocol.BEAT
+        return [
+            line for line in text.splitlines() if line.startswith(protocol.PREFIX) and line != beat
+        ]
 
     def wait_until(self, what: str, ready: Callable[[], bool], timeout: float = TIMEOUT) -> None:
         """Poll ``ready`` until it holds; fail, saying ``what`` was awaited, at the deadline."""

@@ -32,6 +32,7 @@ def collect(status: int, lines: list[str]) -> Outcome:
         ("::pushdeploy::line releases 20240102T030405Z-0123456", Marker("line", "releases", "20240102T030405Z-0123456")),
         ("::pushdeploy::done", Marker("done", "", "")),
         ("::pushdeploy::done trailing", Marker("done", "", "")),
+        ("::pushdeploy::beat", Marker("beat", "", "")),
         ("::pushdeploy::bogus x", Marker("output", "", "::pushdeploy::bogus x")),
         ("::pushdeploy::stepx", Marker("output", "", "::pushdeploy::stepx")),
         ("::pushdeploy:: step x", Marker("output", "", "::pushdeploy:: step x")),
@@ -43,6 +44,18 @@ def collect(status: int, lines: list[str]) -> Outcome:
 )  # fmt: skip
 def test_parse(line: str, expected: Marker) -> None:
     assert expected == protocol.parse(line)
+
+
+def test_a_beat_changes_nothing_in_what_a_script_said() -> None:
+    lines = ["::pushdeploy::step build", "make: ok", "::pushdeploy::value sha 3f2a"]
+    beats = [
+        "::pushdeploy::beat",
+        *lines[:1],
+        "::pushdeploy::beat",
+        *lines[1:],
+        "::pushdeploy::beat",
+    ]
+    assert collect(0, lines) == collect(0, beats)
 
 
 def test_collect_gathers_what_a_script_said() -> None:

@@ -95,3 +95,42 @@ def test_a_known_hosts_file_is_parsed_once_until_it_changes(tmp_path: Path) -> N
     again = login.known_keys(known)
     assert again is not first
     assert again.lookup("[127.0.0.1]:2223") is not None
+
+
+def _raised_in(handling: BaseException, raised: BaseException) -> BaseException:
+    """``raised``, raised while ``handling`` was handled (as Paramiko wraps a socket's error)."""
+    try:
+        try:
+            raise handling
+        except BaseException:
+            raise raised  # noqa: B904  # the context is the point
+    except BaseException as exc:
+        return exc
+
+
+NO_ANSWER = f"no answer from the server for {login.WAIT} s during the login (a network problem?)"
+CLOSED = "the connection closed during the login"
+
+
+@pytest.mark.parametrize(
+    ("exc", "ended", "expected"),
+    [
+        (EOFError(), True, CLOSED),
+        (EOFError(), False, CLOSED),
+        (paramiko.SSHException("Error reading SSH protocol banner"), True, CLOSED),
+        (_raised_in(TimeoutError(), paramiko.SSHException("Error reading SSH protocol banner")), True, NO_ANSWER),
+        (paramiko.SSHException("No existing session"), False, NO_ANSWER),  # the key exchange's wait
+        (paramiko.SSHException("No existing session"), True, CLOSED),
+        (paramiko.AuthenticationException("Authentication timeout."), False, NO_ANSWER),
+        (paramiko.AuthenticationException("Authentication failed: transport shut down or saw EOF"), True, CLOSED),
+        (paramiko.AuthenticationException("Authentication failed."), False, None),  # refused
+        (ConnectionResetError(104, "Connection reset by peer"), True, CLOSED),
+        (paramiko.BadHostKeyException("h", paramiko.RSAKey.generate(1024), paramiko.RSAKey.generate(1024)), False, None),
+        (paramiko.ProxyCommandFailure("nc h 22", "exited"), True, None),
+        (ValueError("a bug"), True, None),
+    ],
+)  # fmt: skip
+def test_a_login_stopped_short_by_the_network_is_told_from_a_refusal(
+    exc: BaseException, ended: bool, expected: str | None
+) -> None:
+    assert expected == login.unanswered(exc, ended)
