@@ -90,6 +90,11 @@ def read(env: Environment, outcome: Outcome) -> Report:
         report.problems.append(
             f"repo {env.source.repo} does not answer from the server{agent}: {error}"
         )
+    if said.repo and said.tags is False and env.source.ref is None:
+        report.problems.append(
+            f"no ref is set and repo {env.source.repo} has no tags: a deploy would have nothing"
+            " to deploy (set ref = BRANCH in deploy.conf, or push a tag)"
+        )
     if env.ssh.forward_agent and said.agent == "no":
         report.warnings.append("forward-agent is set but no agent reached the server")
     report.set_up = said.setup

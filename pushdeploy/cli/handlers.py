@@ -181,31 +181,45 @@ def monitor(inv: Invocation, command: str, extra: list[str]) -> int:
 
 
 def run_systemd(inv: Invocation) -> int:
+    """``systemd``: the monitor's unit (``--socket``: socket activation's two), printed, or written
+    on every host with ``--install``; each runs as the user deploys log in to its host as."""
+    from pushdeploy.transport import login_users
+
     if not inv.env.monitor.app:
         raise UsageError(f"[{inv.env.name}] has no 'app' key: there is nothing to run as a service")
     socket: bool = inv.opts.socket
+    users = login_users(inv.env)  # who owns the releases: never root unless deploys log in so
     try:
-        units = service.units(inv.env, socket=socket)
+        units = {u: service.units(inv.env, socket=socket, user=u) for u in users.values()}
         env_file = service.environment_file(inv.env) if socket else None
         shown = service.environment_file(secrets.redacted(inv.env)) if socket else None
     except ValueError as exc:
         raise ConfigError(f"[{inv.env.name}] systemd: {exc}") from None
     if not inv.opts.install:
-        for name, text in units.items():
-            inv.console.raw(f"# {name}\n{text}")
+        for user, text_of in units.items():
+            if len(units) > 1:
+                hosts = ", ".join(label for label, u in users.items() if u == user)
+                inv.console.raw(f"# for {hosts} (deploys log in as {user})\n")
+            for name, text in text_of.items():
+                inv.console.raw(f"# {name}\n{text}")
         if shown is not None:
             path, text = shown
             inv.console.raw(f"# {path} (mode 0600, written by --install; secrets hidden)\n{text}")
         return ExitStatus.OK
-    steps = service.install_unit_steps(units, env_file)
-    inv.everywhere(
+    source = sources.of(inv.env, inv.base)
+    inv.each(
         "systemd --install",
-        lambda run: scripts.wrap(
-            inv.env, run, steps, source=sources.of(inv.env, inv.base), libraries=[service.LIBRARY]
+        lambda run, label: scripts.wrap(
+            inv.env,
+            run,
+            service.install_unit_steps(units[users[label]], env_file),
+            source=source,
+            libraries=[service.LIBRARY],
         ),
     )
     if not inv.args.dry_run:
-        inv.console.result(f"installed {', '.join(units)} and reloaded systemd")
+        names = next(iter(units.values()))
+        inv.console.result(f"installed {', '.join(names)} and reloaded systemd")
     return ExitStatus.OK
 
 

@@ -54,6 +54,17 @@ class Invocation:
             session.close()
         return outcomes
 
+    def each(self, command: str, build: Callable[[scripts.Run, str], str]) -> dict[str, Outcome]:
+        """Run on every host the script ``build`` makes for it (given this run's lock claim and
+        the host's label); check them all."""
+        session = self.session(command)
+        try:
+            outcomes = session.phase({h.spec: build(session.run, h.spec) for h in self.env.hosts})
+            deploy.check_all(outcomes)
+        finally:
+            session.close()
+        return outcomes
+
     def across(
         self,
         name: str,

@@ -4,7 +4,9 @@
 (its arguments are declared in commands.TABLE; ``pushdeploy ENV init`` names the section too)
 writes a minimal config: one section (default ``production``) with ``host``, ``repo``, ``path``
 and ``ref``; every optional key as a commented-out line. ``repo`` defaults to the local checkout's
-``origin`` (without any password or token in its URL) and ``ref`` to its current branch. ``user``,
+``origin`` (without any password or token in its URL) and ``ref`` to its current branch, or, with
+no branch to take (outside a checkout, a detached HEAD), to the default branch ``repo`` itself names:
+without a ``ref`` a deploy takes the newest tag, which a young repository does not have. ``user``,
 ``port`` and ``key`` stay with ~/.ssh/config unless given.
 
 A required key that was neither given nor found is written commented out, so that loading the file
@@ -18,6 +20,7 @@ import argparse
 import os
 import re
 import shlex
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from pushdeploy.config import deployconf as config
 from pushdeploy.config.hosts import check_user, parse_hosts
+from pushdeploy.config.refs import ref_problem
 from pushdeploy.config.secrets import url_secrets
 from pushdeploy.config.values import identity_file, one_line, parse_port, remote_path
 from pushdeploy.errors import ConfigError, UsageError
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from pushdeploy.cli.invocation import Invocation
 
 DEFAULT_ENV = "production"
+GIT_TIMEOUT = 10  # seconds for one git command, the question to ``repo`` included
 _SECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The optional keys, as commented-out lines: what a first deploy may want next.
 OPTIONAL = """\
@@ -103,29 +108,62 @@ def starter(
         given["repo"] = origin_url(base, warn)
     if given["ref"] is None:
         given["ref"] = git_output(base, "symbolic-ref", "--short", "-q", "HEAD")
+    if given["ref"] is None and given["repo"] is not None:
+        given["ref"] = default_branch(base, given["repo"])
+        if given["ref"] is not None:
+            warn(f"ref = {given['ref']}: repo's default branch (no branch is checked out here)")
     return Starter(env=name, **given)
+
+
+def git_text(base: Path, *args: str) -> str | None:
+    """What ``git ARGS`` run in ``base`` prints, or None when it fails or takes longer than
+    GIT_TIMEOUT. It runs in a session of its own, without a terminal and with git's prompts off,
+    so an ssh passphrase or a password it would ask for fails it instead of waiting; on the
+    timeout its whole process group (ssh included) is killed."""
+    quiet = {"GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS_REQUIRE": "never"}
+    try:
+        child = subprocess.Popen(
+            ["git", "-C", str(base), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, **quiet},
+        )
+    except OSError:
+        return None
+    with child:
+        try:
+            out, _ = child.communicate(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            return None
+    return None if child.returncode else out
 
 
 def git_output(base: Path, *args: str) -> str | None:
     """One line of ``git ARGS`` run in ``base``, or None when git, the checkout or the answer is
     missing (init works outside a checkout too)."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(base), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = done.stdout.strip()
-    if done.returncode or not out or "\n" in out:
+    out = (git_text(base, *args) or "").strip()
+    if not out or "\n" in out:
         return None
     try:
         return one_line(out)
     except ValueError:
         return None
+
+
+def default_branch(base: Path, repo: str) -> str | None:
+    """The branch ``repo``'s HEAD names (``git ls-remote --symref``), if it answers within
+    GIT_TIMEOUT and the name passes the ref rule (it is the remote's word)."""
+    out = git_text(base, "ls-remote", "--symref", "--", repo, "HEAD") or ""
+    for line in out.splitlines():
+        target, _, name = line.partition("\t")
+        if target.startswith("ref: refs/heads/") and name == "HEAD":
+            branch = target.removeprefix("ref: refs/heads/")
+            return None if ref_problem(branch) else branch
+    return None
 
 
 def origin_url(base: Path, warn: Callable[[str], None]) -> str | None:

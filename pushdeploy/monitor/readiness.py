@@ -11,6 +11,10 @@ old generation also accepts on):
 
 ``ReadinessCheck`` runs probes in a daemon thread until one passes, the deadline passes, or it is
 cancelled; the supervisor polls ``result`` from its loop, so the loop never blocks on a worker.
+The thread probes its own duplicate of the worker's listener, closed when the thread ends: the
+worker's is closed as soon as the worker is reaped (a failed reload retires its generation while
+checks may be mid-probe), and a closed socket's fd is -1 to ``poll`` (a ValueError that would end
+the thread with a traceback) or, worse, a number already reused by another socket.
 """
 
 from __future__ import annotations
@@ -73,9 +77,11 @@ class ReadinessCheck:
         http_path: str | None,
         timeout: float,
         interval: float = 0.1,
+        settle: float = 0.05,
     ) -> None:
         self._address = address
-        self._listener = listener
+        self._listener = listener.dup()  # the thread's own: see the module doc
+        self._settle = settle
         self._path = http_path
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
@@ -89,6 +95,12 @@ class ReadinessCheck:
         self._cancel.set()
 
     def _run(self) -> None:
+        try:
+            self._probe_until_done()
+        finally:
+            self._listener.close()
+
+    def _probe_until_done(self) -> None:
         last = "no attempt"
         while not self._cancel.is_set():
             left = self._deadline - time.monotonic()
@@ -99,8 +111,8 @@ class ReadinessCheck:
                 if self._path is not None:
                     error = http_probe(self._address, self._path, attempt)
                 else:
-                    error = accept_probe(self._listener, attempt)
-            except OSError as e:  # the listener was closed under us: the worker exited
+                    error = accept_probe(self._listener, attempt, self._settle)
+            except OSError as e:
                 error = f"probe: {e}"
             if error is None:
                 self.result = "ready"

@@ -5,8 +5,8 @@ which of them run, with quoted arguments: the PATH the deploy's non-interactive 
 see, bash, git (or what an artifact needs), the tools the hooks name (``tools``: the first word of
 each command in their text, looked up with ``command -v`` in the hooks' environment), write access
 to ``path`` (or to its nearest existing parent before setup), free disk there, whether ``repo``
-answers ``git ls-remote`` from the server, whether setup was done, the lock, and the monitor when
-``app`` is set. The script takes no lock and changes nothing; cli/doctor.py reads its markers.
+answers ``git ls-remote`` from the server (and has a tag, which a deploy without ``ref`` takes),
+whether setup was done, the lock, and the monitor when ``app`` is set. The script takes no lock and changes nothing; cli/doctor.py reads its markers.
 """
 
 from __future__ import annotations

@@ -54,14 +54,17 @@ doctor_path() {
 }
 # doctor_agent: whether an SSH agent reached this session (forward-agent).
 doctor_agent() { if [ -n "${SSH_AUTH_SOCK:-}" ]; then value agent yes; else value agent no; fi; }
-# doctor_repo SECONDS: does REPO answer `git ls-remote` from here (within SECONDS, unless repo-token's
-# git_auth runs it: timeout(1) runs programs, not a function), and if not, git's last word.
+# doctor_repo SECONDS: does REPO answer `git ls-remote --tags` from here (within SECONDS, unless
+# repo-token's git_auth runs it: timeout(1) runs programs, not a function), whether it has a tag (what
+# a deploy without `ref` takes), and if it does not answer, git's last word.
 doctor_repo() {
   local out
   local git=(doctor_bounded "$1" git)
   command -v git >/dev/null || return 0
   if [ -n "${REPO_TOKEN-}" ]; then git=(git_auth); fi
-  if out=$(GIT_TERMINAL_PROMPT=0 "${git[@]}" ls-remote -- "$REPO" 2>&1 >/dev/null </dev/null); then value repo yes
+  if out=$(GIT_TERMINAL_PROMPT=0 "${git[@]}" ls-remote --tags -- "$REPO" 2>&1 </dev/null); then
+    value repo yes
+    if [[ $out == *$'\t'refs/tags/* ]]; then value tags yes; else value tags no; fi
   else value repo no; value repo_error "$(printf '%s\n' "$out" | grep . | tail -n 1 | cut -c 1-300)"; fi
 }
 # doctor_state: whether setup was done here, the live release, and who holds the lock.

@@ -28,6 +28,9 @@ from pushdeploy.remote.layout import quote as qpath
 
 LIBRARY = files("pushdeploy.remote").joinpath("restart.sh").read_text(encoding="utf-8")
 q = shlex.quote
+# Lines of the monitor's log and of the app's shown when a restart by the monitor fails: with
+# their two headers they fit the last lines a failure shows (protocol.Outcome.tail).
+LOG_LINES = 6
 
 
 class Restart(Protocol):
@@ -93,14 +96,15 @@ class Command(Strategy):
 @dataclass(frozen=True)
 class Monitor(Strategy):
     """``restart = monitor`` (``app`` is set: config/keys.py): write monitor.json, reload the
-    monitor into the release and wait for its verdict; start it when it is not running."""
+    monitor into the release and wait for its verdict; start it when it is not running. When
+    that fails, the last lines of its log and of the app's come before the switch back."""
 
     def go_live_steps(self) -> list[str]:
         start_timeout = self.env.monitor.ready_timeout + 10
         return [
             "step restart",
             service.write_settings_step(self.env),
-            f"restart_by_monitor {self.monitor()} {self.reload_wait()} {start_timeout}",
+            f"restart_by_monitor {self.monitor()} {self.reload_wait()} {start_timeout} {LOG_LINES}",
         ]
 
     def switch_back(self) -> str:

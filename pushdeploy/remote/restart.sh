@@ -2,8 +2,8 @@
 # release ID comes into service after the switch (restart_by_*), and how PREV does after a switch
 # back (restart_back_by_*: the header's RESTART_BACK, which prelude.sh's restart_back runs). A
 # failure going live switches back (`back`); one coming back only warns. Needs prelude.sh (step,
-# warn, back, bg, user_shell, within), RESTART_FILE, RELEASES and SHARED; the monitor's functions
-# need service.sh (monitor_run).
+# warn, back, bg, user_shell, within, relay), RESTART_FILE, RELEASES and SHARED; the monitor's
+# functions need service.sh (monitor_run).
 
 # touch_restart ID: touch the restart file of release ID, never through a symlink leading out of
 # the release or the shared directory.
@@ -26,9 +26,10 @@ restart_back_by_touch() { touch_restart "$PREV" || warn "cannot touch the restar
 # restart_back_by_command TEXT: run the restart command TEXT in PREV after a switch back (going
 # live, it runs as the `restart` hook).
 restart_back_by_command() { bg user_shell "$RELEASES/$PREV" "$1" || warn "restarting $PREV failed"; }
-# restart_by_monitor ZIPAPP CONFIG WAIT START_TIMEOUT: `restart = monitor`: reload the monitor at
-# ZIPAPP into ID and wait (WAIT seconds) for its verdict, or start it (START_TIMEOUT) when it is not
-# running; switch back, with its last word, when it fails. RELOADED: a new generation took over.
+# restart_by_monitor ZIPAPP CONFIG WAIT START_TIMEOUT LINES: `restart = monitor`: reload the
+# monitor at ZIPAPP into ID and wait (WAIT seconds) for its verdict, or start it (START_TIMEOUT)
+# when it is not running; when it fails, show why (monitor_logs LINES), then switch back with its
+# last word. RELOADED: a new generation took over.
 restart_by_monitor() {
   local out rc
   out=$(monitor_run "$1" "$2" reload --wait "$3" 2>&1)
@@ -37,9 +38,15 @@ restart_by_monitor() {
     out=$(monitor_run "$1" "$2" start --timeout "$4" 2>&1)
     rc=$?
   fi
-  if [ "$rc" != 0 ]; then back restart "monitor: $(printf '%s' "$out" | tail -n 1)"; fi
+  if [ "$rc" != 0 ]; then
+    monitor_logs "$1" "$2" "$5"
+    back restart "monitor: $(printf '%s' "$out" | tail -n 1)"
+  fi
   RELOADED=1
 }
+# monitor_logs ZIPAPP CONFIG LINES: the last LINES lines of the monitor's log and of the app's (its
+# workers' output), each under its path, as output of the step: why the app did not get ready.
+monitor_logs() { monitor_run "$1" "$2" logs -n "$3" 2>&1 </dev/null | relay || :; }
 # restart_back_by_monitor ZIPAPP CONFIG WAIT: after a switch back, reload the monitor into PREV,
 # only if the new generation had taken over: after a failed reload the old one never stopped
 # serving PREV.

@@ -116,8 +116,9 @@ def environment_file(env: Environment) -> tuple[str, str] | None:
     return f"{Layout(env.path).state}/{unit_name(env)}.env", systemd.environment_file(dict(env.env))
 
 
-def units(env: Environment, *, socket: bool) -> dict[str, str]:
-    """File name -> text of the systemd units for ``env`` (systemd.py renders them).
+def units(env: Environment, *, socket: bool, user: str | None) -> dict[str, str]:
+    """File name -> text of the systemd units for ``env`` (systemd.py renders them), run as
+    ``user``: the one a deploy logs in as (transport.login_users), who owns the releases.
 
     Raises ``ValueError`` for what systemd cannot take (a section name that is no unit name, a
     relative path, a newline); the message never holds an env value.
@@ -127,7 +128,6 @@ def units(env: Environment, *, socket: bool) -> dict[str, str]:
     if not env.monitor.app:
         raise ValueError("no app")
     name = unit_name(env)
-    user = env.ssh.user or next((h.user for h in env.hosts if h.user), None)
     if socket:
         env_file = environment_file(env)
         socket_unit, service_unit = systemd.render_socket_units(

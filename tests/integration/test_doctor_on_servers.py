@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Project
+from tests.integration.conftest import Project, git
+from tests.support.cli import run_cli
 
 
 def tree(root: Path) -> list[str]:
@@ -65,3 +66,50 @@ def test_a_path_that_cannot_be_created_is_a_problem(project: Project, tmp_path: 
     assert (
         "does not exist and" in result.stdout and f"cannot create it in {locked}" in result.stdout
     )
+
+
+def test_without_ref_a_repo_without_tags_is_a_problem_until_it_has_one(
+    ready_project: Project,
+) -> None:
+    """A deploy without ``ref`` takes the newest tag: doctor says when there is none to take."""
+    del ready_project.keys["ref"]
+    ready_project.configure()
+    result = ready_project.run("app", "doctor")
+    assert result.status == 6
+    assert (
+        f"PROBLEM: no ref is set and repo {ready_project.origin.path} has no tags" in result.stdout
+    )
+    ready_project.origin.tag("v1")
+    assert "ready to deploy [app]" in ready_project.ok("app", "doctor").stdout
+
+
+def test_init_outside_the_checkout_for_a_repo_without_tags_leads_to_a_first_deploy(
+    project: Project, tmp_path: Path
+) -> None:
+    """init away from the app's checkout takes the bare repo's default branch as ``ref``, so
+    doctor, setup and the first deploy follow as init says."""
+    project.origin.git("checkout", "-q", "-b", "trunk")
+    bare = tmp_path / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(project.origin.path), str(bare))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    login = dict(line.split(" = ", 1) for line in project.host_line.splitlines())
+    argv = [
+        "init",
+        "app",
+        "--host",
+        login["host"],
+        "--path",
+        str(project.root),
+        "--repo",
+        str(bare),
+    ]
+    argv += ["--key", login["key"]] if "key" in login else []
+    assert run_cli("-C", elsewhere, *argv).status == 0
+    doctor = run_cli("-C", elsewhere, "app", "doctor")
+    assert (doctor.status, doctor.stdout.count("PROBLEM")) == (6, 0), doctor.stdout
+    assert "not set up yet; everything else a deploy needs is there" in doctor.stderr
+    for step in (["app", "setup"], ["app"]):
+        done = run_cli("-C", elsewhere, *step)
+        assert done.status == 0, done.stderr
+    assert project.live == "v1"

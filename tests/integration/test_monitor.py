@@ -248,6 +248,8 @@ def test_a_release_that_never_gets_ready_leaves_the_old_one_serving(site: Site) 
     assert after["generation"] == before["generation"]
     assert after["workers"] == before["workers"]
     assert version == get(site.port)[0] == "A"
+    wait_for("the failed generation to be gone", lambda: site.status()["retiring"] == [])
+    assert "Traceback" not in (site.root / "shared" / "logs" / "monitor.log").read_text()
 
 
 def test_a_slow_release_that_misses_the_ready_timeout_is_stopped(site: Site) -> None:

@@ -92,6 +92,7 @@ def test_each_deploy_reloads_the_app_and_a_broken_release_is_refused(
     result = p.run("app")
     assert result.status == 7
     assert "monitor:" in result.stderr
+    assert "  │ BROKEN file present: refusing to start" in result.stderr  # why, from app.log
     assert get(port).startswith("v2 ")
     assert p.live == "v2"
     status = p.ok("--json", "app", "monitor", "status").stdout
@@ -99,6 +100,21 @@ def test_each_deploy_reloads_the_app_and_a_broken_release_is_refused(
     assert document["last_reload"]["result"] == "failed"
     p.ok("app", "reload")
     assert get(port).startswith("v2 ")
+
+
+def test_an_app_that_cannot_start_says_why_above_the_error(served: tuple[Project, int]) -> None:
+    """The first deploy starts the monitor; when the app exits instead of getting ready, its own
+    last words (the app's log, which the monitor keeps) come before the error, under the log's
+    path."""
+    p, _ = served
+    p.origin.commit({"BROKEN": "1\n"}, "broken")
+    result = p.run("app")
+    assert result.status == 7, result.stderr
+    lines = result.stderr.splitlines()
+    app_log = lines.index(f"  │ ==> {p.root}/shared/logs/app.log <==")
+    error = next(n for n, line in enumerate(lines) if line.startswith("pushdeploy: error:"))
+    assert "  │ BROKEN file present: refusing to start" in lines[app_log:error]
+    assert "restart failed after going live (monitor: " in lines[error]
 
 
 def test_monitor_commands_drive_the_monitor(served: tuple[Project, int]) -> None:

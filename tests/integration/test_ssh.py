@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -69,6 +70,24 @@ def test_a_host_alias_from_ssh_config_is_honoured(tmp_path: Path, sshd: SSHServe
     p.ok("app", "setup")
     p.ok("app")
     assert p.live == "v1"
+
+
+def test_systemd_runs_the_unit_as_the_user_ssh_config_logs_in_as(
+    tmp_path: Path, sshd: SSHServer
+) -> None:
+    """``user`` left to ~/.ssh/config (init's advice): the unit runs as the user who deployed,
+    the owner of the releases, not as root by default."""
+    write_client_home(Path(os.environ["HOME"]), sshd, alias="testhost")
+    p = Project(tmp_path, "host = testhost", {"app": "python3 app.py", "listen": "127.0.0.1:3000"})
+    p.ok("app", "setup")
+    p.ok("app")
+    owner = pwd.getpwuid((p.root / "current").lstat().st_uid).pw_name
+    for argv in (["systemd"], ["systemd", "--socket"]):
+        printed = p.ok("app", *argv).stdout
+        assert [line for line in printed.splitlines() if line.startswith("User=")] == [
+            f"User={sshd.user}"
+        ]
+    assert owner == sshd.user
 
 
 def test_a_refused_connection_is_one_clear_line(tmp_path: Path) -> None:

@@ -216,6 +216,46 @@ def test_systemd_prints_the_monitors_unit(base: Path, monkeypatch: pytest.Monkey
     assert (result.status, ran(fake)) == (0, {"web1": []})
 
 
+def ssh_config(text: str) -> None:
+    """Write ~/.ssh/config in the test's HOME (tests/conftest.py's hermetic_env)."""
+    folder = Path.home() / ".ssh"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / "config").write_text(text)
+
+
+def test_systemd_runs_the_unit_as_the_user_ssh_config_logs_in_as(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow init recommends leaves ``user`` to ~/.ssh/config: the unit must not run as root."""
+    ssh_config("Host web1\n    User deploy\n")
+    fleet(base, monkeypatch, host("web1"), extra=APP)
+    for argv in (["systemd"], ["systemd", "--socket"]):
+        result = run(base, "app", *argv)
+        assert (result.status, result.stdout.count("\nUser=deploy\n")) == (0, 1), argv
+
+
+def test_systemd_install_writes_each_host_the_unit_of_its_own_login_user(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy.conf's ``user@`` wins over ~/.ssh/config, as when a deploy logs in."""
+    ssh_config("Host *\n    User deploy\n")
+    fake = fleet(base, monkeypatch, host("web1"), host("ops@web2"), extra=APP)
+    printed = run(base, "app", "systemd").stdout
+    assert [line for line in printed.splitlines() if line.startswith(("# for", "User="))] == [
+        "# for web1 (deploys log in as deploy)",
+        "User=deploy",
+        "# for ops@web2 (deploys log in as ops)",
+        "User=ops",
+    ]
+    assert run(base, "app", "systemd", "--install").status == 0
+    written = {name: h.scripts[0] for name, h in fake.hosts.items()}
+    assert ("User=deploy" in written["web1"], "User=ops" in written["web1"]) == (True, False)
+    assert ("User=ops" in written["ops@web2"], "User=deploy" in written["ops@web2"]) == (
+        True,
+        False,
+    )
+
+
 def test_systemd_socket_prints_both_units_and_the_env_file_with_secrets_hidden(
     base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

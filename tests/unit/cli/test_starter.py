@@ -83,10 +83,44 @@ def test_optional_keys_are_written_commented_out(tmp_path: Path) -> None:
     assert "# build = " in (tmp_path / "deploy.conf").read_text()
 
 
+def bare_repo(path: Path, branch: str, tags: tuple[str, ...] = ()) -> Path:
+    """A bare repository whose HEAD is ``branch``, with one commit and ``tags``."""
+    work = checkout(path.with_name(path.name + "-work"), branch=branch)
+    (work / "app.sh").write_text("echo app\n")
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "first"], check=True)
+    for tag in tags:
+        subprocess.run(["git", "-C", str(work), "tag", tag], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(path)], check=True)
+    return path
+
+
+def test_outside_a_checkout_ref_is_the_default_branch_the_repo_names(tmp_path: Path) -> None:
+    """Without a branch to take, init asks repo for its HEAD: a repo without tags deploys."""
+    repo = bare_repo(tmp_path / "app.git", branch="trunk")
+    (tmp_path / "elsewhere").mkdir()
+    argv = ["init", "--host", "h", "--path", "/srv/a", "--repo", str(repo)]
+    result = run_cli("-C", tmp_path / "elsewhere", *argv)
+    env = config.load(tmp_path / "elsewhere" / "deploy.conf", "production")
+    assert (result.status, env.source.ref) == (0, "trunk")
+    assert "ref = trunk: repo's default branch (no branch is checked out here)" in result.stderr
+
+
+def test_a_repo_that_does_not_answer_leaves_ref_commented_out(tmp_path: Path) -> None:
+    """No answer, no guess: the config says the newest tag is the default, and doctor checks it."""
+    argv = ["init", "--host", "h", "--path", "/srv/a", "--repo", str(tmp_path / "missing.git")]
+    assert run_cli("-C", tmp_path, *argv).status == 0
+    assert config.load(tmp_path / "deploy.conf", "production").source.ref is None
+    assert (
+        "# ref = main                    (default: the newest tag)"
+        in (tmp_path / "deploy.conf").read_text()
+    )
+
+
 def test_without_host_and_path_the_config_fails_to_load_naming_the_missing_key(
     tmp_path: Path,
 ) -> None:
-    result = run_cli("-C", tmp_path, "init", "--repo", "git@x:a.git")
+    result = run_cli("-C", tmp_path, "init", "--repo", "git@x:a.git", "--ref", "main")
     deploy = run_cli("-C", tmp_path, "production")
     assert (result.status, deploy.status) == (0, 3)
     assert deploy.error_lines == [

@@ -41,7 +41,7 @@ def load(tmp_path: Path, extra: str) -> Environment:
         (
             f"restart = monitor\n{APP}",
             restart.Monitor,
-            ["step restart", "write_private", f"restart_by_monitor {ZIPAPP_CONFIG} 70 40"],
+            ["step restart", "write_private", f"restart_by_monitor {ZIPAPP_CONFIG} 70 40 6"],
             f"restart_back_by_monitor {ZIPAPP_CONFIG} 70",
             None,
         ),

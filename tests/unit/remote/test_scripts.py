@@ -365,7 +365,7 @@ def test_revert_reads_the_history_then_waits_for_the_pick_and_goes_live(
         ("command", [f'hook restart "$RELEASES/$ID" {q(RESTART_COMMAND)} back']),
         ("monitor", [
             f"restart_by_monitor {qpath(Layout(PATH).monitor_zipapp)}"
-            f" {qpath(Layout(PATH).monitor_config)} 70 40",
+            f" {qpath(Layout(PATH).monitor_config)} 70 40 6",
         ]),
     ],
 )  # fmt: skip
