@@ -16,6 +16,8 @@ LOCK_BUILDING=building
 LOCK_CLIENT_GONE=client-gone
 LOCK_SWITCHING=switching
 LOCK_LOG=log
+BEAT_EVERY=2
+SILENT_AFTER=20
 RELEASE_ID_RE='^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}(\.[0-9]+)?$'
 SHA_RE='^([0-9a-f]{40}|[0-9a-f]{64})$'
 TOKEN=0123456789abcdef0123456789abcdef OWNER='deploy@laptop (pid 4242, since 2024-01-02T03:04:05Z, running: deploy)' WHO=deploy@laptop
@@ -32,18 +34,22 @@ MIGRATE_CMD=''
 # pushdeploy's bash library: sent at the top of every generated script (see scripts.py).
 # Needs P (deploy root), the paths under it (REPO_DIR, RELEASES, CURRENT, SHARED, DEPLOYS, STATE,
 # L: the lock dir, NEXT_CURRENT, BACK_CURRENT; named from layout.py by the header), the contract's
-# names (EXIT_*, LOCK_*, *_RE: protocol.py), TOKEN, OWNER, WHO and RESTART_BACK (restart_back).
+# names (EXIT_*, LOCK_*, *_RE, BEAT_EVERY, SILENT_AFTER: protocol.py), TOKEN, OWNER, WHO and
+# RESTART_BACK (restart_back).
 # Markers go to stdout (protocol.py), hook and build output as `out` markers among them; the rest
 # goes to stderr. More functions come after it, by the scripts that call them: the source's
 # library (sources/), restart.sh, and the other .sh files of remote/.
-# fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection),
-# which the guard turns into a clean stop before the switch.
+# fd 3 is the client's input: it ends when the client goes away (Ctrl-C, a lost connection), or
+# falls silent when the network does (no `beat` line for SILENT_AFTER s), which the guard turns
+# into a clean stop before the switch. A `beat` marker every BEAT_EVERY s tells the client the
+# script is there through a quiet step (beats_start).
 #
 # Phases of one run (PHASE): build (nothing live changed: a stop removes the half-built release),
-# live (switched, checks running: a stop switches back), done (checked: a stop changes nothing).
+# live (switched, checks running: a stop switches back), back (switching back: a stop finishes
+# it), done (checked, or switched back: a stop changes nothing).
 set -u -o pipefail
 umask 022
-OK=0 GUARD="" PHASE=build PREV="" PREV_LINK="" ACTION="" MAIN=$$
+OK=0 GUARD="" BEATS="" FULL="" PHASE=build PREV="" PREV_LINK="" ACTION="" MARK=bad MAIN=$$
 
 # mark: one marker line; once the lock is held, also a line of this run's log on the server
 # (RUNLOG: in the lock, then beside the release; never a reason to fail).
@@ -66,17 +72,25 @@ fail() {
 }
 valid_id() { [[ $1 =~ $RELEASE_ID_RE ]]; }
 valid_sha() { [[ $1 =~ $SHA_RE ]]; }
-# The disk is full when less than 1 MiB or no inode is left under P (after a failed write).
-disk_stats() { df -P"$1" -- "$P" 2>/dev/null | awk 'NR == 2 { print $2, $4 }'; }
+# The disk is full when, on a filesystem a deploy writes to (P, and releases/, the mirror, shared/,
+# the state, which may each be a filesystem of its own), less than 1 MiB or no inode is left
+# (asked after a failed write); FULL names that place.
+disk_stats() { df -P"$1" -- "${2:-$P}" 2>/dev/null | awk 'NR == 2 { print $2, $4 }'; }
 disk_full() {
-  local total free
-  read -r total free < <(disk_stats k) && [ -n "$free" ] && [ "$free" -lt 1024 ] && return 0
-  read -r total free < <(disk_stats i) && [ -n "$free" ] && [ "$total" -gt 0 ] && [ "$free" = 0 ]
+  local place total free
+  # shellcheck disable=SC2153  # RELEASES is set by the header (scripts.py), not a typo of RELEASE
+  for place in "$P" "$RELEASES" "$REPO_DIR" "$SHARED" "$STATE"; do
+    [ -d "$place" ] || continue
+    FULL=$place
+    read -r total free < <(disk_stats k "$place") && [ -n "$free" ] && [ "$free" -lt 1024 ] && return 0
+    read -r total free < <(disk_stats i "$place") && [ -n "$free" ] && [ "$total" -gt 0 ] && [ "$free" = 0 ] && return 0
+  done
+  return 1
 }
 disk_note() {
   local total free
-  read -r total free < <(disk_stats k)
-  printf 'the disk holding %s is full (%s KiB free)' "$P" "${free:-?}"
+  read -r total free < <(disk_stats k "$FULL")
+  printf 'the disk holding %s is full (%s KiB free)' "$FULL" "${free:-?}"
 }
 
 on_exit() {
@@ -86,6 +100,7 @@ on_exit() {
   if [ "$OK" != 1 ] && [ "$PHASE" = build ] && lock_mine; then drop_building "$L"; fi
   lock_drop
   if [ -n "$GUARD" ]; then kill -KILL "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; fi
+  if [ -n "$BEATS" ]; then kill -KILL "$BEATS" 2>/dev/null; wait "$BEATS" 2>/dev/null; fi
   exit "$status"
 }
 # on_signal WHAT: stop every process of this run (this shell and the guard ignore the TERM), then
@@ -98,7 +113,7 @@ on_signal() {
     fail stopped "another host failed, so this one stopped before going live; nothing live changed" "$EXIT_ABORTED"
   fi
   case $PHASE in
-    live) back interrupted "stopped by $1 after going live" ;;
+    live | back) back interrupted "stopped by $1 after going live" ;;
     done) fail interrupted "stopped by $1 after the release went live and passed its checks" "$EXIT_ABORTED" ;;
   esac
   fail interrupted "stopped by $1 before going live; nothing live changed" "$EXIT_ABORTED"
@@ -131,8 +146,12 @@ wait_for() {
 # relay: a hook's output as marker lines on stdout, in order with the steps (protocol.py `out`);
 # once the client is gone, swallow it (never fail the writer). Without awk: plain, on stderr.
 relay() {
+  local live=()
   if command -v awk >/dev/null; then
-    awk -v runlog="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
+    # mawk (Debian's default awk) reads a pipe a block at a time unless told to read line by line:
+    # a line would reach the client only when its step ended.
+    if awk -W version 2>/dev/null | head -n 1 | grep -q '^mawk'; then live=(-W interactive); fi
+    awk ${live[@]+"${live[@]}"} -v runlog="$RUNLOG" '{ print "::pushdeploy::out " $0; fflush()
       if (runlog != "") { print "out " $0 >>runlog; fflush(runlog) } }' 2>/dev/null || exec cat >/dev/null
   else
     cat >&2 2>/dev/null || exec cat >/dev/null
@@ -184,7 +203,7 @@ lock_remove() {
 }
 # lock_take WAIT_SECONDS STALE_SECONDS: a lock not refreshed for STALE seconds is taken over.
 lock_take() {
-  local waits=$1 now mtime held new="$STATE/.lock.$$"
+  local waits=$1 now mtime held holder again=0 new="$STATE/.lock.$$"
   mkdir -p -- "$STATE" 2>/dev/null || fail lock "cannot create $STATE (check its owner and permissions)"
   # The guard starts before the lock is ours, so that no instant of holding it goes unguarded
   # (a SIGKILL right after the rename): it touches the lock only while the lock is ours.
@@ -219,8 +238,14 @@ lock_take() {
       continue
     fi
     if [ "$waits" -le 0 ]; then  # counted, not timed: SECONDS ticks in whole seconds
-      value holder "$(lock_owner)"
-      fail lock "locked by $(lock_owner)" "$EXIT_LOCK_HELD"
+      # A lock without its owner is one its holder dropped since our rename failed (a lock is
+      # never without one: made complete, then renamed): try again at once, a bounded number of
+      # times, rather than name "an unknown holder".
+      holder=$(head -c 1000 -- "$L/$LOCK_OWNER" 2>/dev/null | tr -d '\000-\037')
+      if [ -z "$holder" ] && [ "$again" -lt 100 ]; then again=$((again + 1)) && continue; fi
+      holder=${holder:-an unknown holder (no owner recorded)}
+      value holder "$holder"
+      fail lock "locked by $holder" "$EXIT_LOCK_HELD"
     fi
     waits=$((waits - 1))
     sleep 1
@@ -242,9 +267,15 @@ stale_cleanup() {
 # WAKE the moment it arrives; WORD is set. The end of the client's input stops us instead (the
 # guard), so the wait lasts as long as the client's decision.
 # A read that times out mid-line keeps what it got in WORD: kept, so no word is ever lost.
+# Without its guard (killed) no word can come, nor the input's end: stop, as at the input's end.
 await_word() {
   local part=""
-  until read -r -t 1 -u "$WAKE" WORD; do part+=$WORD; done
+  until read -r -t 1 -u "$WAKE" WORD; do
+    part+=$WORD
+    if [ -n "$GUARD" ] && ! kill -0 "$GUARD" 2>/dev/null; then
+      fail stopped "its guard died while it waited for the client's word; nothing live changed" "$EXIT_ABORTED"
+    fi
+  done
   WORD=$part$WORD
 }
 # await_go: a fleet's barrier (session.Rollout): say so and wait for "go" (every host prepared,
@@ -279,13 +310,37 @@ skip_if_live() {
   mark "done"
   exit 0
 }
-# guard: the lock holder's helper, in the background. Each second: if the script died without
-# cleaning up (SIGKILL), clean up for it; if the client's input ended before the switch, stop the
-# script; a line from the client is passed on to the script (await_word), but "stop" (another
-# host failed) stops the script at once, as the end of the input does, and says why. Every 20 s: refresh the
-# lock. It starts no process (it waits with `read -t`).
+# beats_start: the first call of every script (scripts.wrap): its beats, in the background. Not
+# on a bash older than 4 ({nap} is bash 4's), where setup_check_bash says what is wrong.
+beats_start() {
+  [ "${BASH_VERSINFO[0]}" -ge 4 ] || return 0
+  beats &
+  BEATS=$!
+}
+# beats: a `beat` marker now and every BEAT_EVERY seconds while the script runs, so that the
+# client hears it through a quiet step and knows the connection lives (transport/heartbeat.py).
+# A process of its own, not the guard's: a write that blocks (the client reads nothing) stops
+# only the beats. It ends with the script (on_exit kills it; by itself within BEAT_EVERY s after
+# a SIGKILL) or when the client is gone (a write fails), and starts no process (`read -t`).
+beats() {
+  local nap
+  trap - EXIT
+  trap '' TERM INT HUP PIPE
+  exec 2>/dev/null
+  exec {nap}<> <(:)
+  while kill -0 "$MAIN" && printf '::pushdeploy::beat\n'; do
+    read -r -t "$BEAT_EVERY" -u "$nap" _
+  done
+}
+# guard: the lock holder's helper, in the background (from lock_take). Each second: if the
+# script died without cleaning up (SIGKILL), clean up for it; if the client is gone before the
+# switch (its input ended, or no line came from it for SILENT_AFTER seconds: it sends a `beat`
+# every BEAT_EVERY), stop the script; a line from the client is passed on to the script
+# (await_word), but "beat" is only heard, and "stop" (another host failed) stops the script at
+# once, as the end of the input does, and says why. Every 20 s: refresh the lock while it is
+# ours. It starts no process (it waits with `read -t`).
 guard() {
-  local open=1 nap line part="" refresh=$((SECONDS + 20))
+  local open=1 nap line part="" refresh=$((SECONDS + 20)) heard=$SECONDS
   trap - EXIT
   trap '' TERM INT HUP PIPE
   exec >/dev/null 2>&1
@@ -293,20 +348,22 @@ guard() {
   while kill -0 "$MAIN" 2>/dev/null; do
     if [ "$open" = 1 ]; then
       if read -r -t 1 -u 3 line; then
-        line=$part$line part=""  # a line split by a time-out is whole again
+        line=$part$line part="" heard=$SECONDS  # a line split by a time-out is whole again
         if [ "$line" = stop ]; then  # the fleet failed elsewhere: stop now, whatever runs
           open=0
           if lock_mine; then printf 'stop\n' >"$L/$LOCK_CLIENT_GONE"; fi
           kill -TERM 0
-        else
+        elif [ "$line" != beat ]; then
           printf '%s\n' "$line" >&"$WAKE"  # the script's await_word reads it
         fi
-      elif [ $? -gt 128 ]; then  # a time-out: keep what came of a line so far
-        part+=$line
-      else  # end of input
+      elif [ $? -gt 128 ] && { [ $((SECONDS - heard)) -lt "$SILENT_AFTER" ] ||
+        { lock_mine && [ -e "$L/$LOCK_SWITCHING" ]; }; }; then
+        part+=$line  # a time-out: keep what came of a line so far (after the switch, keep
+        # listening to a silent client: its silence changes nothing, a later "stop" may)
+      else  # the end of the input, or the client silent too long: it is gone
         open=0
         if ! lock_mine; then
-          kill -TERM 0  # still waiting for the lock: nobody is left to wait for
+          kill -TERM 0  # no lock of ours (yet): nobody is left to wait for
         elif [ ! -e "$L/$LOCK_SWITCHING" ]; then
           : >"$L/$LOCK_CLIENT_GONE"
           kill -TERM 0
@@ -320,10 +377,12 @@ guard() {
       refresh=$((SECONDS + 20))
     fi
   done
+  if [ -n "$BEATS" ]; then kill -KILL "$BEATS" 2>/dev/null; fi
   lock_mine || exit 0
   kill -TERM 0  # what the dead script had started
   if [ -f "$L/$LOCK_SWITCHING" ]; then
-    { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE; } <"$L/$LOCK_SWITCHING"
+    { read -r ID && read -r SHA && read -r REF && read -r PREV && read -r ACTION && read -r SIZE &&
+      read -r MARK; } <"$L/$LOCK_SWITCHING"
     valid_id "$ID" && switch_back "$ACTION"
   fi
   drop_building "$L"
@@ -449,7 +508,7 @@ switch() {
   if [ -n "$PREV_LINK" ]; then
     ln -sfn -- "$PREV_LINK" "$BACK_CURRENT" || fail switch "cannot create a link in $P"
   fi
-  printf '%s\n' "$1" "$SHA" "$REF" "$PREV" "$2" "$size" >"$L/$LOCK_SWITCHING" ||
+  printf '%s\n' "$1" "$SHA" "$REF" "$PREV" "$2" "$size" bad >"$L/$LOCK_SWITCHING" ||
     fail switch "cannot write in $L"
   log "$SHA" "$1" "$REF" "$2" ok || fail switch "cannot append to $DEPLOYS"
   PHASE=live
@@ -497,28 +556,40 @@ back() {
 # puts in RESTART_BACK (remote/restart.py; `:` in a script that runs no user command).
 restart_back() { "${RESTART_BACK[@]}"; }
 # switch_back ACTION: put back what was live before ID (or no current when there was none),
-# restart it, and mark ID bad in .deploys. When even that line cannot be written (a full disk),
-# the line that said ID went live is cut off instead, so the history never claims it.
+# restart it, log it live again and mark ID with MARK (bad; "" marks nothing) in .deploys. When
+# even the mark cannot be written (a full disk), the line that said ID went live is cut off
+# instead, so the history never claims it. Resumable: the switching record stays in the lock until the history
+# says it all, so a signal (on_signal) or the guard, after a SIGKILL, runs it again, and each part
+# is done only if it was not done yet (current still at ID; the lines not yet the last ones).
 switch_back() {
-  local sha size
-  if [ -L "$BACK_CURRENT" ]; then
-    mv -T -- "$BACK_CURRENT" "$CURRENT" || warn "cannot switch $CURRENT back"
-  else
-    rm -f -- "$CURRENT"
+  local sha size mark=$MARK
+  PHASE=back
+  if [ "$(live_release)" = "$ID" ]; then
+    if [ -L "$BACK_CURRENT" ]; then
+      mv -T -- "$BACK_CURRENT" "$CURRENT" || warn "cannot switch $CURRENT back"
+    else
+      rm -f -- "$CURRENT"
+    fi
+  fi
+  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then restart_back; fi
+  if [ -z "$mark" ] || ! history_ends "$ID" "$1" "$mark"; then
+    if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ] && ! history_ends "$PREV" rollback ok; then
+      sha=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
+      valid_sha "$sha" || sha=unknown
+      log "$sha" "$PREV" - rollback ok || warn "could not append to $DEPLOYS"
+    fi
+    if [ -n "$mark" ] && ! log "$SHA" "$ID" "${REF:--}" "$1" "$mark"; then
+      size=${SIZE:-}
+      [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
+      warn "could not append to $DEPLOYS; removed its line for $ID instead"
+    fi
   fi
   PHASE="done"
   rm -f -- "$L/$LOCK_SWITCHING"
-  if [ -n "$PREV" ] && [ -d "$RELEASES/$PREV" ]; then
-    restart_back
-    sha=$(head -c 100 -- "$RELEASES/$PREV/REVISION" 2>/dev/null)
-    valid_sha "$sha" || sha=unknown
-    log "$sha" "$PREV" - rollback ok || warn "could not append to $DEPLOYS"
-  fi
-  if ! log "$SHA" "$ID" "${REF:--}" "$1" bad; then
-    size=${SIZE:-}
-    [ -z "$size" ] || truncate -s "$size" -- "$DEPLOYS"
-    warn "could not append to $DEPLOYS; removed its line for $ID instead"
-  fi
+}
+# history_ends ID ACTION OUTCOME: the last line of .deploys is that event of that release.
+history_ends() {
+  [ "$(tail -n 1 -- "$DEPLOYS" 2>/dev/null | cut -f 3,6,7)" = "$1"$'\t'"$2"$'\t'"$3" ]
 }
 # health URL DEADLINE: poll an HTTP URL from the server until it answers 2xx/3xx, or give up.
 health_get() {
@@ -616,9 +687,24 @@ refs_known() {
   git_repo for-each-ref --format='%(refname:strip=2)' refs/heads refs/tags | head -n 1000 |
     while IFS= read -r name; do mark "line refs $name"; done
 }
-# newest_tag: print the name of the newest tag (by creation date, then version), if any.
+# newest_tag: print the name of the newest tag, if any. Among the tags that look like versions (an
+# optional v, dot-separated numbers, perhaps a semver pre-release `-rc.1` and build `+b7`), the
+# highest version, as `sort -V` orders them, a pre-release before its release (ties such as v1.2
+# and 1.2: the later creation date). With no such tag, the latest creation date (ties: the highest
+# version). Dates alone would let an older-dated lightweight v1.1 lose to v1.0.
 newest_tag() {
-  git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags
+  local name when rank newest
+  newest=$(git_repo for-each-ref --format='%(refname:strip=2) %(creatordate:unix)' refs/tags |
+    while read -r name when; do
+      [[ $name =~ ^v?([0-9]+(\.[0-9]+)*)(-([0-9A-Za-z.-]+))?(\+[0-9A-Za-z.-]+)?$ ]] || continue
+      rank=1 # a release sorts after its pre-releases (rank 0)
+      [ -z "${BASH_REMATCH[3]}" ] || rank=0
+      printf '%s\t%s\t%s\t%s\t%s\n' "${BASH_REMATCH[1]}" "$rank" "${BASH_REMATCH[4]}" "$when" "$name"
+    done | LC_ALL=C sort -t "$(printf '\t')" -k1,1V -k2,2n -k3,3V -k4,4n -k5,5 | tail -n 1 | cut -f 5)
+  if [ -z "$newest" ]; then
+    newest=$(git_repo for-each-ref --sort=-v:refname --sort=-creatordate --count=1 --format='%(refname:strip=2)' refs/tags)
+  fi
+  printf '%s\n' "$newest"
 }
 # git_check: setup's check that git is on the server.
 git_check() { command -v git >/dev/null || fail check "git is not installed on the server"; }
@@ -648,8 +734,8 @@ fill_release() { git_repo archive --format=tar "$2" | tar -x -C "$1" || fail rel
 # release ID comes into service after the switch (restart_by_*), and how PREV does after a switch
 # back (restart_back_by_*: the header's RESTART_BACK, which prelude.sh's restart_back runs). A
 # failure going live switches back (`back`); one coming back only warns. Needs prelude.sh (step,
-# warn, back, bg, user_shell, within), RESTART_FILE, RELEASES and SHARED; the monitor's functions
-# need service.sh (monitor_run).
+# warn, back, bg, user_shell, within, relay), RESTART_FILE, RELEASES and SHARED; the monitor's
+# functions need service.sh (monitor_run).
 
 # touch_restart ID: touch the restart file of release ID, never through a symlink leading out of
 # the release or the shared directory.
@@ -672,9 +758,10 @@ restart_back_by_touch() { touch_restart "$PREV" || warn "cannot touch the restar
 # restart_back_by_command TEXT: run the restart command TEXT in PREV after a switch back (going
 # live, it runs as the `restart` hook).
 restart_back_by_command() { bg user_shell "$RELEASES/$PREV" "$1" || warn "restarting $PREV failed"; }
-# restart_by_monitor ZIPAPP CONFIG WAIT START_TIMEOUT: `restart = monitor`: reload the monitor at
-# ZIPAPP into ID and wait (WAIT seconds) for its verdict, or start it (START_TIMEOUT) when it is not
-# running; switch back, with its last word, when it fails. RELOADED: a new generation took over.
+# restart_by_monitor ZIPAPP CONFIG WAIT START_TIMEOUT LINES: `restart = monitor`: reload the
+# monitor at ZIPAPP into ID and wait (WAIT seconds) for its verdict, or start it (START_TIMEOUT)
+# when it is not running; when it fails, show why (monitor_logs LINES), then switch back with its
+# last word. RELOADED: a new generation took over.
 restart_by_monitor() {
   local out rc
   out=$(monitor_run "$1" "$2" reload --wait "$3" 2>&1)
@@ -683,9 +770,15 @@ restart_by_monitor() {
     out=$(monitor_run "$1" "$2" start --timeout "$4" 2>&1)
     rc=$?
   fi
-  if [ "$rc" != 0 ]; then back restart "monitor: $(printf '%s' "$out" | tail -n 1)"; fi
+  if [ "$rc" != 0 ]; then
+    monitor_logs "$1" "$2" "$5"
+    back restart "monitor: $(printf '%s' "$out" | tail -n 1)"
+  fi
   RELOADED=1
 }
+# monitor_logs ZIPAPP CONFIG LINES: the last LINES lines of the monitor's log and of the app's (its
+# workers' output), each under its path, as output of the step: why the app did not get ready.
+monitor_logs() { monitor_run "$1" "$2" logs -n "$3" 2>&1 </dev/null | relay || :; }
 # restart_back_by_monitor ZIPAPP CONFIG WAIT: after a switch back, reload the monitor into PREV,
 # only if the new generation had taken over: after a failed reload the old one never stopped
 # serving PREV.
@@ -739,26 +832,37 @@ rebuild_pruned() {
   "$@"
   build_release "$ID" "$SHA"
 }
-# rollback_release ID PREV: undo a deploy of ID that went live here while it failed on another host:
-# current back to PREV (or none), ID marked bad; nothing is changed unless ID is what is live.
+# rollback_release ID PREV ACTION MARK: undo ACTION (deploy, revert) of ID that went live here while
+# it failed on another host: current back to PREV (or none), ID marked MARK ("" for none); nothing is
+# changed unless ID is what is live, and it is done already when PREV is (its own guard switched it
+# back, or it never switched). The switching record comes first, as for a switch, so that a
+# SIGKILL midway leaves the guard to finish it.
 rollback_release() {
   local live
-  ID=$1 PREV=$2
+  ID=$1 PREV=$2 ACTION=$3 MARK=$4 REF=-
   if ! { valid_id "$ID" && { [ -z "$PREV" ] || valid_id "$PREV"; }; }; then fail rollback "not a release: $ID"; fi
   SHA=$(head -c 100 "$RELEASES/$ID/REVISION" 2>/dev/null)
   valid_sha "$SHA" || SHA=unknown
   live=$(live_release) || live=""
-  [ "$live" = "$ID" ] || fail rollback "current is ${live:-nothing}, not $ID; left as it is"
   step rollback
+  if [ "$live" = "$PREV" ] && [ "$live" != "$ID" ]; then
+    warn "$ID is not live here; ${PREV:-nothing} is, as before: nothing to undo"
+    value unchanged yes
+    return 0
+  fi
+  [ "$live" = "$ID" ] || fail rollback "current is ${live:-nothing}, not $ID; left as it is"
   rm -f -- "$BACK_CURRENT"
   if [ -n "$PREV" ]; then
     ln -sfn -- "releases/$PREV" "$BACK_CURRENT" || fail rollback "cannot create a link in $P"
   fi
-  switch_back deploy
+  printf '%s\n' "$ID" "$SHA" "$REF" "$PREV" "$ACTION" "" "$MARK" >"$L/$LOCK_SWITCHING" ||
+    fail rollback "cannot write in $L"
+  switch_back "$ACTION"
 }
+beats_start
 step lock
 lock_take 60 120
-rollback_release 20240102T030405Z-0123456 20240101T000000Z-89abcde
+rollback_release 20240102T030405Z-0123456 20240101T000000Z-89abcde deploy bad
 OK=1
 mark done
 }
