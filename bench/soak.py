@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {violation}", flush=True)
         elif args.verbose:
             print(
-                f"{op.line()} ({op.seconds:.1f} s){' missed ' + op.missed if op.missed else ''}",
+                f"{op.line()} ({op.seconds:.1f} s, settled in {op.settled:.1f} s)"
+                f"{' missed ' + op.missed if op.missed else ''}",
                 flush=True,
             )
         elif op.number % 50 == 0:

@@ -126,6 +126,7 @@ class Operation:
     command: list[str]
     fault: str | None = None
     at: float = 0.0  # seconds after the start the fault came
+    settled: float = 0.0  # seconds the servers took to settle after the client ended
     step: str = ""  # or: the step whose start (on some host) it waits for, then ``at`` more
     missed: str | None = None  # a fault drawn that found nothing to break (it came too late)
     status: int | None = None
@@ -362,7 +363,9 @@ class Soak:
         if not op.fault:
             key = f"{op.environment} {op.command[0]}"
             self.usual[key] = 0.8 * self.usual[key] + 0.2 * op.seconds
+        settling = time.monotonic()
         after = self._settled(roots)
+        op.settled = time.monotonic() - settling
         status = op.status if op.status is not None else -9
         if (
             op.fault in {"client-int", "client-term"}
