@@ -482,9 +482,11 @@ class Soak:
                 if target is None:
                     op.missed, op.fault = op.fault, None
                 else:
-                    os.kill(
-                        target.pid, signal.SIGTERM if fault == "script-term" else signal.SIGKILL
-                    )
+                    how = signal.SIGTERM if fault == "script-term" else signal.SIGKILL
+                    try:
+                        os.kill(target.pid, how)
+                    except ProcessLookupError:  # it ended meanwhile
+                        op.missed, op.fault = op.fault, None
         elif fault == "hook-kill":
             hooks = [
                 p
