@@ -52,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         elif op.number % 50 == 0:
             print(f"... {op.number} operations", flush=True)
 
+    scene = soak.scene(args.seed, kinds, args.keep)
     try:
-        with soak.scene(args.seed, kinds, args.keep) as scene:
-            report = scene.run(args.operations, until, progress)
+        built = scene.__enter__()
     except (OSError, RuntimeError) as exc:
         print(f"soak: cannot build the scene: {exc}", file=sys.stderr)
         return 2
+    try:  # an error from here on is the soak's own: its traceback shows where
+        report = built.run(args.operations, until, progress)
+    finally:
+        scene.__exit__(None, None, None)
     print(report.text())
     return 1 if report.violations else 0
 
