@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.engine.failure import failure, first_failure
-from pushdeploy.engine.rollout import Rollout, batches, pick
+from pushdeploy.engine.rollout import Rollout, batches, pick, picked
 from pushdeploy.engine.session import Alongside, Session
 from pushdeploy.errors import (
     DeployReverted,
@@ -144,12 +144,20 @@ def roll_back(
     there, or it cannot be reached)."""
     said = {label: readback.read(readback.Progress, o) for label, o in outcomes.items()}
     sent = rollout.sent if rollout is not None else set()
+    words = rollout.words if rollout is not None else {}
+    # What each went to, and from: as it said, or (a revert whose connection was lost before it
+    # said so) the release its word named, from the one live when it read its history.
+    release = {label: said[label].release or picked(words.get(label, "")) for label in outcomes}
+    previous = {
+        label: said[label].previous or (said[label].live if not said[label].release else "")
+        for label in outcomes
+    }
     live = [
         label
         for label, o in outcomes.items()
         if (finished(o) and said[label].live)
         or (o.status in CUT_SHORT_HERE and "switch" in o.steps and said[label].release)
-        or (o.status == LOST and label in sent and said[label].release)
+        or (o.status == LOST and label in sent and release[label])
     ]
     if not live:
         return [], {}
@@ -157,9 +165,7 @@ def roll_back(
     session.console.warn(f"rolling back {', '.join(live)} so every host serves one release")
     undo = dataclasses.replace(session.run, wait=max(session.run.wait, ROLLBACK_WAIT))
     undo_scripts = {
-        label: scripts.rollback(
-            env, undo, said[label].release, said[label].previous, session.source, command
-        )
+        label: scripts.rollback(env, undo, release[label], previous[label], session.source, command)
         for label in live
     }
     undone = session.phase(undo_scripts, quiet=True)

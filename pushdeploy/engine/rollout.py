@@ -55,6 +55,12 @@ def pick(target: Entry) -> str:
     return f"to {int(target.tj)} {target.release or '-'} {target.sha} {target.ref or '-'}"
 
 
+def picked(word: str) -> str:
+    """The release a revert's word (``pick``) sent it to, or "" (a TJ line's: none yet)."""
+    parts = word.split()
+    return parts[2] if len(parts) > 2 and parts[0] == "to" and parts[2] != "-" else ""
+
+
 class Rollout:
     """The conductor of one fleet phase (see the module docstring for the order of things)."""
 
@@ -74,6 +80,7 @@ class Rollout:
         self.arrived: dict[str, Outcome] = {}
         self.left: dict[str, Outcome] = {}
         self.sent: set[str] = set()  # told to go live: their scripts finish on their own
+        self.words: dict[str, str] = {}  # what each of them was told ("go", a revert's pick)
         self.stopped = False
         self.error: PushdeployError | None = None  # why it stopped when no host's failure says
 
@@ -126,6 +133,7 @@ class Rollout:
                 self.on_batch(number + 1, batch)
             for label in batch:
                 self.sent.add(label)
+                self.words[label] = words[label]
                 self.controls[label].send(words[label].encode() + b"\n")
 
             def ended(hosts: list[str] = batch) -> bool:

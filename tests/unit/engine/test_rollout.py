@@ -17,7 +17,7 @@ from pushdeploy.config import deployconf as config
 from pushdeploy.config.values import batch_size
 from pushdeploy.console import Console
 from pushdeploy.engine import deploy
-from pushdeploy.engine.rollout import batches
+from pushdeploy.engine.rollout import batches, picked
 from pushdeploy.engine.session import Session
 from pushdeploy.errors import ConnectionError, DeployFailed, DeployReverted, Refused
 from pushdeploy.testing.fake import FakeFleet
@@ -215,3 +215,19 @@ def test_a_revert_with_nowhere_to_go_on_one_host_changes_no_host(tmp_path: Path)
         deploy.revert(session(tmp_path, fake), 1)
     assert caught.value.message.startswith("web2: ")
     assert all(h.words == ["stop"] for h in fake.hosts.values())  # none told to go
+
+
+@pytest.mark.parametrize(
+    ("word", "release"),
+    [
+        ("to 0 20261130T074102Z-3f2a9c1 " + "3" * 40 + " main", "20261130T074102Z-3f2a9c1"),
+        ("to 1 - 3f2a9c1 -", ""),  # a line of TJ's deploy: its release is made on the server
+        ("go", ""),
+        ("", ""),
+    ],
+)
+def test_the_release_a_revert_was_sent_to_is_read_back_from_its_word(
+    word: str, release: str
+) -> None:
+    """For a host whose connection was lost before it said where it went (its rollback)."""
+    assert picked(word) == release
