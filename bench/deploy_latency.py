@@ -173,7 +173,13 @@ def pushdeploy_problem(command: list[str], ws: Workspace) -> str | None:
 
 
 def bench_pushdeploy(
-    command: list[str], ws: Workspace, home: ClientHome, server: SSHServer, rtt_ms: float, runs: int
+    command: list[str],
+    ws: Workspace,
+    home: ClientHome,
+    server: SSHServer,
+    rtt_ms: float,
+    runs: int,
+    client: str = "paramiko",
 ) -> Series:
     path = ws.base / f"deploy-{rtt_ms:g}ms"
     conf = ws.base / f"deploy-{rtt_ms:g}ms.conf"
@@ -184,7 +190,8 @@ def bench_pushdeploy(
         f"repo = {ws.origin}\n"
         f"path = {path}\n"
         "ref = main\n"
-        "keep = 3\n",
+        "keep = 3\n"
+        f"ssh = {client}\n",
         encoding="utf-8",
     )
     series = Series()
@@ -300,6 +307,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="round-trip time in ms (repeatable; default: 0 and 100)",
     )
     parser.add_argument("--timeout", type=float, default=120, metavar="S", help="per command (120)")
+    parser.add_argument(
+        "--ssh",
+        choices=["paramiko", "openssh"],
+        default="paramiko",
+        help="deploy.conf's ssh: the SSH client pushdeploy uses (paramiko)",
+    )
     runner_arguments(parser)
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -324,7 +337,7 @@ def measure(args: argparse.Namespace, base: Path) -> list[tuple[float, Series, S
                 progress(f"RTT {rtt_ms:g} ms (proxy {proxy.port} -> sshd {server.port})")
                 mine = Series(failure=problem)
                 if not problem:
-                    mine = bench_pushdeploy(command, ws, home, server, rtt_ms, args.runs)
+                    mine = bench_pushdeploy(command, ws, home, server, rtt_ms, args.runs, args.ssh)
                 floor = bench_floor(ws, home, server, rtt_ms, args.runs)
             rows.append((rtt_ms, mine, floor))
     return rows

@@ -42,13 +42,15 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """How to log in where a host does not say: user, port, identity, agent, host keys."""
+    """How to log in where a host does not say: user, port, identity, agent, host keys; and with
+    which SSH client."""
 
     user: str | None
     port: int | None
     key: str | None
     forward_agent: bool
     host_key: str
+    client: str  # "paramiko" or "openssh": which SSH client carries the scripts
 
 
 @dataclass(frozen=True)

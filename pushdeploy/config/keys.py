@@ -86,6 +86,13 @@ KEYS: Mapping[str, Key] = {
                 "strict: unknown keys stop; accept-new: record new keys",
                 "strict",
             ),
+            Key(
+                "ssh",
+                one_of("paramiko", "openssh"),
+                "the SSH client: paramiko (built in) or openssh (the system ssh, multiplexed)",
+                "paramiko",
+                field="client",
+            ),
         ),
         *in_section(
             "source",

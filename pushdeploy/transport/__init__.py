@@ -4,7 +4,8 @@ It alone imports the SSH library, Paramiko (through ``transport.library``, loade
 contacted, so ``import pushdeploy.transport`` stays cheap). Its modules: ``route`` (where a host
 is, from ~/.ssh/config), ``identity`` (which keys to offer), ``login`` (the handshake), ``proxy``
 (ProxyCommand), ``ssh`` (connecting through every hop; scripts on channels), ``relay`` (a
-terminal for ``console``).
+terminal for ``console``); ``openssh`` (``ssh = openssh``: the system ``ssh`` instead, one
+multiplexed connection per host).
 
 A transport runs a bash script sent on stdin over ONE channel (``bash -s``) and streams its
 output line by line to a callback; it can also start an interactive command (``console``).
@@ -41,11 +42,16 @@ __all__ = ["STDERR_KEPT", "Sent", "Transport", "dialing_ahead", "login_users", "
 def open_transport(
     env: Environment, host: Host, warn: Callable[[str], None], host_key: str
 ) -> Transport:
-    """A connected transport for ``host``: this machine for ``local``, else SSH (transport.ssh)."""
+    """A connected transport for ``host``: this machine for ``local``, else SSH: Paramiko
+    (transport.ssh), or the system ``ssh`` with ``ssh = openssh`` (transport.openssh)."""
     if host.local:
         from pushdeploy.transport.local import LocalTransport
 
         return LocalTransport()
+    if env.ssh.client == "openssh":
+        from pushdeploy.transport import openssh
+
+        return openssh.connect(env, host, warn, host_key)
     from pushdeploy.transport import ssh
 
     return ssh.connect(env, host, warn, host_key)
@@ -67,13 +73,17 @@ def login_users(env: Environment) -> dict[str, str]:
 
 def dialing_ahead(env: Environment) -> contextlib.AbstractContextManager[object]:
     """Dial the hosts ``env`` connects to first (``parallel`` of them) ahead, for a block; what
-    is not taken by then is closed at its end (sockets.py). None when a step on this machine
+    is not taken by then is closed at its end (sockets.py). Their ssh_config is resolved ahead
+    too (sshconfig.prefetch), in every case. None when a step on this machine
     comes before any connection (``pre-deploy-local``, an artifact's build or check): it may
     fail, and then nothing is to be connected, or take longer than a connection may wait."""
-    from pushdeploy.transport import sockets
+    from pushdeploy.transport import sockets, sshconfig
 
-    if env.hooks.pre_deploy_local or env.source.artifact:
-        return contextlib.nullcontext()
+    first = [host for host in env.hosts[: env.rollout.parallel] if not host.local]
+    # ssh -G for each, in threads, while pushdeploy loads: route.target takes the answers
+    sshconfig.prefetch((h.name, h.user or env.ssh.user, h.port or env.ssh.port) for h in first)
+    if env.hooks.pre_deploy_local or env.source.artifact or env.ssh.client == "openssh":
+        return contextlib.nullcontext()  # (``ssh`` dials for itself)
     targets = [
         (host.name, host.port or env.ssh.port or sockets.SSH_PORT)
         for host in env.hosts[: env.rollout.parallel]

@@ -57,6 +57,8 @@ def offer(ssh_config: Mapping[str, Any], connect_kwargs: dict[str, Any]) -> list
     present: list[str] = []
     missing: list[str] = []
     for path in dict.fromkeys(os.path.expanduser(str(p)) for p in named):
+        if not os.path.isfile(path) and os.path.isfile(f"{path}.pub"):
+            path = f"{path}.pub"  # that key, from the agent (agents.py)
         (present if os.path.isfile(path) else missing).append(path)
     if present:
         connect_kwargs["key_filename"] = present

@@ -15,7 +15,8 @@ every user of the server can read a command line). Three things make it so:
 * ``FirstSession`` sends the first session's CHANNEL_OPEN right behind that (RFC 4252 5.1: a
   server passes on what follows a login request that succeeds); a login that fails abandons it.
 
-Host keys: known_hosts is loaded and the key checked (hostkeys.py) for every ProxyJump hop.
+Host keys: known_hosts is loaded and the key checked (hostkeys.py) for every ProxyJump hop,
+``@revoked`` keys and host certificates inside the key exchange (``FastTransport._verify_key``).
 
 Every stage waits for the server at most WAIT seconds (the banner, the key exchange, the login,
 a channel's opening): a network that drops without closing (half-open) ends the login in
@@ -33,8 +34,8 @@ from typing import Any
 
 from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.remote.protocol import SILENT_AFTER
-from pushdeploy.transport import identity, sockets
-from pushdeploy.transport.hostkeys import UnknownHostKey, fingerprint, known_keys
+from pushdeploy.transport import agents, hostkeys, identity, sockets
+from pushdeploy.transport.hostkeys import RefusedHostKey, UnknownHostKey, fingerprint
 from pushdeploy.transport.library import paramiko
 from pushdeploy.transport.proxy import ProxyCommand
 from pushdeploy.transport.route import SSH_PORT, Route
@@ -76,6 +77,14 @@ class FastTransport(paramiko.Transport):
     _CLIENT_ID = CLIENT_ID
     opens_session = False  # the target's login opens its FirstSession (TargetTransport)
     first_session: FirstSession | None = None
+    known: Any = None  # what known_hosts says of this hop (hostkeys.load), and its names
+    names: list[str] = []
+    certified: str | None = None  # the @cert-authority line that vouched for its certificate
+
+    def _verify_key(self, host_key: bytes, sig: bytes) -> None:
+        super()._verify_key(host_key, sig)
+        if self.known is not None:
+            self.certified = hostkeys.vet(self.known, self.names, host_key, self.host_key)
 
     def auth_publickey(self, username: str, key: Any, event: Any = None) -> list[str]:
         if event is not None or not self._pipelines(key):
@@ -167,17 +176,25 @@ def login(
     channel of the hop before); ``target``: the last hop (not a ProxyJump host), whose login
     opens the first session. Raises what Paramiko raises, ``sock`` closed; ``Unanswered``
     when the connection ended or the server said nothing for WAIT seconds."""
-    client = paramiko.SSHClient()
-    known = client.get_host_keys()  # this host's lines of every known_hosts file
-    for path in route.known_hosts_files():
-        try:
-            found = known_keys(path).lookup(route.known_name) or {}
-        except (OSError, paramiko.SSHException) as exc:
-            warn(f"cannot read {path}: {exc}")
-            continue
-        for key_type, key in found.items():
-            known.add(route.known_name, key_type, key)
+    client = hostkeys.RoutedClient(route)
+    known = hostkeys.load(route, client, warn)  # this host's lines of every known_hosts file
     client.set_missing_host_key_policy(policy)
+    agents.use(route, client, route.connect_kwargs)
+
+    def make_transport(sock: Any, **options: Any) -> Any:
+        made = (TargetTransport if target else FastTransport)(sock, **options)
+        made.known, made.names = (
+            known,
+            [route.known_name, route.settings.host_key_alias or route.host],
+        )
+        if known.authorities:  # ask for the server's host certificate first
+            certs = [f"{k}-cert-v01@openssh.com" for k in made._preferred_keys]
+            made._preferred_keys = (
+                *[c for c in certs if c in made._key_info],
+                *made._preferred_keys,
+            )
+        return made
+
     try:
         client.connect(
             route.host,
@@ -188,7 +205,7 @@ def login(
             banner_timeout=WAIT,
             auth_timeout=WAIT,
             channel_timeout=WAIT,
-            transport_factory=TargetTransport if target else FastTransport,
+            transport_factory=make_transport,
             **route.connect_kwargs,
         )
     except BaseException as exc:
@@ -207,7 +224,12 @@ def unanswered(exc: BaseException, ended: bool) -> str | None:
     the server answered (a refusal, a host key, ...). Paramiko says "No existing session" when
     the key exchange did not finish (in time, if the connection lives on), "Authentication
     timeout." when the login had no answer, and wraps a socket's time-out in its own exception."""
-    said = (UnknownHostKey, paramiko.BadHostKeyException, paramiko.ProxyCommandFailure)
+    said = (
+        UnknownHostKey,
+        RefusedHostKey,
+        paramiko.BadHostKeyException,
+        paramiko.ProxyCommandFailure,
+    )
     if isinstance(exc, said) or not isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
         return None
     chain = [exc, exc.__cause__, exc.__context__]
@@ -251,7 +273,12 @@ def hop(
         raise HostKeyError(
             f"{label}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)} for {exc.hostname}",
             "check the fingerprint with the server's admin, then rerun with --host-key accept-new "
-            "(or add it to ~/.ssh/known_hosts)",
+            f"(or add it to {route.new_keys_file()})",
+        ) from None
+    except RefusedHostKey as exc:
+        raise HostKeyError(
+            f"{label}: {route.known_name} refused: {exc}",
+            "ask the server's admin which host key is current; fix known_hosts at the line named",
         ) from None
     except paramiko.BadHostKeyException as exc:
         known = route.known_name if route.port == SSH_PORT else f"'{route.known_name}'"

@@ -6,10 +6,12 @@ directly, through a ProxyCommand, or through the hop before it (ProxyJump). depl
 ``user``, ``port`` and ``key`` win over ~/.ssh/config for the target; ProxyJump hops take theirs
 from their ``[user@]host[:port]`` spec, then ~/.ssh/config.
 
-The files read are ~/.ssh/config, then /etc/ssh/ssh_config (the first value obtained wins, as
-in ``ssh``). Keys read: HostName, Port, User, IdentityFile, IdentitiesOnly (identity.py),
-ProxyJump, ProxyCommand, UserKnownHostsFile. Fabric used to do this resolution; pushdeploy now
-drives Paramiko itself (Fabric, and the Invoke it loads, cost 50 ms of start-up per deploy).
+The settings come from ``ssh -G`` where ``ssh`` is installed (sshconfig.py: Include, Match and
+all); without it, from Paramiko's parser of ~/.ssh/config, then /etc/ssh/ssh_config (the first
+value obtained wins, as in ``ssh``). What is honoured is ``sshconfig.Settings``; here: HostName,
+Port, User, IdentityFile, ProxyJump, ProxyCommand, and for known_hosts (login.py)
+UserKnownHostsFile, GlobalKnownHostsFile and HostKeyAlias. Fabric used to do this resolution;
+pushdeploy now drives Paramiko itself (Fabric and Invoke cost 50 ms of start-up per deploy).
 Unlike Fabric, ProxyJump ``a,b`` goes to ``a`` first, as ``ssh -J a,b`` does.
 """
 
@@ -22,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pushdeploy.errors import ConnectionError
+from pushdeploy.transport import sshconfig
 from pushdeploy.transport.library import lookup, paramiko
 from pushdeploy.transport.sockets import SSH_PORT
+from pushdeploy.transport.sshconfig import Settings
 
 if TYPE_CHECKING:
     from pushdeploy.config.environment import Environment
@@ -55,17 +59,32 @@ class Route:
             hops.append(hops[-1].jump)
         return hops
 
+    @property
+    def settings(self) -> Settings:
+        return Settings.of(self.ssh_config)
+
     def known_hosts_files(self) -> list[Path]:
-        """The known_hosts files that exist: UserKnownHostsFile (else ~/.ssh/known_hosts), then
-        /etc/ssh/ssh_known_hosts."""
-        named = str(self.ssh_config.get("userknownhostsfile", "")).split()
-        files = [Path(p).expanduser() for p in named] or [Path(KNOWN_HOSTS).expanduser()]
-        files.append(Path(GLOBAL_KNOWN_HOSTS))
-        return [path for path in files if path.is_file()]
+        """The known_hosts files that exist: every UserKnownHostsFile (else ~/.ssh/known_hosts),
+        then every GlobalKnownHostsFile (else /etc/ssh/ssh_known_hosts)."""
+        settings = self.settings
+        files = [Path(p).expanduser() for p in settings.user_known_hosts_files]
+        files = files or [Path(KNOWN_HOSTS).expanduser()]
+        named = settings.global_known_hosts_files or (GLOBAL_KNOWN_HOSTS,)
+        files += [Path(p).expanduser() for p in named]
+        return [path for path in dict.fromkeys(files) if path.is_file()]
+
+    def new_keys_file(self) -> Path:
+        """Where accept-new records a key: the first UserKnownHostsFile, as ``ssh`` does."""
+        named = self.settings.user_known_hosts_files
+        return Path(named[0] if named else KNOWN_HOSTS).expanduser()
 
     @property
     def known_name(self) -> str:
-        """The host as known_hosts names it (``ssh-keygen -R`` takes this)."""
+        """The host as known_hosts names it (``ssh-keygen -R`` takes this): HostKeyAlias, as is,
+        when one is set."""
+        alias = self.settings.host_key_alias
+        if alias:
+            return alias
         return self.host if self.port == SSH_PORT else f"[{self.host}]:{self.port}"
 
 
@@ -93,11 +112,20 @@ def resolve(
     """The route to ``name``: explicit ``user``/``port``/``keys`` first, then ~/.ssh/config.
 
     ``via``: the hop before this one in a ProxyJump list, which replaces its own ProxyJump or
-    ProxyCommand (as ``ssh -J`` does).
+    ProxyCommand (as ``ssh -J`` does). ``config``: Paramiko's parser's, else ``ssh -G``'s
+    answer (sshconfig.py), else, with no ``ssh`` installed, Paramiko's parser's of the files.
     """
-    config = load_config() if config is None else config
+    found: dict[str, Any] | None = None
+    if config is None:
+        try:
+            found = sshconfig.resolved(name, user, port)
+        except ValueError as exc:
+            raise ConnectionError(f"{name}: cannot read ~/.ssh/config: {exc}") from None
+        config = load_config() if found is None else None
     try:
-        found = dict(lookup(config, name))
+        if found is None:
+            assert config is not None
+            found = dict(lookup(config, name))
     except ImportError as exc:
         raise ConnectionError(
             f"{name}: ~/.ssh/config has a 'Match exec' line, which needs Invoke: {exc}",
@@ -126,7 +154,10 @@ def resolve(
     elif jumps:
         route.jump = _jump_chain(jumps, route, config, depth)
     elif found.get("proxycommand"):
-        route.proxy_command = str(found["proxycommand"])
+        command = str(found["proxycommand"])
+        if config is None:  # ssh -G leaves its tokens to ssh
+            command = sshconfig.expand_tokens(command, host, route.port, route.user, name)
+        route.proxy_command = command
     return route
 
 

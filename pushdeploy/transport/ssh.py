@@ -20,14 +20,13 @@ import select
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from pushdeploy.config.environment import Environment
 from pushdeploy.config.hosts import Host
 from pushdeploy.errors import ConnectionError
 from pushdeploy.remote.protocol import KILLED, SILENT_AFTER
-from pushdeploy.transport import identity, login, route
+from pushdeploy.transport import identity, login, route, sshconfig
 from pushdeploy.transport.heartbeat import Heartbeat
 from pushdeploy.transport.hostkeys import AcceptNewPolicy, StrictPolicy
 from pushdeploy.transport.library import paramiko
@@ -36,6 +35,7 @@ from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 
 _BLOCK = 1 << 20  # bytes read from a sent file at a time
 _WAIT = 0.1  # seconds a send waits for the remote's window before it looks for an exit or cancel
+_TOLD_STRICT_NO: list[bool] = []  # the warning of host_key_policy was given (once a process)
 _SSH_LOG = logging.getLogger("paramiko")
 _SSH_LOG.addHandler(logging.NullHandler())
 _SSH_LOG.propagate = False
@@ -252,8 +252,11 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
                 f"{host.spec}: no key to log in to {hop.host} with: {identity.describe_missing(missing)}",
                 "fix IdentityFile in ~/.ssh/config, or set 'key' in deploy.conf",
             )
-    known_hosts = Path(route.KNOWN_HOSTS).expanduser()
-    policy = AcceptNewPolicy(known_hosts, warn) if host_key == "accept-new" else StrictPolicy()
+    if sshconfig.ssh_binary() is None:
+        sshconfig.fallback_note(warn)
+    if "host-key" not in env.settings:  # deploy.conf (or --host-key) wins where it is set
+        host_key = host_key_policy(target.settings.strict_host_key_checking, host_key, warn)
+    policy = AcceptNewPolicy(warn) if host_key == "accept-new" else StrictPolicy()
     opened: list[Any] = []  # logged-in clients, the first hop first
     hops = list(reversed(target.hops()))
     for hop in hops:
@@ -266,6 +269,23 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
                 client.close()
             raise
     return SSHTransport(opened[-1], host.spec, env.ssh.forward_agent, list(reversed(opened[:-1])))
+
+
+def host_key_policy(strict: str | None, default: str, warn: Callable[[str], None]) -> str:
+    """deploy.conf's ``host-key`` for ssh_config's StrictHostKeyChecking: yes is strict,
+    accept-new is accept-new, no/off is accept-new with a warning (a changed key always stops);
+    unset or ask: ``default``."""
+    if strict == "yes":
+        return "strict"
+    if strict == "accept-new":
+        return "accept-new"
+    if strict == "no" and not _TOLD_STRICT_NO:
+        _TOLD_STRICT_NO.append(True)
+        warn(
+            "StrictHostKeyChecking no (ssh config): pushdeploy records unknown host keys"
+            " (host-key = accept-new) and still stops at a changed one"
+        )
+    return "accept-new" if strict == "no" else default
 
 
 def _follow(channel: Any, on_line: OnLine, heartbeat: Heartbeat) -> int:

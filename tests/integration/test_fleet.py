@@ -15,6 +15,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import Project
 from tests.support.fleet import Fleet
 from tests.support.sshd import SSHServer
@@ -206,10 +208,13 @@ def test_post_deploy_local_hears_how_the_deploy_ended_whether_it_succeeded_or_no
     assert failed["PUSHDEPLOY_RELEASE"].endswith(f"-{sha[:7]}")
 
 
+@pytest.mark.parametrize("client", ["paramiko", "openssh"])
 def test_a_deploy_and_a_revert_each_use_one_connection_and_one_session_per_host(
-    fleet: Fleet,
+    fleet: Fleet, client: str
 ) -> None:
+    """With either SSH client (``ssh``): a fleet's go-live barrier, one connection per host."""
     p = fleet.project
+    p.configure(ssh=client)
     deployed(fleet)
     logs = fleet.log_sizes()
     p.deploy_new("v2", "app")

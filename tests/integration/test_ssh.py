@@ -116,8 +116,12 @@ def test_a_wrong_key_is_a_login_error(tmp_path: Path, sshd: SSHServer) -> None:
     assert "login refused" in result.stderr
 
 
-def test_console_opens_a_shell_in_the_live_release(tmp_path: Path, sshd: SSHServer) -> None:
+@pytest.mark.parametrize("client", ["paramiko", "openssh"])
+def test_console_opens_a_shell_in_the_live_release(
+    tmp_path: Path, sshd: SSHServer, client: str
+) -> None:
     p = ssh_project(tmp_path, sshd)
+    p.configure(ssh=client)
     p.ok("app", "setup")
     p.ok("app")
     # A real process with piped stdin: the shell reads commands from it, as from a person.

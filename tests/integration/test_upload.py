@@ -23,7 +23,7 @@ import pytest
 from pushdeploy.config import deployconf as config
 from pushdeploy.errors import ConnectionError
 from pushdeploy.remote.protocol import KILLED
-from pushdeploy.transport import STDERR_KEPT, Sent, Transport, ssh
+from pushdeploy.transport import STDERR_KEPT, Sent, Transport, open_transport
 from pushdeploy.transport.local import LocalTransport, RecordingTransport
 from tests.integration.conftest import wait_until
 from tests.support.clienthome import write_client_home
@@ -41,26 +41,30 @@ class Link:
         self.transport, self.proxy = transport, proxy
 
 
-def connect(server: SSHServer, proxy: DelayProxy, base: Path) -> Transport:
-    """An SSH transport to ``server`` through ``proxy``, as a deploy opens it."""
+def connect(
+    server: SSHServer, proxy: DelayProxy, base: Path, client: str = "paramiko"
+) -> Transport:
+    """An SSH transport (``client``: ssh = paramiko | openssh) to ``server`` through ``proxy``,
+    as a deploy opens it."""
     home = write_client_home(Path(os.environ["HOME"]), server, port=proxy.port)
     conf = base / "deploy.conf"
     conf.write_text(
         f"[app]\nhost = {server.user}@{proxy.host}:{proxy.port}\nkey = {home.key}\n"
-        f"repo = {base / 'origin'}\npath = {base / 'app'}\n"
+        f"repo = {base / 'origin'}\npath = {base / 'app'}\nssh = {client}\n"
     )
     env = config.load(conf, "app")
-    return ssh.connect(env, env.hosts[0], lambda text: None, "strict")
+    return open_transport(env, env.hosts[0], lambda text: None, "strict")
 
 
-@pytest.fixture(params=["ssh", "local"])
+@pytest.fixture(params=["ssh", "openssh", "local"])
 def link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Link]:
     if request.param == "local":
         yield Link(LocalTransport(), None)
         return
     server: SSHServer = request.getfixturevalue("sshd")
     with DelayProxy(server.host, server.port, delay=0) as proxy:
-        transport = connect(server, proxy, tmp_path)
+        client = "openssh" if request.param == "openssh" else "paramiko"
+        transport = connect(server, proxy, tmp_path, client)
         try:
             yield Link(transport, proxy)
         finally:
@@ -205,15 +209,20 @@ def test_a_send_and_a_script_share_the_connection_from_two_threads(
     assert digest(data) == digest((tmp_path / "received").read_bytes())
 
 
-def test_a_lost_connection_is_a_connection_error(sshd: SSHServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["paramiko", "openssh"])
+def test_a_lost_connection_is_a_connection_error(
+    sshd: SSHServer, tmp_path: Path, client: str
+) -> None:
+    """(The OpenSSH transport adds ssh's own words in parentheses.)"""
     with DelayProxy(sshd.host, sshd.port, delay=0) as proxy:
-        transport = connect(sshd, proxy, tmp_path)
+        transport = connect(sshd, proxy, tmp_path, client)
         try:
             with pytest.raises(ConnectionError) as caught:
                 transport.send("cat >/dev/null", Zeros(after=3_000_000, at=proxy.close), ENDLESS)
         finally:
             transport.close()
-    assert caught.value.message == f"{transport.label}: the connection was lost while sending"
+    lost = f"{transport.label}: the connection was lost while sending"
+    assert lost == caught.value.message.split(" (ssh: ")[0]
 
 
 def test_a_dry_run_records_the_command_and_sends_nothing() -> None:

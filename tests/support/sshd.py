@@ -95,7 +95,14 @@ class SSHServer(Started):
     host = HOST
     STOP_TIMEOUT = 5.0  # stop(): open sessions end when their clients disconnect
 
-    def __init__(self, base: Path, *, sshd: str | None = None, ready_timeout: float = 15.0):
+    def __init__(
+        self,
+        base: Path,
+        *,
+        sshd: str | None = None,
+        ready_timeout: float = 15.0,
+        directives: tuple[str, ...] = (),
+    ):
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         found = sshd or find_sshd()
@@ -115,6 +122,7 @@ class SSHServer(Started):
         self.server_home = self.base / "server-home"
         self._proc: subprocess.Popen[bytes] | None = None
         self._optional = list(OPTIONAL_DIRECTIVES)
+        self.directives = directives  # more sshd_config lines, e.g. ("Ciphers ...",)
         keygen(self.host_key, "pushdeploy-test-host")
         keygen(self.client_key, "pushdeploy-test-client")
         self.authorized_keys.write_text(self._public(self.client_key) + "\n", encoding="utf-8")
@@ -227,6 +235,7 @@ class SSHServer(Started):
             "PrintLastLog no",
             "X11Forwarding no",
             *self._optional,
+            *self.directives,
         ]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

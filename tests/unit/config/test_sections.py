@@ -63,6 +63,7 @@ port = 2222
 # key = (ssh config and agent)
 forward-agent = yes
 # host-key = strict
+# ssh = paramiko
 repo = https://bot:***@git.example.test/app.git
 # artifact-sha256 = (URL.sha256, else the server's ETag)
 # verify = none

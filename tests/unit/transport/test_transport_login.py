@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pushdeploy.transport import login
+from pushdeploy.transport import knownhosts, login
 from pushdeploy.transport.library import paramiko
 
 SERVICE_REQUEST, SERVICE_ACCEPT, USERAUTH_REQUEST = 5, 6, 50
@@ -87,14 +87,14 @@ def test_a_known_hosts_file_is_parsed_once_until_it_changes(tmp_path: Path) -> N
     key = paramiko.ECDSAKey.generate()
     known = tmp_path / "known_hosts"
     known.write_text(f"[127.0.0.1]:2222 {key.get_name()} {key.get_base64()}\n")
-    first = login.known_keys(known)
-    assert login.known_keys(known) is first
-    assert first.lookup("[127.0.0.1]:2222")[key.get_name()] == key
+    first = knownhosts.read(known)
+    assert knownhosts.read(known) is first
+    assert [key.asbytes()] == [e.blob for e in knownhosts.known([first], ["[127.0.0.1]:2222"]).keys]
     with known.open("a") as fh:
         fh.write(f"[127.0.0.1]:2223 {key.get_name()} {key.get_base64()}\n")
-    again = login.known_keys(known)
+    again = knownhosts.read(known)
     assert again is not first
-    assert again.lookup("[127.0.0.1]:2223") is not None
+    assert knownhosts.known([again], ["[127.0.0.1]:2223"]).keys
 
 
 def _raised_in(handling: BaseException, raised: BaseException) -> BaseException:
