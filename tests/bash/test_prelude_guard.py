@@ -20,6 +20,7 @@ from pushdeploy.transport.streams import Control
 from tests.support.bashlib import RUN, BashHost, Running, entry, release_id, sha
 
 EOF_ON_3 = re.compile(r"-u 3 .* 1$")  # a traced read of the client's input: status 1, its end
+GUARD_IDLE = re.compile(r"^-r -t 1 -u (?!3 )\d+ _ \d+$")  # the guard's wait once input ended
 
 BUILDING = (
     "lock_take 0 120\n"
@@ -105,12 +106,15 @@ def test_after_the_switch_the_end_of_the_input_changes_nothing(host: BashHost) -
     )
     running.wait_for("value live")
     running.close_input()
-    running.wait_until(
-        "the guard reads the end of its input",
-        lambda: (
-            reads.exists() and any(EOF_ON_3.search(read) for read in reads.read_text().splitlines())
-        ),
-    )
+
+    def decided() -> bool:
+        """The guard read the end of its input, then went on to its idle wait (a one-second read
+        on another fd): it has made up its mind about the end, and left the script alone."""
+        lines = reads.read_text().splitlines() if reads.exists() else []
+        ends = [i for i, read in enumerate(lines) if EOF_ON_3.search(read)]
+        return bool(ends) and any(GUARD_IDLE.search(read) for read in lines[ends[0] + 1 :])
+
+    running.wait_until("the guard reads the end of its input and decides", decided)
     assert (
         running.process.poll(),
         (host.lock / protocol.LOCK_CLIENT_GONE).exists(),
