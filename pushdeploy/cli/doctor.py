@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pushdeploy import sources
 from pushdeploy.config.environment import Environment
+from pushdeploy.engine.failure import foreign
 from pushdeploy.errors import ConnectionError, DeployFailed, ExitStatus
 from pushdeploy.remote import doctor, readback, scripts
 from pushdeploy.remote.doctor import tools
@@ -48,6 +49,9 @@ def read(env: Environment, outcome: Outcome) -> Report:
     """One host's markers as a report (pure)."""
     if isinstance(outcome.lost, ConnectionError):  # not reached: nothing is known of the host
         return Report(problems=[f"not reached: {outcome.failure}"])
+    not_ours = foreign("", outcome)
+    if not_ours is not None:  # its script never ran: nothing is known of the host either
+        return Report(problems=[f"not reached: {not_ours.message.removeprefix(': ')}"])
     said, report = readback.read(readback.Doctor, outcome), Report()
     if not outcome.done:
         why = outcome.failure or f"its script ended with status {outcome.status}"

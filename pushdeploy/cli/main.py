@@ -198,7 +198,7 @@ def run(
         options = {"json_output": args.json, "log_format": args.log_format}  # `status --json` too
         console = Console(stdout, stderr, verbosity=verbosity, **options)
         if debug:  # Paramiko's own log (its transport thread's tracebacks too); silent otherwise
-            from pushdeploy.transport.ssh import log_ssh_to
+            from pushdeploy.transport.library import log_ssh_to
 
             log_ssh_to(console.debug)
             try:

@@ -21,13 +21,40 @@ from pushdeploy.remote import protocol, readback
 from pushdeploy.remote.protocol import LOST, Outcome
 
 
+def foreign(label: str, outcome: Outcome) -> ConnectionError | None:
+    """The error for a run in which pushdeploy's script never ran (None if it did): it ended
+    without one marker, its commands refused by a restricted login shell (rbash's "restricted"),
+    or replaced by the server's own (sshd's ForceCommand, authorized_keys' command=: status 0,
+    which pushdeploy's script never ends with before its ``done``)."""
+    if readback.spoke(outcome) or outcome.status < 0:
+        return None
+    if any(line.endswith(": restricted") for line in outcome.output):
+        return ConnectionError(
+            f"{label}: the account has a restricted login shell (rbash), which refused to run"
+            " pushdeploy's script",
+            "give the deploy user a normal login shell (chsh -s /bin/bash USER): sshd runs"
+            " every command through it",
+        )
+    if outcome.status == 0:
+        return ConnectionError(
+            f"{label}: the server ran its own command, not pushdeploy's script: ForceCommand"
+            " in its sshd_config, or a command= on this key in authorized_keys",
+            "deploy with a key (or user) that has no forced command; 'ssh HOST true' shows"
+            " what the server runs instead",
+        )
+    return None
+
+
 def failure(label: str, outcome: Outcome) -> PushdeployError:
     """The error a failed script run stands for."""
     what = outcome.failure or f"the script ended with status {outcome.status}"
     step = outcome.failed_step or "script"
     said = readback.read(readback.Progress, outcome)
     error: PushdeployError
-    if outcome.status == protocol.EXIT_LOCK_HELD:
+    not_ours = foreign(label, outcome)
+    if not_ours is not None:
+        error = not_ours
+    elif outcome.status == protocol.EXIT_LOCK_HELD:
         error = LockHeld(f"{label}: {what}")
     elif outcome.status == protocol.EXIT_NOT_SET_UP:
         error = DeployFailed(f"{label}: {what}", "run 'pushdeploy ENV setup' first")

@@ -92,6 +92,12 @@ def read(kind: type[K], outcome: Outcome) -> K:
     return kind(**given)
 
 
+def spoke(outcome: Outcome) -> bool:
+    """The script said something in pushdeploy's words (a marker, beats aside): it ran."""
+    said = outcome.steps or outcome.values or outcome.lines or outcome.warnings
+    return bool(said or outcome.done or outcome.failure is not None)
+
+
 # A script prints a value while it runs that the client acts on at once, before the script ends:
 WAITS = frozenset({"prepared", "asked"})  # it waits for the client's word (Deploy, Revert)
 SKIPS = "unchanged"  # what it would deploy is live already: nothing to upload (Deploy)

@@ -6,7 +6,11 @@ is configured to do: every script prints a ``beat`` marker every BEAT_EVERY seco
 ``beats_start``), and its guard stops it (before its switch) when no line came from the client
 for SILENT_AFTER seconds; the client sends it a ``beat`` line as often, and counts the
 connection lost when nothing came from the script for SILENT_AFTER seconds. protocol.py holds
-the numbers.
+the numbers. Where ssh_config sets ServerAliveInterval, the client also asks sshd itself for an
+answer that often (``probe``), and its silence bound is ServerAliveInterval times
+(ServerAliveCountMax + 1) instead: when ``ssh`` itself gives up (one quiet interval, then
+CountMax probes unanswered; ssh.SSHTransport). The script's guard keeps SILENT_AFTER: it hears
+only the client's beat lines, every BEAT_EVERY seconds.
 
 ``Heartbeat`` is that client half, for one run: the beats (``beat``) and the watch (``watch``),
 each in a daemon thread of its own, so that a beat stuck on a dead connection never holds up the
@@ -60,7 +64,7 @@ class Heartbeat:
         self._heard = self.clock()
 
     def watch(self) -> None:
-        """From now on, SILENT_AFTER seconds without a word make the run ``silent``."""
+        """From now on, ``silent_after`` seconds without a word make the run ``silent``."""
         self.heard()
         self._start(self._watch, "pushdeploy-watch")
 
@@ -75,6 +79,18 @@ class Heartbeat:
                 send(BEAT_LINE)
 
         self._start(beats, "pushdeploy-beat")
+
+    def probe(self, ask: Callable[[], bool], every: float) -> None:
+        """Every ``every`` seconds, ``ask`` the server for an answer (an SSH keepalive, as
+        ``ssh``'s ServerAliveInterval does); an answer counts as heard. ``ask`` may block until
+        the answer, or until the watch closes the connection."""
+
+        def probes() -> None:
+            while not self._stopped.wait(every):
+                if ask():
+                    self.heard()
+
+        self._start(probes, "pushdeploy-probe")
 
     def _watch(self) -> None:
         tick = min(1.0, self.silent_after / 4)

@@ -9,11 +9,16 @@ unittest.mock), paid on every deploy. It is hidden while Paramiko loads, and loa
 
 Importing this module imports Paramiko; ``pushdeploy.transport`` itself stays cheap (it imports
 this only when a host is contacted).
+
+Paramiko's ``logging`` (tracebacks of its transport thread included) would reach stderr through
+Python's last-resort handler; it is dropped unless ``log_ssh_to`` sends it somewhere (``--debug``).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _HIDE = "paramiko" not in sys.modules and "invoke" not in sys.modules
@@ -27,7 +32,7 @@ finally:
     if _HIDE:
         del sys.modules["invoke"]
 
-__all__ = ["lookup", "paramiko"]
+__all__ = ["log_ssh_to", "lookup", "paramiko"]
 
 
 def lookup(config: paramiko.SSHConfig, name: str) -> Any:
@@ -44,3 +49,29 @@ def lookup(config: paramiko.SSHConfig, name: str) -> Any:
 
     paramiko.config.invoke = invoke
     return config.lookup(name)
+
+
+_SSH_LOG = logging.getLogger("paramiko")
+_SSH_LOG.addHandler(logging.NullHandler())
+_SSH_LOG.propagate = False
+
+
+class _CallbackHandler(logging.Handler):
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__(logging.DEBUG)
+        self.write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write(f"ssh: {record.getMessage()}")
+        except Exception:  # a log line must never break a connection
+            self.handleError(record)
+
+
+def log_ssh_to(write: Callable[[str], None] | None) -> None:
+    """Send Paramiko's log to ``write`` (``--debug``: ``console.debug``), or drop it (None)."""
+    for handler in [h for h in _SSH_LOG.handlers if isinstance(h, _CallbackHandler)]:
+        _SSH_LOG.removeHandler(handler)
+    if write is not None:
+        _SSH_LOG.addHandler(_CallbackHandler(write))
+    _SSH_LOG.setLevel(logging.DEBUG if write is not None else logging.NOTSET)

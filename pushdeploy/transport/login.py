@@ -20,25 +20,24 @@ Host keys: known_hosts is loaded and the key checked (hostkeys.py) for every Pro
 
 Every stage waits for the server at most WAIT seconds (the banner, the key exchange, the login,
 a channel's opening): a network that drops without closing (half-open) ends the login in
-bounded time too. ``hop`` opens the stream and logs in, and makes every failure one line: a
-connection that ended or went unanswered during the login (``Unanswered``) is told apart from a
-refusal.
+bounded time too. ``hop`` opens the stream and logs in, and loginerrors.py makes every failure
+one line naming its cause: a connection that ended or went unanswered during the login
+(``Unanswered``) is told apart from a refusal.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from pushdeploy.errors import ConnectionError, HostKeyError
 from pushdeploy.remote.protocol import SILENT_AFTER
-from pushdeploy.transport import agents, hostkeys, identity, sockets
-from pushdeploy.transport.hostkeys import RefusedHostKey, UnknownHostKey, fingerprint
+from pushdeploy.transport import agents, hostkeys, loginerrors, sockets
+from pushdeploy.transport.hostkeys import RefusedHostKey, UnknownHostKey
 from pushdeploy.transport.library import paramiko
+from pushdeploy.transport.loginerrors import Unanswered
 from pushdeploy.transport.proxy import ProxyCommand
-from pushdeploy.transport.route import SSH_PORT, Route
+from pushdeploy.transport.route import Route
 from pushdeploy.transport.sockets import CLIENT_ID
 
 WAIT = SILENT_AFTER  # seconds a stage of the login waits for the server (a script's silence, too)
@@ -80,6 +79,20 @@ class FastTransport(paramiko.Transport):
     known: Any = None  # what known_hosts says of this hop (hostkeys.load), and its names
     names: list[str] = []
     certified: str | None = None  # the @cert-authority line that vouched for its certificate
+    keys_offered = 0  # for loginerrors: how many keys the login offered,
+    disconnected = ""  # the server's reason if it disconnected,
+    offered: dict[str, list[str]] = {}  # and the algorithms its KEXINIT named
+
+    def _parse_kex_init(self, m: Any) -> None:
+        self.offered = self._really_parse_kex_init(m)
+        m.rewind()
+        super()._parse_kex_init(m)
+
+    def _parse_disconnect(self, m: Any) -> None:
+        m.get_int()
+        self.disconnected = m.get_text()
+        m.rewind()
+        super()._parse_disconnect(m)
 
     def _verify_key(self, host_key: bytes, sig: bytes) -> None:
         super()._verify_key(host_key, sig)
@@ -87,6 +100,7 @@ class FastTransport(paramiko.Transport):
             self.certified = hostkeys.vet(self.known, self.names, host_key, self.host_key)
 
     def auth_publickey(self, username: str, key: Any, event: Any = None) -> list[str]:
+        self.keys_offered += bool(self.active and self.initial_kex_done)
         if event is not None or not self._pipelines(key):
             return list(super().auth_publickey(username, key, event))
         if not self.active or not self.initial_kex_done:
@@ -165,10 +179,6 @@ def session(transport: Any) -> Any:
     return channel if channel is not None else transport.open_session(timeout=WAIT)
 
 
-class Unanswered(paramiko.SSHException):
-    """The login stopped short for want of the server: the connection ended, or no answer came."""
-
-
 def login(
     route: Route, sock: Any, policy: Any, warn: Callable[[str], None], *, target: bool = True
 ) -> Any:
@@ -180,6 +190,7 @@ def login(
     known = hostkeys.load(route, client, warn)  # this host's lines of every known_hosts file
     client.set_missing_host_key_policy(policy)
     agents.use(route, client, route.connect_kwargs)
+    banner_wait = route.settings.connect_timeout or WAIT  # ConnectTimeout bounds the banner too
 
     def make_transport(sock: Any, **options: Any) -> Any:
         made = (TargetTransport if target else FastTransport)(sock, **options)
@@ -202,7 +213,7 @@ def login(
             username=route.user,
             sock=sock,
             timeout=WAIT,  # for the key exchange (the socket is connected already)
-            banner_timeout=WAIT,
+            banner_timeout=banner_wait,
             auth_timeout=WAIT,
             channel_timeout=WAIT,
             transport_factory=make_transport,
@@ -212,14 +223,17 @@ def login(
         transport = client.get_transport()
         ended = transport is None or not transport.is_active()
         client.close()
-        why = unanswered(exc, ended)
+        sharper = loginerrors.sharpened(exc, transport)
+        if sharper is not None:
+            raise sharper from None
+        why = unanswered(exc, ended, banner_wait)
         if why:
             raise Unanswered(why) from None
         raise
     return client
 
 
-def unanswered(exc: BaseException, ended: bool) -> str | None:
+def unanswered(exc: BaseException, ended: bool, banner_wait: float = WAIT) -> str | None:
     """Why a login failed for want of the server (``ended``: the connection is gone), or None:
     the server answered (a refusal, a host key, ...). Paramiko says "No existing session" when
     the key exchange did not finish (in time, if the connection lives on), "Authentication
@@ -236,7 +250,8 @@ def unanswered(exc: BaseException, ended: bool) -> str | None:
     timed_out = any(isinstance(link, TimeoutError) for link in chain)
     timed_out |= str(exc) in {"Authentication timeout.", "No existing session"} and not ended
     if timed_out:
-        return f"no answer from the server for {WAIT} s during the login (a network problem?)"
+        waited = banner_wait if "banner" in str(exc) else WAIT
+        return f"no answer from the server for {waited} s during the login (a network problem?)"
     if ended or isinstance(exc, EOFError):
         return "the connection closed during the login"
     return None
@@ -266,65 +281,15 @@ def hop(
         elif route.proxy_command:  # ours, which fails fast
             sock = proxy = ProxyCommand(route.proxy_command)
         else:
-            sock = sockets.taken(route.host, route.port) or sockets.dial(route.host, route.port)
+            bound = route.settings.connect_timeout  # ConnectTimeout, else sockets.TIMEOUT
+            sock = sockets.taken(
+                route.host, route.port, bound or sockets.TIMEOUT + 1
+            ) or sockets.dial(route.host, route.port, bound or sockets.TIMEOUT)
         client = login(route, sock, policy, warn, target=target)
         return client
-    except UnknownHostKey as exc:
-        raise HostKeyError(
-            f"{label}: unknown host key {exc.key.get_name()} {fingerprint(exc.key)} for {exc.hostname}",
-            "check the fingerprint with the server's admin, then rerun with --host-key accept-new "
-            f"(or add it to {route.new_keys_file()})",
-        ) from None
-    except RefusedHostKey as exc:
-        raise HostKeyError(
-            f"{label}: {route.known_name} refused: {exc}",
-            "ask the server's admin which host key is current; fix known_hosts at the line named",
-        ) from None
-    except paramiko.BadHostKeyException as exc:
-        known = route.known_name if route.port == SSH_PORT else f"'{route.known_name}'"
-        raise HostKeyError(
-            f"{label}: host key CHANGED: it is now {fingerprint(exc.key)}, "
-            f"known_hosts says {fingerprint(exc.expected_key)}",
-            f"if the server was rebuilt, remove the old key with: ssh-keygen -R {known}"
-            " (otherwise someone may be intercepting the connection)",
-        ) from None
-    except paramiko.AuthenticationException as exc:
-        why = f"{exc}; {identity.describe_missing(missing)}" if missing else str(exc)
-        raise ConnectionError(
-            f"{label}: login refused for user {route.user}: {why}",
-            "check 'user' and 'key' in deploy.conf and that the key is in authorized_keys",
-        ) from None
-    except paramiko.ProxyCommandFailure as exc:
-        raise ConnectionError(
-            f"{label}: the ProxyCommand for {route.host} failed: {exc.error}",
-            f"check ProxyCommand in ~/.ssh/config; run it by hand: {exc.command}",
-        ) from None
     except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
-        through = " (through the ProxyCommand in ~/.ssh/config)" if route.proxy_command else ""
-        through = f" (through {route.jump.name})" if route.jump else through
-        reason = _reason(exc, route.host)
-        if proxy is not None and proxy.process.poll() is None:
-            reason = "no SSH answer came through it in time"
-        hint = None
-        if isinstance(exc, Unanswered):
-            hint = (
-                "try again; if it keeps happening, check the network to the host and its sshd log"
-            )
-        raise ConnectionError(
-            f"{label}: cannot connect to {route.host}:{route.port}{through}: {reason}", hint
-        ) from None
+        running = proxy is not None and proxy.process.poll() is None
+        raise loginerrors.explain(exc, route, label, missing, running) from None
     finally:
         if proxy is not None and client is None:
             proxy.close()
-
-
-def _reason(exc: BaseException, hostname: str) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {hostname}"
-    if isinstance(exc, UnicodeError):  # socket's IDNA step: e.g. HostName in ~/.ssh/config
-        return f"{hostname!r} is not a valid host name (a label empty or over 63 characters?)"
-    if isinstance(exc, paramiko.ChannelException):  # the jump host's answer
-        return str(exc.text)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -38,7 +38,7 @@ from pushdeploy.config.environment import Environment
 from pushdeploy.config.hosts import Host
 from pushdeploy.errors import ConfigError, ConnectionError, HostKeyError
 from pushdeploy.remote.protocol import BEAT_EVERY, KILLED, SILENT_AFTER
-from pushdeploy.transport import identity, process
+from pushdeploy.transport import identity, process, sshconfig
 from pushdeploy.transport.seam import Sent
 from pushdeploy.transport.sockets import TIMEOUT
 from pushdeploy.transport.streams import Control, OnLine
@@ -73,16 +73,27 @@ def home_options(home: str | None = None, login_home: str | None = None) -> list
     ]
 
 
-def ssh_options(env: Environment, host: Host, host_key: str, key: str | None) -> list[str]:
-    """What deploy.conf says, as ``ssh`` options (before the ControlPath ones)."""
+def ssh_options(
+    env: Environment,
+    host: Host,
+    host_key: str,
+    key: str | None,
+    own: sshconfig.Settings | None = None,
+) -> list[str]:
+    """What deploy.conf says, as ``ssh`` options (before the ControlPath ones); ``own``: the
+    host's ssh_config, whose ConnectTimeout and ServerAliveInterval, where set, are kept."""
+    own = own or sshconfig.Settings()
+    # A dead link is noticed as over Paramiko: the dial and the banner within SILENT_AFTER
+    # seconds, a silent connection (an upload's too) after SILENT_AFTER (heartbeat.py), unless
+    # ssh_config bounds them itself.
+    bounds = [] if own.connect_timeout else ["-o", f"ConnectTimeout={SILENT_AFTER}"]
+    if not own.server_alive_interval:
+        bounds += ["-o", f"ServerAliveInterval={BEAT_EVERY}"]
+        bounds += ["-o", f"ServerAliveCountMax={max(1, SILENT_AFTER // BEAT_EVERY)}"]
     options = [
         *("-o", "BatchMode=yes"),
         *("-o", f"StrictHostKeyChecking={'accept-new' if host_key == 'accept-new' else 'yes'}"),
-        # A dead link is noticed as over Paramiko: the dial and the banner within SILENT_AFTER
-        # seconds, a silent connection (an upload's too) after SILENT_AFTER (heartbeat.py).
-        *("-o", f"ConnectTimeout={SILENT_AFTER}"),
-        *("-o", f"ServerAliveInterval={BEAT_EVERY}"),
-        *("-o", f"ServerAliveCountMax={max(1, SILENT_AFTER // BEAT_EVERY)}"),
+        *bounds,
         *("-o", "ClearAllForwardings=yes"),  # a LocalForward of ~/.ssh/config is not ours
         *("-o", "RemoteCommand=none"),
         *("-o", "PermitLocalCommand=no"),
@@ -257,15 +268,24 @@ def connect(
     if len(str(directory)) > 80:  # a socket's path is at most 104-108 bytes
         shutil.rmtree(directory)
         directory = Path(tempfile.mkdtemp(prefix="pushdeploy-ssh-", dir="/tmp"))
-    transport = OpenSSHTransport(
-        host.spec, ssh_options(env, host, host_key, key), host.name, directory
-    )
+    options = ssh_options(env, host, host_key, key, _settings(env, host))
+    transport = OpenSSHTransport(host.spec, options, host.name, directory)
     try:
         transport.start(warn)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return transport
+
+
+def _settings(env: Environment, host: Host) -> sshconfig.Settings | None:
+    """The host's ssh_config (``ssh -G``, prefetched as the hosts are), or None if unreadable
+    (``ssh`` then says why as it starts)."""
+    try:
+        found = sshconfig.resolved(host.name, host.user or env.ssh.user, host.port or env.ssh.port)
+    except ValueError:
+        return None
+    return None if found is None else sshconfig.Settings.of(found)
 
 
 def _read(log: Path) -> list[str]:

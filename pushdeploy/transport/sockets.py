@@ -18,7 +18,8 @@ dials as it always did, and what was dialed ahead is closed at the end of the co
 but the greeting ever sent on it. A bare name without a dot (``web1``, ``localhost``) is usually
 an alias of ~/.ssh/config, so it is not dialed ahead (nor looked up in DNS); nor is a connection
 used once older than FRESH seconds (a server drops a login that does not come: LoginGraceTime),
-or once the server has closed it. A dial that failed fails the transport with the same error.
+or once the server has closed it. A dial that failed fails the transport with the same error,
+and one not done within the host's ConnectTimeout (login.hop) with a time-out.
 """
 
 from __future__ import annotations
@@ -126,9 +127,12 @@ class _Dial:
             self.sock, self.connected = sock, self.clock()
         self.done.set()
 
-    def take(self) -> socket.socket | None:
-        """The connection if it is fresh and open; the dial's error; else None (it is closed)."""
-        self.done.wait(TIMEOUT + 1)
+    def take(self, wait: float = TIMEOUT + 1) -> socket.socket | None:
+        """The connection if it is fresh and open; the dial's error; else None (it is closed).
+        TimeoutError when it is not done within ``wait`` seconds more (ConnectTimeout)."""
+        if not self.done.wait(wait):
+            self.close()  # it closes what it connects, if it ever does
+            raise TimeoutError("timed out")
         with self.lock:
             sock, self.sock = self.sock, None
         if self.error is not None:
@@ -170,10 +174,10 @@ class Ahead:
         self._dials = {target: _Dial(target, clock) for target in dict.fromkeys(targets)}
         self._lock = threading.Lock()
 
-    def take(self, name: str, port: int) -> socket.socket | None:
+    def take(self, name: str, port: int, wait: float = TIMEOUT + 1) -> socket.socket | None:
         with self._lock:
             found = self._dials.pop((name, port), None)
-        return None if found is None else found.take()
+        return None if found is None else found.take(wait)
 
     def close(self) -> None:
         with self._lock:
@@ -200,12 +204,13 @@ def dialing_ahead(targets: Iterable[Target]) -> Iterator[Ahead]:
         ahead.close()
 
 
-def taken(name: str, port: int) -> socket.socket | None:
-    """The connection to ``name:port`` dialed ahead for a running command, if there is one."""
+def taken(name: str, port: int, wait: float = TIMEOUT + 1) -> socket.socket | None:
+    """The connection to ``name:port`` dialed ahead for a running command, if there is one;
+    ``wait``: at most so many seconds more for its dial to end (else TimeoutError)."""
     with _ACTIVE_LOCK:
         active = list(_ACTIVE)
     for ahead in active:
-        sock = ahead.take(name, port)
+        sock = ahead.take(name, port, wait)
         if sock is not None:
             return sock
     return None

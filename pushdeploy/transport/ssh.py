@@ -5,16 +5,12 @@ which keys each hop is offered (identity.py), and logs in to each hop in turn (l
 host keys, few round trips, every wait bounded). Every failure becomes one ConnectionError or
 HostKeyError line, and so does a connection lost at any later moment: while a channel opens, a
 script runs (or goes silent: heartbeat.py), a file is sent, or a channel closes.
-
-Paramiko's ``logging`` (tracebacks of its transport thread included) would reach stderr through
-Python's last-resort handler; it is dropped unless ``log_ssh_to`` sends it somewhere (``--debug``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import select
 import sys
@@ -36,30 +32,6 @@ from pushdeploy.transport.streams import Control, LineSplitter, OnLine, pump
 _BLOCK = 1 << 20  # bytes read from a sent file at a time
 _WAIT = 0.1  # seconds a send waits for the remote's window before it looks for an exit or cancel
 _TOLD_STRICT_NO: list[bool] = []  # the warning of host_key_policy was given (once a process)
-_SSH_LOG = logging.getLogger("paramiko")
-_SSH_LOG.addHandler(logging.NullHandler())
-_SSH_LOG.propagate = False
-
-
-class _CallbackHandler(logging.Handler):
-    def __init__(self, write: Callable[[str], None]) -> None:
-        super().__init__(logging.DEBUG)
-        self.write = write
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.write(f"ssh: {record.getMessage()}")
-        except Exception:  # a log line must never break a connection
-            self.handleError(record)
-
-
-def log_ssh_to(write: Callable[[str], None] | None) -> None:
-    """Send Paramiko's log to ``write`` (``--debug``: ``console.debug``), or drop it (None)."""
-    for handler in [h for h in _SSH_LOG.handlers if isinstance(h, _CallbackHandler)]:
-        _SSH_LOG.removeHandler(handler)
-    if write is not None:
-        _SSH_LOG.addHandler(_CallbackHandler(write))
-    _SSH_LOG.setLevel(logging.DEBUG if write is not None else logging.NOTSET)
 
 
 class _SourceError(Exception):
@@ -69,9 +41,16 @@ class _SourceError(Exception):
 class SSHTransport:
     """Scripts on channels of one logged-in client; ``jumps``: the ProxyJump hops' clients."""
 
-    def __init__(self, client: Any, label: str, forward_agent: bool, jumps: list[Any]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        label: str,
+        forward_agent: bool,
+        jumps: list[Any],
+        alive: sshconfig.Settings | None = None,  # its ServerAlive*, if set, bound the watch
+    ) -> None:
         self.client, self.label, self.jumps = client, label, jumps
-        self.forward_agent = forward_agent
+        self.forward_agent, self.alive = forward_agent, alive
 
     def _channel(self) -> Any:
         transport = self.client.get_transport()
@@ -94,14 +73,20 @@ class SSHTransport:
         until the control ends it (the script's guard reads that end as "the client is gone")
         and the heartbeat runs (heartbeat.py); else ``stdin`` follows the script, then the input
         ends. A connection lost at any moment, from the channel's opening to its close, or
-        silent for SILENT_AFTER seconds (until the command runs, without a ``control``), is a
-        ConnectionError, unless the script's status and all of its output came first."""
-        heartbeat = Heartbeat(self.client.close)  # closing it wakes whatever waits on it
+        silent for SILENT_AFTER seconds (ServerAliveInterval x (CountMax + 1) where set;
+        until the command runs, without a ``control``), is a ConnectionError, unless the
+        script's status and all of its output came first."""
+        every = self.alive.server_alive_interval if self.alive else 0
+        bound = every * (self.alive.server_alive_count_max + 1) if self.alive else 0
+        bound = bound or SILENT_AFTER  # ServerAlive*: ssh's first probe, then CountMax unanswered
+        heartbeat = Heartbeat(self.client.close, silent_after=bound)  # close: all waits wake
         channel: Any = None
         status = KILLED
         try:
             with heartbeat:
                 heartbeat.watch()
+                if every:
+                    heartbeat.probe(self._keepalive, every)
                 channel = self._channel()
                 heartbeat.pending = lambda: channel.recv_ready() or channel.recv_stderr_ready()
                 # exec: bash leads the session's process group, which the script's clean-up stops.
@@ -129,7 +114,7 @@ class SSHTransport:
             # output; its exit status may come before the last of it)
         how = "was lost"
         if heartbeat.silent:
-            how = f"went silent (nothing came for {SILENT_AFTER} s: the network dropped?)"
+            how = f"went silent (nothing came for {bound} s: the network dropped?)"
         raise ConnectionError(
             f"{self.label}: the connection {how} while the script ran",
             "before its switch the server stops, removes the half-built release and drops the"
@@ -210,6 +195,14 @@ class SSHTransport:
             raise OSError("the connection ended")
         return Sent(status, stderr.decode(errors="replace"), sent)
 
+    def _keepalive(self) -> bool:
+        """Ask sshd for an answer (ServerAliveInterval's probe); True if one came."""
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            return False
+        transport.global_request("keepalive@openssh.com", wait=True)  # any answer: failure
+        return bool(transport.is_active())
+
     def _alive(self) -> bool:
         transport = self.client.get_transport()
         return transport is not None and bool(transport.is_active())
@@ -221,9 +214,17 @@ class SSHTransport:
         try:
             channel = self._channel()
             size = os.get_terminal_size() if sys.stdin.isatty() else os.terminal_size((80, 24))
-            channel.get_pty(
-                term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines
-            )
+            try:
+                term = os.environ.get("TERM", "xterm")
+                channel.get_pty(term=term, width=size.columns, height=size.lines)
+            except paramiko.SSHException:
+                if not self._alive():
+                    raise
+                raise ConnectionError(
+                    f"{self.label}: the server allows no terminal here (PermitTTY no in its"
+                    " sshd_config, or no-pty on this key in authorized_keys)",
+                    "console needs one; run single commands with: pushdeploy ENV exec COMMAND",
+                ) from None
             channel.exec_command(command)
             return relay.relay(channel)
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -268,7 +269,8 @@ def connect(env: Environment, host: Host, warn: Callable[[str], None], host_key:
             for client in reversed(opened):
                 client.close()
             raise
-    return SSHTransport(opened[-1], host.spec, env.ssh.forward_agent, list(reversed(opened[:-1])))
+    jumps = list(reversed(opened[:-1]))
+    return SSHTransport(opened[-1], host.spec, env.ssh.forward_agent, jumps, target.settings)
 
 
 def host_key_policy(strict: str | None, default: str, warn: Callable[[str], None]) -> str:

@@ -95,7 +95,7 @@ class Settings:
             global_known_hosts_files=many("globalknownhostsfile"),
             host_key_alias=one("hostkeyalias"),
             server_alive_interval=number("serveraliveinterval", 0) or 0,
-            server_alive_count_max=number("serveralivecountmax", 3) or 3,
+            server_alive_count_max=number("serveralivecountmax", 3) or 0,
             connect_timeout=number("connecttimeout", None),
             hash_known_hosts=str(found.get("hashknownhosts", "no")).lower() == "yes",
             strict_host_key_checking=_strict(found.get("stricthostkeychecking")),

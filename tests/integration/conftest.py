@@ -8,7 +8,9 @@ quotes on purpose, so every test also checks the quoting of the generated script
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -82,6 +84,16 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
     home = request.getfixturevalue("ssh_home")
     line = f"host = {home.user}@{home.host}:{home.port}\nkey = {home.key}"
     return Project(tmp_path, line)
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short temporary directory for the OpenSSH transport's ControlPath sockets (a socket's
+    path is short), made the ``tempfile`` default for this test."""
+    where = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture

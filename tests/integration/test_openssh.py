@@ -181,7 +181,12 @@ def test_a_server_paramiko_cannot_reach_is_reached_with_openssh(
 ) -> None:
     home = write_client_home(hermetic_env, chacha_only)
     p = openssh_project(tmp_path, home, ssh="paramiko")
-    assert p.run("app", "setup").status == 4
+    refused = p.run("app", "setup")
+    assert refused.status == 4
+    [line] = refused.error_lines
+    assert "no cipher in common with the server: it offers chacha20-poly1305@openssh.com;" in line
+    assert "Paramiko offers aes128-ctr" in line
+    assert "hint: set ssh = openssh in deploy.conf" in refused.stderr
     p.configure(ssh="openssh")
     p.ok("app", "setup")
     p.ok("app")

@@ -207,6 +207,7 @@ class SSHServer(Started):
 
     def _write_config(self) -> None:
         lines = [
+            *self.directives,  # first: sshd takes a keyword's first value (MaxAuthTries 2 wins)
             f"ListenAddress {self.host}",
             f"Port {self.port}",
             f"HostKey {self.host_key}",
@@ -235,7 +236,6 @@ class SSHServer(Started):
             "PrintLastLog no",
             "X11Forwarding no",
             *self._optional,
-            *self.directives,
         ]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -71,3 +71,21 @@ def test_unwatch_ends_the_watch_and_the_beats_go_on_at_their_pace() -> None:
     count = len(sent)
     time.sleep(0.1)
     assert (closed.is_set(), set(sent), len(sent)) == (False, {BEAT_LINE}, count)
+
+
+def test_each_answered_probe_counts_as_heard() -> None:
+    """``probe`` (ServerAliveInterval): an answer keeps the watch quiet; no answer does not."""
+    closed, clock, answer = threading.Event(), Clock(), [True]
+
+    def ask() -> bool:
+        clock.now += SILENT / 2  # each probe takes half the bound, answered or not
+        return answer[0]
+
+    with Heartbeat(closed.set, silent_after=SILENT, clock=clock) as heartbeat:
+        heartbeat.watch()
+        heartbeat.probe(ask, 0.01)
+        time.sleep(2 * SILENT)
+        assert not closed.is_set()
+        answer[0] = False
+        assert within(closed.is_set)
+    assert heartbeat.silent

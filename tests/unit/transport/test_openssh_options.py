@@ -10,6 +10,7 @@ import pytest
 from pushdeploy.config import deployconf as config
 from pushdeploy.config.environment import Environment
 from pushdeploy.transport import openssh
+from pushdeploy.transport.sshconfig import Settings
 
 
 def env_of(tmp_path: Path, text: str) -> Environment:
@@ -87,3 +88,13 @@ def test_the_ssh_key_defaults_to_paramiko(tmp_path: Path) -> None:
     conf = tmp_path / "deploy.conf"
     conf.write_text("[app]\nhost = app1\nrepo = /srv/origin\npath = /srv/app\n")
     assert config.load(conf, "app").ssh.client == "paramiko"
+
+
+def test_ssh_config_s_own_connect_timeout_and_server_alive_are_kept(tmp_path: Path) -> None:
+    """pushdeploy's dead-link bounds go to ``ssh`` only where ssh_config sets none."""
+    env = env_of(tmp_path, "host = app1")
+    bounds = {"ConnectTimeout", "ServerAliveInterval", "ServerAliveCountMax"}
+    unset = option_values(openssh.ssh_options(env, env.hosts[0], "strict", None))
+    own = Settings(connect_timeout=2, server_alive_interval=1, server_alive_count_max=2)
+    kept = option_values(openssh.ssh_options(env, env.hosts[0], "strict", None, own))
+    assert (bounds <= set(unset), bounds & set(kept)) == (True, set())

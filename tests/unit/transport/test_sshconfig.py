@@ -43,6 +43,11 @@ def test_ssh_g_output_becomes_settings() -> None:
     assert expected == Settings.of(sshconfig.parse(text))
 
 
+def test_server_alive_count_max_0_is_kept_and_unset_is_ssh_s_3() -> None:
+    assert Settings.of(sshconfig.parse("serveralivecountmax 0\n")).server_alive_count_max == 0
+    assert Settings.of(sshconfig.parse("serveraliveinterval 5\n")).server_alive_count_max == 3
+
+
 def test_ssh_s_default_identity_files_mean_none_named() -> None:
     assert "identityfile" not in sshconfig.parse(DEFAULTS + "connecttimeout none\n")
     assert Settings.of(sshconfig.parse("connecttimeout none\n")).connect_timeout is None
