@@ -359,6 +359,8 @@ class Soak:
         for heal in healers:
             heal()
         reader.join(10)
+        if client.stdout is not None:
+            client.stdout.close()
         op.output = b"".join(out).decode("utf-8", "replace")
         if not op.fault:
             key = f"{op.environment} {op.command[0]}"
