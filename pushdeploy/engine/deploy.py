@@ -24,9 +24,9 @@ from pushdeploy.errors import (
     Refused,
     Split,
 )
-from pushdeploy.remote import history, protocol, readback, scripts
+from pushdeploy.remote import history, readback, scripts
 from pushdeploy.remote.protocol import LOST, Outcome
-from pushdeploy.remote.report import DeployReport, HostReport, finished
+from pushdeploy.remote.report import CUT_SHORT, DeployReport, HostReport, finished
 from pushdeploy.remote.source import Source
 
 
@@ -191,7 +191,7 @@ def uploads(source: Source, root: str) -> Alongside | None:
 
 
 ROLLBACK_WAIT = 60  # seconds a rollback waits for the lock a lost connection's script holds
-CUT_SHORT_HERE = frozenset({protocol.KILLED, protocol.EXIT_ABORTED})  # ended on the server
+CUT_SHORT_HERE = CUT_SHORT - {LOST}  # cut short on the server itself (killed, stopped)
 
 
 def read_status(session: Session) -> dict[str, Outcome]:
