@@ -20,11 +20,10 @@ import glob
 import os
 import pwd
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.lifecycle import Started
-from tests.support.sshd import BANNER, HOST, SERVER_GITCONFIG, free_port, keygen, read_banner
+from tests.support.sshd import HOST, SERVER_GITCONFIG, await_banner, free_port, keygen
 
 NSS_WRAPPER = "libnss_wrapper.so"
 NSS_WRAPPER_GLOBS = (
@@ -142,24 +141,12 @@ class HomeServer(Started):
                 stderr=log,
                 env={**os.environ, **self.wrapped_env},
             )
-        deadline = time.monotonic() + self.ready_timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                self._proc = None
-                return f"{self.name} exited with status {code}"
-            try:
-                banner = read_banner(self.host, self.port, timeout=1.0)
-            except OSError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if banner.startswith(BANNER):
-                    return ""
-                last = f"unexpected banner {banner!r}"
-            time.sleep(0.02)
-        self.stop()
-        return f"no SSH banner within {self.ready_timeout:.0f}s ({last})"
+        why, ended = await_banner(self._proc, self.host, self.port, self.ready_timeout, self.name)
+        if ended:
+            self._proc = None
+        elif why:
+            self.stop()
+        return why
 
     def _tail(self, lines: int = 40) -> str:
         text = self.log().splitlines()[-lines:]

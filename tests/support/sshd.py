@@ -77,6 +77,29 @@ def read_banner(host: str, port: int, timeout: float) -> bytes:
         return data.split(b"\n", 1)[0]
 
 
+def await_banner(
+    proc: subprocess.Popen[bytes], host: str, port: int, timeout: float, name: str
+) -> tuple[str, bool]:
+    """Poll ``host:port`` (against a deadline) until it greets with an SSH banner: ("", False);
+    else why not, and whether ``proc`` (the server, called ``name``) has ended meanwhile."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            return f"{name} exited with status {code}", True
+        try:
+            banner = read_banner(host, port, timeout=1.0)
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if banner.startswith(BANNER):
+                return "", False
+            last = f"unexpected banner {banner!r}"
+        time.sleep(0.02)
+    return f"no SSH banner within {timeout:.0f}s ({last})", False
+
+
 def keygen(path: Path, comment: str) -> None:
     for stale in (path, path.with_name(path.name + ".pub")):
         stale.unlink(missing_ok=True)
@@ -271,24 +294,12 @@ class SSHServer(Started):
                 stdout=log,
                 stderr=log,
             )
-        deadline = time.monotonic() + self.ready_timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                self._proc = None
-                return f"sshd exited with status {code}"
-            try:
-                banner = read_banner(self.host, self.port, timeout=1.0)
-            except OSError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if banner.startswith(BANNER):
-                    return ""
-                last = f"unexpected banner {banner!r}"
-            time.sleep(0.02)
-        self.stop()
-        return f"no SSH banner within {self.ready_timeout:.0f}s ({last})"
+        why, ended = await_banner(self._proc, self.host, self.port, self.ready_timeout, "sshd")
+        if ended:
+            self._proc = None
+        elif why:
+            self.stop()
+        return why
 
     def _tail(self, lines: int = 40) -> str:
         text = self.log().splitlines()[-lines:]
